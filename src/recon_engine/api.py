@@ -1,0 +1,172 @@
+"""Top-level functions for scripts: read, info, reconstruct, save."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recon_engine.data.image import ImageData
+from recon_engine.data.kspace import KSpace
+from recon_engine.device import DeviceLike
+from recon_engine.errors import ParameterError
+from recon_engine.io.ismrmrd_read import RawInfo, read_ismrmrd, read_ismrmrd_info
+from recon_engine.progress import Steps, run
+from recon_engine.reconstructions import METHODS
+
+__all__ = ["info", "info_dict", "read", "reconstruct", "reconstruct_steps", "save"]
+
+
+def read(path: str | os.PathLike[str], *, encoding: int = 0) -> KSpace:
+    """Read raw data (ISMRMRD ``.h5``/``.mrd``) into sorted k-space.
+
+    Parameters
+    ----------
+    path
+        Raw data file.
+    encoding
+        ISMRMRD encoding space to read.
+
+    Returns
+    -------
+    KSpace
+        ``data`` complex64 ``(*other, coils, k2, k1, k0)``.
+    """
+    return read_ismrmrd(path, encoding=encoding)
+
+
+def reconstruct_steps(
+    kspace: KSpace,
+    *,
+    method: str = "direct",
+    device: DeviceLike = "auto",
+    **options: Any,
+) -> Steps[ImageData]:
+    """Reconstruction as a generator of :class:`~recon_engine.progress.ProgressEvent`.
+
+    Parameters
+    ----------
+    kspace
+        Sorted raw data ``(*other, coils, k2, k1, k0)``.
+    method
+        Name in :data:`recon_engine.reconstructions.METHODS` (``"direct"``).
+    device
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    **options
+        Method options, e.g. ``combine="adaptive"`` for ``"direct"``.
+
+    Returns
+    -------
+    ImageData
+        As the generator's return value.
+    """
+    try:
+        fn = METHODS[method]
+    except KeyError:
+        raise ParameterError(f"unknown reconstruction method {method!r}; choose one of {sorted(METHODS)}") from None
+    return fn(kspace, device=device, **options)
+
+
+def reconstruct(
+    kspace: KSpace,
+    *,
+    method: str = "direct",
+    device: DeviceLike = "auto",
+    progress: Any = None,
+    **options: Any,
+) -> ImageData:
+    """Reconstruct and return the image (progress events go to ``progress`` if given).
+
+    Parameters
+    ----------
+    kspace
+        Sorted raw data ``(*other, coils, k2, k1, k0)``.
+    method
+        Reconstruction method (``"direct"``).
+    device
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    progress
+        Optional callable receiving every :class:`ProgressEvent`.
+    **options
+        Method options (``combine="rss"|"adaptive"|"none"``, ``prewhitening``, ...).
+
+    Returns
+    -------
+    ImageData
+        complex64 ``(*other, 1, z, y, x)``.
+    """
+    cb = progress if callable(progress) else None
+    steps: Steps[ImageData] = reconstruct_steps(kspace, method=method, device=device, **options)
+    return run(steps, cb)
+
+
+def save(image: ImageData, path: str | os.PathLike[str], *, phase: bool = False) -> list[Path]:
+    """Write an image by extension: ``.npy``, ``.nii``/``.nii.gz``, ``.h5`` (ISMRMRD), or a DICOM directory.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    from recon_engine.io.export import save as _save
+
+    return _save(image, path, phase=phase)
+
+
+def _effective_acceleration(raw: RawInfo) -> float:
+    acq = raw.acquisitions
+    sel = acq.is_imaging & (np.asarray(acq.headers["encoding_space_ref"]) == 0)
+    if not sel.any():
+        return float("nan")
+    first = np.ones(int(sel.sum()), dtype=bool)
+    for c in ("slice", "contrast", "repetition", "phase", "set", "average"):
+        first &= acq.counter(c)[sel] == 0
+    lines = {(int(a), int(b)) for a, b in zip(acq.counter("kspace_encode_step_1")[sel][first],
+                                                acq.counter("kspace_encode_step_2")[sel][first], strict=True)}
+    m = raw.header.encoded_matrix
+    return float(m[1] * m[2]) / max(len(lines), 1)
+
+
+def info_dict(raw: RawInfo) -> dict[str, Any]:
+    """Summary of a raw file for display and ``mrrecon info --json``."""
+    h = raw.header
+    g_pos = raw.acquisitions.headers["position"]
+    return {
+        "file": str(raw.path),
+        "format": "ISMRMRD",
+        "encoded_matrix": list(h.encoded_matrix),
+        "recon_matrix": list(h.recon_matrix),
+        "encoded_fov_mm": [round(v, 3) for v in h.encoded_fov_mm],
+        "recon_fov_mm": [round(v, 3) for v in h.recon_fov_mm],
+        "readout_oversampling": round(h.readout_oversampling, 3),
+        "coils": raw.n_coils,
+        "trajectory": h.trajectory,
+        "acceleration_nominal": list(h.acceleration),
+        "acceleration_effective": round(_effective_acceleration(raw), 3),
+        "acquisitions": len(raw.acquisitions),
+        "acquisitions_by_kind": raw.acquisitions.kind_counts(),
+        "acquisitions_by_flag": raw.acquisitions.flag_counts(),
+        "te_ms": list(h.te_ms),
+        "tr_ms": list(h.tr_ms),
+        "ti_ms": list(h.ti_ms),
+        "flip_angle_deg": list(h.flip_angle_deg),
+        "field_strength_t": h.field_strength_t,
+        "position_mm": [round(float(v), 3) for v in (g_pos[0] if len(g_pos) else np.zeros(3))],
+        "protocol": h.protocol_name,
+        "system": h.system,
+    }
+
+
+def info(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Metadata summary of a raw file, read without loading the samples.
+
+    Keys: ``encoded_matrix``, ``recon_matrix`` (x, y, z), ``encoded_fov_mm``,
+    ``recon_fov_mm``, ``coils``, ``trajectory``, ``acceleration_nominal`` (R1, R2),
+    ``acceleration_effective``, ``acquisitions_by_kind``, ``acquisitions_by_flag``,
+    ``te_ms``, ``tr_ms``, ``ti_ms``, ``flip_angle_deg``, ...
+    """
+    return info_dict(read_ismrmrd_info(path))
+
+

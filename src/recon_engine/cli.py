@@ -1,0 +1,163 @@
+"""The ``mrrecon`` command.
+
+``mrrecon info FILE [--json]``, ``mrrecon recon FILE -o OUT [...]`` and
+``mrrecon gui [FILE...] [--screenshot PNG] [--quit]``. Bad input prints one line on
+stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from recon_engine.errors import ReconError
+
+__all__ = ["main"]
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, list | tuple):
+        return " × ".join(_fmt(x) for x in v) if v else "—"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}: {x}" for k, x in v.items() if x) or "—"
+    return "—" if v is None else str(v)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from recon_engine.api import info
+
+    d = info(args.file)
+    if args.json:
+        print(json.dumps(d, indent=2))
+        return 0
+    labels = {
+        "encoded_matrix": "encoded matrix (x, y, z)",
+        "recon_matrix": "recon matrix (x, y, z)",
+        "encoded_fov_mm": "encoded FOV (mm)",
+        "recon_fov_mm": "recon FOV (mm)",
+        "readout_oversampling": "readout oversampling",
+        "coils": "coils",
+        "trajectory": "trajectory",
+        "acceleration_nominal": "acceleration (header R1 × R2)",
+        "acceleration_effective": "acceleration (sampled)",
+        "acquisitions": "acquisitions",
+        "acquisitions_by_kind": "by kind",
+        "acquisitions_by_flag": "by flag",
+        "te_ms": "TE (ms)",
+        "tr_ms": "TR (ms)",
+        "ti_ms": "TI (ms)",
+        "flip_angle_deg": "flip angle (deg)",
+        "field_strength_t": "field strength (T)",
+        "position_mm": "position (mm, LPS)",
+        "protocol": "protocol",
+        "system": "system",
+    }
+    print(d["file"])
+    for key, label in labels.items():
+        print(f"  {label:32s} {_fmt(d.get(key))}")
+    return 0
+
+
+def _progress_printer(enabled: bool) -> Any:
+    def show(event: Any) -> None:
+        if not enabled:
+            return
+        width = 30
+        done = int(width * event.fraction)
+        sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] {event.stage:<24s}")
+        sys.stderr.flush()
+
+    return show
+
+
+def _cmd_recon(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from recon_engine.api import read, reconstruct, save
+    from recon_engine.errors import ExportError
+
+    out = Path(args.output)
+    if out.suffix and not out.parent.exists():  # fail before the (possibly long) reconstruction
+        raise ExportError(f"output directory {out.parent} does not exist")
+    kspace = read(args.file)
+    show = _progress_printer(sys.stderr.isatty() and not args.quiet)
+    image = reconstruct(
+        kspace,
+        method=args.method,
+        device=args.device,
+        progress=show,
+        combine=args.combine,
+        prewhitening=not args.no_prewhitening,
+    )
+    if sys.stderr.isatty() and not args.quiet:
+        sys.stderr.write("\n")
+    written = save(image, out, phase=args.phase)
+    if not args.quiet:
+        for p in written:
+            print(p)
+    return 0
+
+
+def _cmd_gui(args: argparse.Namespace) -> int:
+    import importlib
+
+    try:  # the plugin is a separate import package; the engine itself never imports napari
+        launch = importlib.import_module("napari_mrrecon.launch").launch
+    except ImportError as exc:
+        raise ReconError(f"the napari GUI is not available ({exc}); install napari-mrrecon[pyqt6]") from exc
+    return int(
+        launch(list(args.files), screenshot=args.screenshot, quit=args.quit, sample=not args.no_sample)
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    from recon_engine.reconstructions import COMBINE_METHODS, METHODS
+
+    p = argparse.ArgumentParser(prog="mrrecon", description="MR image reconstruction (napari-mrrecon engine)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    pi = sub.add_parser("info", help="show what a raw data file holds (header and acquisitions)")
+    pi.add_argument("file", help="ISMRMRD raw data (.h5/.mrd)")
+    pi.add_argument("--json", action="store_true", help="print JSON")
+    pi.set_defaults(func=_cmd_info)
+
+    pr = sub.add_parser("recon", help="reconstruct raw data and write the image")
+    pr.add_argument("file", help="ISMRMRD raw data (.h5/.mrd)")
+    pr.add_argument("-o", "--output", required=True,
+                    help="output: .npy (complex), .nii/.nii.gz, .h5 (ISMRMRD image) or a directory (DICOM)")
+    pr.add_argument("--method", default="direct", choices=sorted(METHODS))
+    pr.add_argument("--combine", default="rss", choices=COMBINE_METHODS)
+    pr.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    pr.add_argument("--phase", action="store_true", help="NIfTI: also write a phase image (radians)")
+    pr.add_argument("--no-prewhitening", action="store_true", help="do not decorrelate coils with the noise scan")
+    pr.add_argument("-q", "--quiet", action="store_true")
+    pr.set_defaults(func=_cmd_recon)
+
+    pg = sub.add_parser("gui", help="open napari with the plugin, load and reconstruct files")
+    pg.add_argument("files", nargs="*", help="raw data files to load (default: the sample dataset)")
+    pg.add_argument("--screenshot", metavar="PNG", help="save the window once loading is done")
+    pg.add_argument("--quit", action="store_true", help="exit after loading (and the screenshot)")
+    pg.add_argument("--no-sample", action="store_true", help="do not load the sample dataset")
+    pg.set_defaults(func=_cmd_gui)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``mrrecon``; returns the exit status (2 for bad input)."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ReconError as exc:
+        msg = " ".join(str(exc).split())
+        print(f"mrrecon: error: {msg}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"mrrecon: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
