@@ -44,6 +44,6 @@ __all__ = [
     "read",
     "reconstruct",
     "reconstruct_steps",
-    "save",
     "run",
+    "save",
 ]

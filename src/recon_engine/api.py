@@ -65,7 +65,9 @@ def reconstruct_steps(
     try:
         fn = METHODS[method]
     except KeyError:
-        raise ParameterError(f"unknown reconstruction method {method!r}; choose one of {sorted(METHODS)}") from None
+        raise ParameterError(
+            f"unknown reconstruction method {method!r}; choose one of {sorted(METHODS)}"
+        ) from None
     return fn(kspace, device=device, **options)
 
 
@@ -123,8 +125,14 @@ def _effective_acceleration(raw: RawInfo) -> float:
     first = np.ones(int(sel.sum()), dtype=bool)
     for c in ("slice", "contrast", "repetition", "phase", "set", "average"):
         first &= acq.counter(c)[sel] == 0
-    lines = {(int(a), int(b)) for a, b in zip(acq.counter("kspace_encode_step_1")[sel][first],
-                                                acq.counter("kspace_encode_step_2")[sel][first], strict=True)}
+    lines = {
+        (int(a), int(b))
+        for a, b in zip(
+            acq.counter("kspace_encode_step_1")[sel][first],
+            acq.counter("kspace_encode_step_2")[sel][first],
+            strict=True,
+        )
+    }
     m = raw.header.encoded_matrix
     return float(m[1] * m[2]) / max(len(lines), 1)
 
@@ -168,5 +176,3 @@ def info(path: str | os.PathLike[str]) -> dict[str, Any]:
     ``te_ms``, ``tr_ms``, ``ti_ms``, ``flip_angle_deg``, ...
     """
     return info_dict(read_ismrmrd_info(path))
-
-

@@ -126,13 +126,19 @@ def _parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("recon", help="reconstruct raw data and write the image")
     pr.add_argument("file", help="ISMRMRD raw data (.h5/.mrd)")
-    pr.add_argument("-o", "--output", required=True,
-                    help="output: .npy (complex), .nii/.nii.gz, .h5 (ISMRMRD image) or a directory (DICOM)")
+    pr.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output: .npy (complex), .nii/.nii.gz, .h5 (ISMRMRD image) or a directory (DICOM)",
+    )
     pr.add_argument("--method", default="direct", choices=sorted(METHODS))
     pr.add_argument("--combine", default="rss", choices=COMBINE_METHODS)
     pr.add_argument("--device", default="auto", help="auto, cpu or cuda")
     pr.add_argument("--phase", action="store_true", help="NIfTI: also write a phase image (radians)")
-    pr.add_argument("--no-prewhitening", action="store_true", help="do not decorrelate coils with the noise scan")
+    pr.add_argument(
+        "--no-prewhitening", action="store_true", help="do not decorrelate coils with the noise scan"
+    )
     pr.add_argument("-q", "--quiet", action="store_true")
     pr.set_defaults(func=_cmd_recon)
 

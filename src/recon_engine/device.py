@@ -30,10 +30,7 @@ def resolve_device(device: DeviceLike = "auto") -> torch.device:
     ParameterError
         If CUDA is requested but not available, or the name is unknown.
     """
-    if isinstance(device, torch.device):
-        name = str(device)
-    else:
-        name = str(device).strip().lower()
+    name = str(device) if isinstance(device, torch.device) else str(device).strip().lower()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cpu":

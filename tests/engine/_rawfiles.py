@@ -26,17 +26,40 @@ HEADER = """<?xml version="1.0"?>
 </ismrmrdHeader>"""
 
 
-def header(nx: int = 32, ny: int = 16, coils: int = 2, oversampling: int = 1, k1max: int | None = None,
-           k1c: int | None = None, slices: int = 1) -> str:
-    return HEADER.format(nx=nx * oversampling, ny=ny, rx=nx, fovx=200 * oversampling, coils=coils,
-                         k1max=ny - 1 if k1max is None else k1max, k1c=ny // 2 if k1c is None else k1c,
-                         smax=slices - 1)
+def header(
+    nx: int = 32,
+    ny: int = 16,
+    coils: int = 2,
+    oversampling: int = 1,
+    k1max: int | None = None,
+    k1c: int | None = None,
+    slices: int = 1,
+) -> str:
+    return HEADER.format(
+        nx=nx * oversampling,
+        ny=ny,
+        rx=nx,
+        fovx=200 * oversampling,
+        coils=coils,
+        k1max=ny - 1 if k1max is None else k1max,
+        k1c=ny // 2 if k1c is None else k1c,
+        smax=slices - 1,
+    )
 
 
-def acquisition(data: np.ndarray, k1: int, *, flags: Iterable[int] = (), slice_: int = 0,
-                centre: int | None = None, position: tuple[float, float, float] = (0.0, 0.0, 0.0),
-                read=(1.0, 0.0, 0.0), phase=(0.0, 1.0, 0.0), sl=(0.0, 0.0, 1.0),
-                traj: np.ndarray | None = None) -> ismrmrd.Acquisition:
+def acquisition(
+    data: np.ndarray,
+    k1: int,
+    *,
+    flags: Iterable[int] = (),
+    slice_: int = 0,
+    centre: int | None = None,
+    position: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    read=(1.0, 0.0, 0.0),
+    phase=(0.0, 1.0, 0.0),
+    sl=(0.0, 0.0, 1.0),
+    traj: np.ndarray | None = None,
+) -> ismrmrd.Acquisition:
     a = ismrmrd.Acquisition.from_array(np.ascontiguousarray(data, dtype=np.complex64), traj)
     a.idx.kspace_encode_step_1 = k1
     a.idx.slice = slice_

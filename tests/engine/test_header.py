@@ -61,8 +61,10 @@ def test_encoding_without_recon_space_is_an_error() -> None:
 
 
 def test_fov_in_metres_is_converted_with_a_warning() -> None:
-    xml = XML.replace("<x>440</x>", "<x>0.44</x>").replace("<y>220</y><z>5</z></fieldOfView_mm></encodedSpace>",
-                                                          "<y>0.22</y><z>0.005</z></fieldOfView_mm></encodedSpace>")
+    xml = XML.replace("<x>440</x>", "<x>0.44</x>").replace(
+        "<y>220</y><z>5</z></fieldOfView_mm></encodedSpace>",
+        "<y>0.22</y><z>0.005</z></fieldOfView_mm></encodedSpace>",
+    )
     xml = xml.replace("<x>220</x><y>220</y><z>5</z>", "<x>0.22</x><y>0.22</y><z>0.005</z>")
     with pytest.warns(UserWarning, match="metres"):
         h = parse_header(xml)

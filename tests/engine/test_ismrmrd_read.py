@@ -16,7 +16,9 @@ from tests.engine import _rawfiles as rf
 
 
 def _lines(rng: np.random.Generator, n: int, coils: int, nx: int) -> np.ndarray:
-    return (rng.standard_normal((n, coils, nx)) + 1j * rng.standard_normal((n, coils, nx))).astype(np.complex64)
+    return (rng.standard_normal((n, coils, nx)) + 1j * rng.standard_normal((n, coils, nx))).astype(
+        np.complex64
+    )
 
 
 def test_sorts_lines_by_counters_and_keeps_noise_apart(tmp_path: Path, rng: np.random.Generator) -> None:
@@ -35,11 +37,16 @@ def test_sorts_lines_by_counters_and_keeps_noise_apart(tmp_path: Path, rng: np.r
     assert ks.acquisitions.kind_counts()["noise"] == 1
 
 
-def test_partial_fourier_lines_are_placed_by_the_limit_centre(tmp_path: Path, rng: np.random.Generator) -> None:
+def test_partial_fourier_lines_are_placed_by_the_limit_centre(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
     # 12 of 16 lines acquired, counters 0..11, k-space centre at counter 4 -> index 8
     lines = _lines(rng, 12, 1, 32)
-    p = rf.write(tmp_path / "pf.h5", rf.header(coils=1, k1max=11, k1c=4),
-                 [rf.acquisition(lines[k], k) for k in range(12)])
+    p = rf.write(
+        tmp_path / "pf.h5",
+        rf.header(coils=1, k1max=11, k1c=4),
+        [rf.acquisition(lines[k], k) for k in range(12)],
+    )
     ks = read_ismrmrd(p)
     assert ks.shape == (1, 1, 16, 32)
     np.testing.assert_array_equal(ks.data[0, 0, 4:16].numpy(), lines[:, 0])
@@ -48,18 +55,28 @@ def test_partial_fourier_lines_are_placed_by_the_limit_centre(tmp_path: Path, rn
 
 def test_asymmetric_echo_is_placed_by_centre_sample(tmp_path: Path, rng: np.random.Generator) -> None:
     lines = _lines(rng, 16, 1, 24)  # 24 of 32 samples, echo at sample 8 -> index 16
-    p = rf.write(tmp_path / "ae.h5", rf.header(coils=1), [rf.acquisition(lines[k], k, centre=8) for k in range(16)])
+    p = rf.write(
+        tmp_path / "ae.h5", rf.header(coils=1), [rf.acquisition(lines[k], k, centre=8) for k in range(16)]
+    )
     ks = read_ismrmrd(p)
     np.testing.assert_array_equal(ks.data[0, 0, :, 8:32].numpy(), lines[:, 0])
     assert float(ks.data[0, 0, :, :8].abs().max()) == 0.0
 
 
-def test_reversed_lines_are_flipped_and_navigators_kept_apart(tmp_path: Path, rng: np.random.Generator) -> None:
+def test_reversed_lines_are_flipped_and_navigators_kept_apart(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
     lines = _lines(rng, 16, 1, 32)
-    acqs = [rf.acquisition(lines[0], 0, flags=[ismrmrd.ACQ_IS_NAVIGATION_DATA]),
-            rf.acquisition(lines[1], 0, flags=[ismrmrd.ACQ_IS_PHASECORR_DATA])]
-    acqs += [rf.acquisition(lines[k][:, ::-1] if k % 2 else lines[k], k,
-                            flags=[ismrmrd.ACQ_IS_REVERSE] if k % 2 else []) for k in range(16)]
+    acqs = [
+        rf.acquisition(lines[0], 0, flags=[ismrmrd.ACQ_IS_NAVIGATION_DATA]),
+        rf.acquisition(lines[1], 0, flags=[ismrmrd.ACQ_IS_PHASECORR_DATA]),
+    ]
+    acqs += [
+        rf.acquisition(
+            lines[k][:, ::-1] if k % 2 else lines[k], k, flags=[ismrmrd.ACQ_IS_REVERSE] if k % 2 else []
+        )
+        for k in range(16)
+    ]
     ks = read_ismrmrd(rf.write(tmp_path / "rev.h5", rf.header(coils=1), acqs))
     np.testing.assert_array_equal(ks.data[0, 0].numpy(), lines[:, 0])
     assert ks.navigators is not None
@@ -69,8 +86,11 @@ def test_reversed_lines_are_flipped_and_navigators_kept_apart(tmp_path: Path, rn
 
 def test_slices_become_an_other_axis_with_positions(tmp_path: Path, rng: np.random.Generator) -> None:
     lines = _lines(rng, 32, 1, 32)
-    acqs = [rf.acquisition(lines[16 * s + k], k, slice_=s, position=(0.0, 0.0, 6.0 * s - 3.0))
-            for s in range(2) for k in range(16)]
+    acqs = [
+        rf.acquisition(lines[16 * s + k], k, slice_=s, position=(0.0, 0.0, 6.0 * s - 3.0))
+        for s in range(2)
+        for k in range(16)
+    ]
     ks = read_ismrmrd(rf.write(tmp_path / "ms.h5", rf.header(coils=1, slices=2), acqs))
     assert ks.other_axes == ("slice",)
     assert ks.shape == (2, 1, 1, 16, 32)
@@ -105,7 +125,9 @@ def test_official_tool_files(tmp_path: Path, ismrmrd_tool: Callable[..., Path]) 
     assert traj.trajectory is not None and traj.trajectory.shape == (1, 64, 128, 3)
 
 
-def test_extra_groups_are_ignored_and_info_reads_no_samples(tmp_path: Path, ismrmrd_tool: Callable[..., Path]) -> None:
+def test_extra_groups_are_ignored_and_info_reads_no_samples(
+    tmp_path: Path, ismrmrd_tool: Callable[..., Path]
+) -> None:
     p = ismrmrd_tool(tmp_path, "-m", "64", "-c", "4", "-C")
     with h5py.File(p, "r") as f:
         assert {"phantom", "csm", "coil_images"} <= set(f["dataset"])
@@ -175,8 +197,11 @@ def test_no_acquisitions(tmp_path: Path, ismrmrd_tool: Callable[..., Path]) -> N
 
 
 def test_only_noise_acquisitions(tmp_path: Path, rng: np.random.Generator) -> None:
-    p = rf.write(tmp_path / "noise.h5", rf.header(),
-                 [rf.acquisition(_lines(rng, 1, 2, 64)[0], 0, flags=[ismrmrd.ACQ_IS_NOISE_MEASUREMENT])])
+    p = rf.write(
+        tmp_path / "noise.h5",
+        rf.header(),
+        [rf.acquisition(_lines(rng, 1, 2, 64)[0], 0, flags=[ismrmrd.ACQ_IS_NOISE_MEASUREMENT])],
+    )
     with pytest.raises(DataError, match=r"no imaging acquisitions .*'noise': 1"):
         read_ismrmrd(p)
 
@@ -191,8 +216,11 @@ def test_nan_samples(tmp_path: Path, rng: np.random.Generator) -> None:
 
 def test_line_outside_the_matrix(tmp_path: Path, rng: np.random.Generator) -> None:
     lines = _lines(rng, 2, 1, 32)
-    p = rf.write(tmp_path / "out.h5", rf.header(coils=1),
-                 [rf.acquisition(lines[0], 0), rf.acquisition(lines[1], 0, centre=40)])
+    p = rf.write(
+        tmp_path / "out.h5",
+        rf.header(coils=1),
+        [rf.acquisition(lines[0], 0), rf.acquisition(lines[1], 0, centre=40)],
+    )
     ks = read_ismrmrd(p)  # a centre beyond the readout is clipped, never an IndexError
     assert ks.shape == (1, 1, 16, 32)
 

@@ -75,7 +75,8 @@ def walsh_maps(images: torch.Tensor, *, kernel_size: int = 7) -> torch.Tensor:
     _, vecs = torch.linalg.eigh(rs)
     w = vecs[..., -1]  # (n, c), dominant eigenvector
     ref = int((images.abs() ** 2).reshape(c, -1).sum(dim=1).argmax())
-    phase = w[:, ref] / w[:, ref].abs().clamp_min(1e-30)
+    mag = w[:, ref].abs()
+    phase = torch.where(mag > 1e-12, w[:, ref] / mag.clamp_min(1e-12), torch.ones_like(w[:, ref]))
     w = w * phase.conj()[:, None]
     return w.T.reshape(c, *spatial).to(images.dtype)
 

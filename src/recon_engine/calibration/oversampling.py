@@ -1,5 +1,8 @@
-"""From the encoded space to the reconstruction space: readout oversampling removal and
-matrix changes (ISMRMRD ``encodedSpace`` → ``reconSpace``)."""
+"""From the encoded space to the reconstruction space.
+
+Readout oversampling removal and matrix changes (ISMRMRD ``encodedSpace`` →
+``reconSpace``).
+"""
 
 from __future__ import annotations
 

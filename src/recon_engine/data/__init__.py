@@ -1,4 +1,6 @@
-"""Containers: k-space, images, headers, geometry. Axis orders are fixed:
+"""Containers: k-space, images, headers, geometry.
+
+Axis orders are fixed:
 
 - k-space ``(*other, coils, k2, k1, k0)``
 - images ``(*other, coils, z, y, x)``

@@ -84,8 +84,10 @@ class KSpace:
 
     def to(self, device: torch.device) -> KSpace:
         """Copy with tensors on ``device``."""
+
         def mv(t: torch.Tensor | None) -> torch.Tensor | None:
             return None if t is None else t.to(device)
+
         return replace(
             self,
             data=self.data.to(device),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -51,7 +52,7 @@ def _is_hdf5(path: Path) -> bool:
 
 
 def find_raw_group(f: h5py.File) -> str | None:
-    """Name of the first group holding an ISMRMRD ``xml`` header and ``data`` acquisitions."""
+    """Return the first group holding an ISMRMRD ``xml`` header and ``data`` acquisitions."""
     for name in f:
         obj = f.get(name)
         if isinstance(obj, h5py.Group) and "xml" in obj and "data" in obj:
@@ -266,8 +267,19 @@ def read_ismrmrd(
             lo, hi = int(img_rows.min()), int(img_rows.max()) + 1
             tblock = ds.fields("traj")[lo:hi]
             traj_all = [np.asarray(tblock[r - lo], dtype=np.float32) for r in img_rows]
-    return _sort(p, header, table, img_rows, samples_all, noise_rows, noise_all, nav_rows, nav_all,
-                 traj_all, keep_singleton_axes)
+    return _sort(
+        p,
+        header,
+        table,
+        img_rows,
+        samples_all,
+        noise_rows,
+        noise_all,
+        nav_rows,
+        nav_all,
+        traj_all,
+        keep_singleton_axes,
+    )
 
 
 def _sort(
@@ -327,7 +339,7 @@ def _sort(
                 f"{p}: acquisition {row} has k-space index (k1={k1[j]}, k2={k2[j]}) outside "
                 f"the encoded matrix {n1}×{n2} and encoding limits"
             )
-        other_idx = tuple(int(c[j]) for c in counters)
+        other_idx: tuple[Any, ...] = tuple(int(c[j]) for c in counters)
         data[(*other_idx, slice(None), i2, i1, slice(start, start + s))] = block
         mask[(*other_idx, i2, i1)] = True
         if is_cal[j]:
@@ -377,7 +389,8 @@ def _stack_noise(blocks: list[np.ndarray], ch: np.ndarray, ns: np.ndarray) -> to
         return None
     c = int(ch.max())
     parts = [
-        b.view(np.complex64).reshape(int(cc), int(n)) for b, cc, n in zip(blocks, ch, ns, strict=True)
+        b.view(np.complex64).reshape(int(cc), int(n))
+        for b, cc, n in zip(blocks, ch, ns, strict=True)
         if int(cc) == c and b.size == 2 * int(cc) * int(n)
     ]
     if not parts:

@@ -25,10 +25,11 @@ class LinearOperator:
         raise NotImplementedError(f"{type(self).__name__} does not implement adjoint")
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the operator (same as :meth:`forward`)."""
         return self.forward(x)
 
     @property
-    def H(self) -> LinearOperator:  # noqa: N802 - the adjoint is written H in the field
+    def H(self) -> LinearOperator:
         """The adjoint operator ``Aᴴ``."""
         return _Adjoint(self)
 
@@ -73,7 +74,7 @@ class _Adjoint(LinearOperator):
         return self.op.forward(y)
 
     @property
-    def H(self) -> LinearOperator:  # noqa: N802
+    def H(self) -> LinearOperator:
         return self.op
 
 
