@@ -1,0 +1,139 @@
+"""Float32 views of complex data for display, and the layer arguments that go with them.
+
+napari cannot show complex arrays; these functions turn the complex masters of the model
+into what a layer shows. They are display conversions only, no reconstruction.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import napari.layers
+
+    from recon_engine.data import ImageData, KSpace
+
+__all__ = [
+    "COMPLEX_VIEWS",
+    "PHASE_COLORMAP",
+    "apply_view",
+    "image_layer",
+    "image_view",
+    "kspace_layer",
+    "log_magnitude",
+]
+
+#: Views of a complex image offered in the GUI.
+COMPLEX_VIEWS: tuple[str, ...] = ("magnitude", "phase", "real", "imaginary")
+
+#: Cyclic colormap for phase images (napari's ``twilight``).
+PHASE_COLORMAP = "twilight"
+
+
+def log_magnitude(kspace: KSpace) -> np.ndarray:
+    """``log(1 + |k| / (1e-3 · max|k|))`` as float32, same shape as ``kspace.data``.
+
+    Unsampled positions (exact zeros) stay 0, so undersampling shows as black lines.
+
+    Parameters
+    ----------
+    kspace
+        ``data`` complex64 ``(*other, coils, k2, k1, k0)``.
+
+    Returns
+    -------
+    np.ndarray
+        float32 ``(*other, coils, k2, k1, k0)``.
+    """
+    mag = kspace.data.detach().abs().to("cpu").numpy().astype(np.float32, copy=False)
+    peak = float(mag.max()) if mag.size else 0.0
+    if peak <= 0.0:
+        return np.zeros_like(mag)
+    return np.log1p(mag * np.float32(1e3 / peak))
+
+
+def kspace_layer(kspace: KSpace, name: str) -> tuple[np.ndarray, dict[str, Any]]:
+    """Data and ``add_image`` keyword arguments of a k-space layer (coils as an axis).
+
+    Returns
+    -------
+    data, kwargs
+        ``data`` is the float32 log-magnitude ``(*other, coils, k2, k1, k0)``.
+    """
+    labels = (*kspace.other_axes, "coil", "k2", "k1", "k0")
+    return log_magnitude(kspace), {"name": name, "colormap": "inferno", "axis_labels": labels}
+
+
+def _display_array(image: ImageData, array: np.ndarray) -> np.ndarray:
+    """Drop the coil axis of ``(*other, coils, z, y, x)`` when it has one entry."""
+    if array.shape[-4] == 1:
+        array = array[..., 0, :, :, :]
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def image_view(image: ImageData, view: str) -> tuple[np.ndarray, str, tuple[float, float]]:
+    """One float32 view of a complex image, with its colormap and contrast limits.
+
+    Parameters
+    ----------
+    image
+        complex64 ``(*other, coils, z, y, x)``.
+    view
+        ``"magnitude"``, ``"phase"`` (radians, cyclic colormap, limits fixed to
+        ``[-π, π]``), ``"real"`` or ``"imaginary"`` (limits symmetric about 0).
+
+    Returns
+    -------
+    data, colormap, contrast_limits
+        ``data`` is ``(*other, z, y, x)``, or ``(*other, coils, z, y, x)`` when the
+        coils were not combined.
+    """
+    if view == "magnitude":
+        data = _display_array(image, image.magnitude())
+        top = float(data.max()) if data.size else 1.0
+        return data, "gray", (0.0, top if top > 0 else 1.0)
+    if view == "phase":
+        return _display_array(image, image.phase()), PHASE_COLORMAP, (-math.pi, math.pi)
+    if view in ("real", "imaginary"):
+        c = image.numpy()
+        data = _display_array(image, c.real if view == "real" else c.imag)
+        top = float(np.abs(data).max()) if data.size else 1.0
+        top = top if top > 0 else 1.0
+        return data, "gray", (-top, top)
+    raise ValueError(f"unknown complex view {view!r}; choose one of {COMPLEX_VIEWS}")
+
+
+def image_layer(image: ImageData, name: str, view: str = "magnitude") -> tuple[np.ndarray, dict[str, Any]]:
+    """Data and ``add_image`` keyword arguments of a reconstruction layer.
+
+    The scale is the voxel size in mm on ``(z, y, x)`` and 1 on the other axes.
+
+    Returns
+    -------
+    data, kwargs
+        ``data`` as from :func:`image_view`.
+    """
+    data, colormap, limits = image_view(image, view)
+    dx, dy, dz = image.geometry.voxel_size_mm
+    coil = ("coil",) if image.shape[-4] > 1 else ()
+    labels = (*image.other_axes, *coil, "z", "y", "x")
+    scale = (1.0,) * (data.ndim - 3) + (dz or 1.0, dy or 1.0, dx or 1.0)
+    return data, {
+        "name": name,
+        "colormap": colormap,
+        "contrast_limits": limits,
+        "axis_labels": labels,
+        "scale": scale,
+    }
+
+
+def apply_view(layer: napari.layers.Image, image: ImageData, view: str) -> None:
+    """Show ``view`` of ``image`` in an existing image layer (main thread only)."""
+    data, colormap, limits = image_view(image, view)
+    layer.data = data
+    layer.colormap = colormap
+    layer.contrast_limits_range = limits
+    layer.contrast_limits = limits

@@ -1,0 +1,47 @@
+"""``mrrecon gui`` (napari_mrrecon.launch): docks, loading, reconstruction, screenshot, exit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from napari_mrrecon._model import ReconResult, layers_with
+from napari_mrrecon.launch import populate
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def test_launch_screenshot_and_quit(raw_path: Path, tmp_path: Path) -> None:
+    shot = tmp_path / "window.png"
+    code = (
+        "import sys; from napari_mrrecon.launch import launch; "
+        f"sys.exit(launch([{str(raw_path)!r}], screenshot={str(shot)!r}, quit=True))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    blob = shot.read_bytes()
+    assert blob.startswith(PNG_SIGNATURE)
+    width, height = int.from_bytes(blob[16:20], "big"), int.from_bytes(blob[20:24], "big")
+    assert width >= 800
+    assert height >= 600
+
+
+def test_populate_docks_loads_reconstructs_and_counts_errors(
+    viewer: Any, raw_path: Path, plugin_files: dict[str, Path], capsys: Any
+) -> None:
+    errors = populate(viewer, [str(raw_path), str(plugin_files["no_acquisitions"])], sample=False)
+    assert len(errors) == 1
+    assert "no_acquisitions.h5" in errors[0]
+    assert "no_acquisitions.h5" in capsys.readouterr().err
+    assert [layer.name for layer in layers_with(viewer, ReconResult)] == ["phantom_R2 recon"]
+    assert "MR Reconstruction (napari-mrrecon)" in viewer.window.dock_widgets
+    assert "Metadata (napari-mrrecon)" in viewer.window.dock_widgets
+
+
+def test_populate_opens_sample_when_no_file(viewer: Any) -> None:
+    assert populate(viewer, [], sample=True) == []
+    assert [layer.name for layer in layers_with(viewer, ReconResult)] == ["phantom_R2 recon"]

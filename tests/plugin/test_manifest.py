@@ -1,0 +1,53 @@
+"""The npe2 manifest validates, and manifest-listed modules import without napari or torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+MODULES = (
+    "napari_mrrecon._reader",
+    "napari_mrrecon._writer",
+    "napari_mrrecon._sample_data",
+    "napari_mrrecon._recon_widget",
+    "napari_mrrecon._metadata_widget",
+    "napari_mrrecon.launch",
+)
+
+
+def test_npe2_validate() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "npe2", "validate", "napari-mrrecon", "--imports"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "valid" in proc.stdout
+
+
+def test_manifest_contributions() -> None:
+    from npe2 import PluginManifest
+
+    pm = PluginManifest.from_distribution("napari-mrrecon")
+    contrib = pm.contributions
+    assert {w.display_name for w in contrib.widgets or []} == {"MR Reconstruction", "Metadata"}
+    assert contrib.readers is not None
+    assert set(contrib.readers[0].filename_patterns) == {"*.h5", "*.mrd"}
+    assert {s.key for s in contrib.sample_data or []} == {"phantom_full", "phantom_R2", "phantom_R4"}
+    assert contrib.writers is not None
+    assert ".nii.gz" in contrib.writers[0].filename_extensions
+
+
+def test_modules_import_without_napari_or_torch() -> None:
+    code = (
+        "import sys\n"
+        f"for m in {MODULES!r}: __import__(m)\n"
+        "heavy = sorted(m for m in ('torch', 'napari', 'recon_engine') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
