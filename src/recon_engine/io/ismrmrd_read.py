@@ -73,7 +73,7 @@ def _has_image_group(f: h5py.File) -> bool:
 
 
 def is_ismrmrd(path: str | os.PathLike[str]) -> bool:
-    """Cheap structural check: is this an ISMRMRD HDF5 file (raw data or images)?
+    """Check cheaply whether a file is ISMRMRD HDF5 (raw data or images).
 
     Reads only the HDF5 signature and the group names; never raises.
     """
