@@ -6,6 +6,7 @@ that parallel imaging later removes.
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -17,7 +18,7 @@ from recon_engine.calibration.oversampling import fit_to_recon_space
 from recon_engine.data.image import ImageData
 from recon_engine.data.kspace import KSpace
 from recon_engine.device import DeviceLike, resolve_device
-from recon_engine.errors import ParameterError
+from recon_engine.errors import DataError, ParameterError
 from recon_engine.operators.fft import centered_ifft
 from recon_engine.progress import PreviewThrottle, ProgressEvent, Steps
 
@@ -103,9 +104,13 @@ def direct_steps(
     data = data.to(dev, torch.complex64)
     whitened = False
     if prewhitening and kspace.noise is not None and kspace.noise.shape[0] == data.shape[-4]:
-        w = prewhitening_matrix(noise_covariance(kspace.noise.to(dev, torch.complex64)))
-        data = prewhiten(data, w)
-        whitened = True
+        try:
+            w = prewhitening_matrix(noise_covariance(kspace.noise.to(dev, torch.complex64)))
+        except DataError as exc:
+            warnings.warn(f"noise scan unusable ({exc}); reconstructing without prewhitening", stacklevel=2)
+        else:
+            data = prewhiten(data, w)
+            whitened = True
     lead = data.shape[:-4]
     vols = data.reshape(-1, *data.shape[-4:])
     ndim = 3 if vols.shape[-3] > 1 else 2
