@@ -178,6 +178,13 @@ def _space(enc: ET.Element, which: str) -> tuple[tuple[int, int, int], tuple[flo
     return (matrix[0], matrix[1], matrix[2]), (fov[0], fov[1], fov[2])
 
 
+def _root(xml: str | bytes) -> ET.Element:
+    try:
+        return ET.fromstring(xml)
+    except ET.ParseError as exc:
+        raise HeaderError(f"ISMRMRD header is not valid XML ({exc})") from exc
+
+
 def _metres_to_mm(fov: tuple[float, float, float]) -> tuple[float, float, float]:
     z = fov[2] * 1e3 if 0 < fov[2] < 1.0 else fov[2]
     return (fov[0] * 1e3, fov[1] * 1e3, z)
@@ -200,12 +207,8 @@ def parse_header(xml: str | bytes) -> MRHeader:
     HeaderError
         If the XML is malformed or has no usable ``encoding`` section.
     """
-    if isinstance(xml, bytes):
-        xml = xml.decode("utf-8", errors="replace")
-    try:
-        root = ET.fromstring(xml)
-    except ET.ParseError as exc:
-        raise HeaderError(f"ISMRMRD header is not valid XML ({exc})") from exc
+    xml = xml.decode("utf-8", errors="replace") if isinstance(xml, bytes) else xml
+    root = _root(xml)
     encs = _children(root, "encoding")
     if not encs:
         raise HeaderError(
@@ -293,11 +296,5 @@ def header_tree(xml: str | bytes) -> dict[str, Any]:
     HeaderError
         If the XML is malformed.
     """
-    if isinstance(xml, bytes):
-        xml = xml.decode("utf-8", errors="replace")
-    try:
-        root = ET.fromstring(xml)
-    except ET.ParseError as exc:
-        raise HeaderError(f"ISMRMRD header is not valid XML ({exc})") from exc
-    t = _tree(root)
+    t = _tree(_root(xml))
     return t if isinstance(t, dict) else {"value": t}
