@@ -253,3 +253,46 @@ def test_copy_of_shared_file_reads_the_same(tmp_path: Path) -> None:
     assert info.header.trajectory == "other"  # JEMRIS labels its spiral "other"
     ks = read_ismrmrd(dst)
     assert ks.trajectory is not None
+
+
+def test_trajectory_units_are_detected_and_converted_to_recon_grid(
+    tmp_path: Path, ismrmrd_tool: Callable[..., Path]
+) -> None:
+    # the official tool stores fractions of the encoded matrix (128 × 64, 2× oversampled readout)
+    ks = read_ismrmrd(ismrmrd_tool(tmp_path, "-m", "64", "-c", "4", "-k"))
+    assert ks.meta["trajectory_units"] == "fraction (detected)"
+    t = ks.trajectory
+    assert t is not None
+    # cycles per recon FOV (300 mm): kx from -32 in steps of 0.5 (oversampled), ky from -32 in steps of 1
+    assert float(t[0, 0, 0, 2]) == -32.0 and float(t[0, 0, 1, 2]) == -31.5
+    assert float(t[0, 0, 0, 1]) == -32.0 and float(t[0, 1, 0, 1]) == -31.0
+    as_grid = read_ismrmrd(ismrmrd_tool(tmp_path, "-m", "64", "-c", "4", "-k"), trajectory_units="grid")
+    assert as_grid.meta["trajectory_units"] == "grid"
+    assert as_grid.trajectory is not None and float(as_grid.trajectory[0, 0, 0, 2]) == pytest.approx(-0.25)
+
+
+def test_trajectory_units_of_other_writers() -> None:
+    spiral = read_ismrmrd(shared_data("jemris_spiral_ismrmrd_sim", "signals_spiralout_clean_slc30.h5"))
+    assert spiral.meta["trajectory_units"] == "grid (detected)"
+    assert spiral.trajectory is not None
+    assert 100 < float(spiral.trajectory[..., 1:].abs().max()) <= 110  # 220 matrix
+    assert float(spiral.trajectory[..., 0].abs().max()) == 0.0  # its constant third coordinate is dropped
+    with pytest.warns(UserWarning, match="metres"):
+        koma = read_ismrmrd(shared_data("koma_simulated_mrd", "Koma_signal.mrd"))
+    assert koma.meta["trajectory_units"] == "fraction (detected)"
+
+
+def test_impossible_trajectory_is_a_clear_error(tmp_path: Path, rng: np.random.Generator) -> None:
+    lines = _lines(rng, 16, 1, 32)
+    t = np.full((32, 2), 500.0, dtype=np.float32)
+    p = rf.write(
+        tmp_path / "far.h5", rf.header(coils=1), [rf.acquisition(lines[k], k, traj=t) for k in range(16)]
+    )
+    with pytest.raises(DataError, match="beyond N/2"):
+        read_ismrmrd(p)
+    t[3, 0] = np.nan
+    p = rf.write(
+        tmp_path / "nan.h5", rf.header(coils=1), [rf.acquisition(lines[k], k, traj=t) for k in range(16)]
+    )
+    with pytest.raises(DataError, match="trajectory contains NaN"):
+        read_ismrmrd(p)

@@ -235,6 +235,14 @@ def _imaging_entries(kspace: KSpace, header: MRHeader, tmpl: np.ndarray, big: in
     return out
 
 
+def _grid_per_recon_grid(header: MRHeader) -> np.ndarray:
+    """Factor ``(kz, ky, kx)`` from cycles per recon FOV to cycles per encoded FOV."""
+    fe = np.array(header.encoded_fov_mm[::-1], dtype=np.float64)
+    fr = np.array(header.recon_fov_mm[::-1], dtype=np.float64)
+    ok = (fe > 0) & (fr > 0)
+    return np.where(ok, fe / np.where(ok, fr, 1.0), 1.0).astype(np.float32)
+
+
 def _entries(kspace: KSpace, header: MRHeader | None) -> list[_Entry]:
     header = kspace.header if header is None else header
     tmpl = _templates(kspace)
@@ -291,6 +299,9 @@ def acquisition_records(kspace: KSpace, header: MRHeader | None = None) -> np.nd
     noise = None if kspace.noise is None else _np(kspace.noise).astype(np.complex64, copy=False)
     navs = None if kspace.navigators is None else _np(kspace.navigators).astype(np.complex64, copy=False)
     traj = None if kspace.trajectory is None else _np(kspace.trajectory).astype(np.float32, copy=False)
+    if traj is not None:
+        # KSpace holds cycles per recon FOV; the file gets cycles per encoded FOV ("grid" units)
+        traj = traj * _grid_per_recon_grid(kspace.header)
     rec = np.zeros(len(entries), dtype=acquisition_dtype())
     for i in range(len(entries)):
         rec["traj"][i] = np.zeros(0, dtype=np.float32)
@@ -305,11 +316,14 @@ def acquisition_records(kspace: KSpace, header: MRHeader | None = None) -> np.nd
             *other, i2, i1 = e.where
             index: tuple[Any, ...] = (*other, slice(None), i2, i1, slice(None))
             block = data[index]
-            if int(e.head["flags"]) & reverse:
+            is_reversed = bool(int(e.head["flags"]) & reverse)
+            if is_reversed:
                 block = block[:, ::-1]
             tdims = int(e.head["trajectory_dimensions"])
             if traj is not None and tdims:
                 t = traj[tuple([*other, i2, i1])][:, ::-1][:, :tdims]  # (kx, ky[, kz]) per sample
+                if is_reversed:  # stored in acquisition order, like the samples
+                    t = t[::-1]
                 rec["traj"][i] = np.ascontiguousarray(t, dtype=np.float32).reshape(-1)
         rec["data"][i] = np.ascontiguousarray(block, dtype=np.complex64).view(np.float32).reshape(-1)
     return rec

@@ -14,32 +14,27 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import h5py
 import numpy as np
-import torch
 
 from recon_engine.data.acquisitions import AcquisitionTable
-from recon_engine.data.flags import has_flag
-from recon_engine.data.geometry import Geometry
 from recon_engine.data.header import MRHeader, parse_header
-from recon_engine.data.kspace import OTHER_AXES, KSpace
+from recon_engine.data.kspace import KSpace
+from recon_engine.data.readouts import Readouts
 from recon_engine.errors import DataError, FileFormatError
+from recon_engine.io.sorting import TrajectoryUnits, sort_readouts
 
-__all__ = ["RawInfo", "find_raw_group", "is_ismrmrd", "read_ismrmrd", "read_ismrmrd_info"]
+__all__ = [
+    "RawInfo",
+    "find_raw_group",
+    "is_ismrmrd",
+    "read_ismrmrd",
+    "read_ismrmrd_info",
+    "read_ismrmrd_readouts",
+]
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-# counter name in the acquisition idx → name of the labelled "other" axis
-_IDX_OF_AXIS = {
-    "repetition": "repetition",
-    "set": "set",
-    "phase": "phase",
-    "contrast": "contrast",
-    "average": "average",
-    "slice": "slice",
-}
 
 
 def _is_hdf5(path: Path) -> bool:
@@ -177,46 +172,65 @@ def read_ismrmrd_info(path: str | os.PathLike[str]) -> RawInfo:
     return RawInfo(path=p, group=group, header=header, acquisitions=table)
 
 
-def _axis_sizes(table: AcquisitionTable, sel: np.ndarray) -> dict[str, int]:
-    return {ax: int(table.counter(_IDX_OF_AXIS[ax])[sel].max()) + 1 for ax in OTHER_AXES}
+def read_ismrmrd_readouts(path: str | os.PathLike[str]) -> Readouts:
+    """Read all acquisitions of an ISMRMRD file in acquisition order.
 
+    Parameters
+    ----------
+    path
+        ISMRMRD HDF5 file.
 
-def _read_samples(ds: h5py.Dataset, rows: np.ndarray, p: Path) -> list[np.ndarray]:
-    """Sample data of the given acquisitions, in the order of ``rows``."""
-    if rows.size == 0:
-        return []
-    try:
-        # one contiguous read of the span, then pick: much faster than per-row reads
-        lo, hi = int(rows.min()), int(rows.max()) + 1
-        block = ds.fields("data")[lo:hi]
-    except (OSError, ValueError) as exc:
-        raise FileFormatError(f"{p}: sample data is unreadable or truncated ({exc})") from exc
-    return [np.asarray(block[r - lo], dtype=np.float32) for r in rows]
+    Returns
+    -------
+    Readouts
+        Headers, complex64 samples ``(channels, samples)`` and trajectories per
+        acquisition.
 
-
-def _to_complex(flat: np.ndarray, channels: int, samples: int, p: Path, row: int) -> np.ndarray:
-    if flat.size != 2 * channels * samples:
-        raise DataError(
-            f"{p}: acquisition {row} holds {flat.size // 2} complex samples, "
-            f"header says {channels} channels × {samples} samples"
-        )
-    c = flat.view(np.complex64) if flat.dtype == np.float32 else flat.astype(np.float32).view(np.complex64)
-    return c.reshape(channels, samples)
+    Raises
+    ------
+    FileFormatError, HeaderError, DataError
+        Unreadable file, unusable header, or sample counts that do not match the headers.
+    """
+    p = Path(path)
+    with _open(p) as f:
+        _, header, table = _read_xml_and_heads(f, p)
+        ds = f[find_raw_group(f) or "dataset"]["data"]
+        try:
+            flat = ds.fields("data")[:] if len(table) else []
+            tdims = np.asarray(table.headers["trajectory_dimensions"]).astype(np.int64)
+            traj_flat = ds.fields("traj")[:] if len(table) and (tdims > 0).any() else None
+        except (OSError, ValueError) as exc:
+            raise FileFormatError(f"{p}: sample data is unreadable or truncated ({exc})") from exc
+    h = table.headers
+    samples = []
+    trajs: list[np.ndarray | None] = []
+    for r in range(len(table)):
+        ch, ns = int(h["active_channels"][r]), int(h["number_of_samples"][r])
+        samples.append(Readouts.complex_block(flat[r], ch, ns, f"{p}: acquisition {r}"))
+        if traj_flat is not None and tdims[r] > 0 and ns > 0:
+            t = np.asarray(traj_flat[r], dtype=np.float32)
+            if t.size != ns * tdims[r]:
+                raise DataError(
+                    f"{p}: acquisition {r} trajectory has {t.size} values, expected {ns}×{tdims[r]}"
+                )
+            trajs.append(t.reshape(ns, int(tdims[r])))
+        else:
+            trajs.append(None)
+    return Readouts(header=header, acquisitions=table, samples=samples, trajectories=trajs, source=str(p))
 
 
 def read_ismrmrd(
-    path: str | os.PathLike[str], *, encoding: int = 0, keep_singleton_axes: bool = False
+    path: str | os.PathLike[str],
+    *,
+    encoding: int = 0,
+    keep_singleton_axes: bool = False,
+    trajectory_units: TrajectoryUnits = "auto",
 ) -> KSpace:
-    """Read ISMRMRD raw data and sort it into Cartesian k-space.
+    """Read ISMRMRD raw data and sort it into k-space.
 
-    Each imaging readout goes to ``[*other, :, k2, k1, :]`` from its counters
-    (``kspace_encode_step_1/2``, repetition, set, phase, contrast, average, slice).
-    Phase-encoding indices are shifted so that the header's encoding-limit centre
-    lands at ``N // 2`` of the encoded matrix (partial Fourier); readouts shorter than
-    the encoded matrix are placed so that ``center_sample`` lands at ``N // 2``.
-    Reversed readouts (``ACQ_IS_REVERSE``) are flipped. Noise scans go to
-    ``KSpace.noise``, navigators and phase-correction readouts to ``KSpace.navigators``;
-    dummy scans and feedback readouts are dropped.
+    See :func:`recon_engine.io.sorting.sort_readouts` for how readouts are placed
+    (counters, limit centres, ``center_sample``, reversed lines, noise and navigators
+    kept apart, trajectory units).
 
     Parameters
     ----------
@@ -226,6 +240,8 @@ def read_ismrmrd(
         Which encoding space (``encoding_space_ref``) to read.
     keep_singleton_axes
         Keep all ``other`` axes even when they have one entry.
+    trajectory_units
+        Unit of an embedded trajectory (``"auto"`` detects it).
 
     Returns
     -------
@@ -238,190 +254,9 @@ def read_ismrmrd(
         Unreadable file, unusable header, no imaging acquisitions, sample counts that
         do not match the headers, or non-finite samples.
     """
-    p = Path(path)
-    with _open(p) as f:
-        group, header, table = _read_xml_and_heads(f, p)
-        ds = f[group]["data"]
-        h = table.headers
-        enc_ref = np.asarray(h["encoding_space_ref"]).astype(np.int64)
-        imaging = table.is_imaging & (enc_ref == encoding)
-        noise_sel = table.is_kind("noise")
-        nav_sel = has_flag(table.flags, "ACQ_IS_NAVIGATION_DATA", "ACQ_IS_PHASECORR_DATA") & (
-            enc_ref == encoding
-        )
-        if not imaging.any():
-            raise DataError(
-                f"{p}: no imaging acquisitions for encoding {encoding} "
-                f"({len(table)} acquisitions in total: {table.kind_counts()})"
-            )
-        img_rows = np.flatnonzero(imaging)
-        samples_all = _read_samples(ds, img_rows, p)
-        noise_rows = np.flatnonzero(noise_sel)
-        noise_all = _read_samples(ds, noise_rows, p)
-        nav_rows = np.flatnonzero(nav_sel)
-        nav_all = _read_samples(ds, nav_rows, p)
-        traj_all: list[np.ndarray] = []
-        tdims = np.asarray(h["trajectory_dimensions"]).astype(np.int64)
-        has_traj = bool((tdims[img_rows] > 0).any())
-        if has_traj:
-            lo, hi = int(img_rows.min()), int(img_rows.max()) + 1
-            tblock = ds.fields("traj")[lo:hi]
-            traj_all = [np.asarray(tblock[r - lo], dtype=np.float32) for r in img_rows]
-    return _sort(
-        p,
-        header,
-        table,
-        img_rows,
-        samples_all,
-        noise_rows,
-        noise_all,
-        nav_rows,
-        nav_all,
-        traj_all,
-        keep_singleton_axes,
+    return sort_readouts(
+        read_ismrmrd_readouts(path),
+        encoding=encoding,
+        keep_singleton_axes=keep_singleton_axes,
+        trajectory_units=trajectory_units,
     )
-
-
-def _sort(
-    p: Path,
-    header: MRHeader,
-    table: AcquisitionTable,
-    img_rows: np.ndarray,
-    samples_all: list[np.ndarray],
-    noise_rows: np.ndarray,
-    noise_all: list[np.ndarray],
-    nav_rows: np.ndarray,
-    nav_all: list[np.ndarray],
-    traj_all: list[np.ndarray],
-    keep_singleton_axes: bool,
-) -> KSpace:
-    h = table.headers
-    channels = np.asarray(h["active_channels"]).astype(np.int64)
-    nsamp = np.asarray(h["number_of_samples"]).astype(np.int64)
-    centre = np.asarray(h["center_sample"]).astype(np.int64)
-    n_coils = int(channels[img_rows].max())
-    if n_coils <= 0 or int(nsamp[img_rows].max()) <= 0:
-        raise DataError(f"{p}: imaging acquisitions declare 0 channels or 0 samples")
-    if np.any(channels[img_rows] != n_coils):
-        raise DataError(f"{p}: imaging acquisitions have different numbers of active channels")
-
-    n0 = max(header.encoded_matrix[0], int(nsamp[img_rows].max()))
-    k1 = table.counter("kspace_encode_step_1")[img_rows]
-    k2 = table.counter("kspace_encode_step_2")[img_rows]
-    n1, off1 = _phase_axis(header, "kspace_encoding_step_1", header.encoded_matrix[1], k1)
-    n2, off2 = _phase_axis(header, "kspace_encoding_step_2", header.encoded_matrix[2], k2)
-
-    sel = np.zeros(len(table), dtype=bool)
-    sel[img_rows] = True
-    sizes = _axis_sizes(table, sel)
-    axes = tuple(ax for ax in OTHER_AXES if keep_singleton_axes or sizes[ax] > 1)
-    other_shape = tuple(sizes[ax] for ax in axes)
-    counters = [table.counter(_IDX_OF_AXIS[ax])[img_rows] for ax in axes]
-
-    data = np.zeros((*other_shape, n_coils, n2, n1, n0), dtype=np.complex64)
-    mask = np.zeros((*other_shape, n2, n1), dtype=bool)
-    traj = np.zeros((*other_shape, n2, n1, n0, 3), dtype=np.float32) if traj_all else None
-    calib_line = np.zeros((n2, n1), dtype=bool)
-    is_cal = (table.is_kind("calibration") | table.is_kind("calibration_and_imaging"))[img_rows]
-    is_rev = table.is_kind("reverse")[img_rows]
-    tdims = np.asarray(h["trajectory_dimensions"]).astype(np.int64)[img_rows]
-
-    for j, row in enumerate(img_rows):
-        s = int(nsamp[row])
-        block = _to_complex(samples_all[j], n_coils, s, p, int(row))
-        if is_rev[j]:
-            block = block[:, ::-1]
-        start = n0 // 2 - int(centre[row]) if s < n0 else 0
-        start = min(max(start, 0), n0 - s)
-        i1, i2 = int(k1[j]) + off1, int(k2[j]) + off2
-        if not (0 <= i1 < n1 and 0 <= i2 < n2):
-            raise DataError(
-                f"{p}: acquisition {row} has k-space index (k1={k1[j]}, k2={k2[j]}) outside "
-                f"the encoded matrix {n1}×{n2} and encoding limits"
-            )
-        other_idx: tuple[Any, ...] = tuple(int(c[j]) for c in counters)
-        data[(*other_idx, slice(None), i2, i1, slice(start, start + s))] = block
-        mask[(*other_idx, i2, i1)] = True
-        if is_cal[j]:
-            calib_line[i2, i1] = True
-        if traj is not None and tdims[j] > 0:
-            t = traj_all[j].reshape(s, int(tdims[j]))[:, ::-1]  # (kz, ky, kx) order, last dims
-            traj[(*other_idx, i2, i1, slice(start, start + s), slice(3 - t.shape[1], 3))] = t
-
-    if not np.all(np.isfinite(data.view(np.float32))):
-        raise DataError(f"{p}: raw data contains NaN or infinite samples")
-    noise = _stack_noise(noise_all, channels[noise_rows], nsamp[noise_rows])
-    navs = _stack_navigators(nav_all, channels[nav_rows], nsamp[nav_rows])
-    geometry = _geometry(header, table, img_rows)
-    return KSpace(
-        data=torch.from_numpy(data),
-        header=header,
-        geometry=geometry,
-        other_axes=axes,
-        sampling_mask=torch.from_numpy(mask),
-        calibration_mask=torch.from_numpy(calib_line),
-        acquisitions=table,
-        noise=noise,
-        navigators=navs,
-        trajectory=None if traj is None else torch.from_numpy(traj),
-        source=str(p),
-    )
-
-
-def _phase_axis(header: MRHeader, name: str, n_matrix: int, k: np.ndarray) -> tuple[int, int]:
-    """Size of a phase-encoding axis and the offset that puts the limit centre at N // 2."""
-    lim = header.limit(name)
-    kmax = int(k.max()) if k.size else 0
-    n = max(n_matrix, 1)
-    if lim is not None and lim.maximum >= lim.minimum:
-        offset = n // 2 - lim.center if 0 <= lim.center <= kmax + n else 0
-    else:
-        offset = 0
-    if kmax + offset >= n or int(k.min()) + offset < 0:
-        # limits and counters disagree with the matrix: fall back to the counters
-        offset = 0
-        n = max(n, kmax + 1)
-    return n, offset
-
-
-def _stack_noise(blocks: list[np.ndarray], ch: np.ndarray, ns: np.ndarray) -> torch.Tensor | None:
-    if not blocks:
-        return None
-    c = int(ch.max())
-    parts = [
-        b.view(np.complex64).reshape(int(cc), int(n))
-        for b, cc, n in zip(blocks, ch, ns, strict=True)
-        if int(cc) == c and b.size == 2 * int(cc) * int(n)
-    ]
-    if not parts:
-        return None
-    return torch.from_numpy(np.concatenate(parts, axis=1))
-
-
-def _stack_navigators(blocks: list[np.ndarray], ch: np.ndarray, ns: np.ndarray) -> torch.Tensor | None:
-    if not blocks or len(set(ns.tolist())) != 1 or len(set(ch.tolist())) != 1:
-        return None
-    c, n = int(ch[0]), int(ns[0])
-    return torch.from_numpy(np.stack([b.view(np.complex64).reshape(c, n) for b in blocks]))
-
-
-def _geometry(header: MRHeader, table: AcquisitionTable, rows: np.ndarray) -> Geometry:
-    h = table.headers
-    first = int(rows[0])
-    geom = Geometry.from_vectors(
-        header.encoded_matrix,
-        header.encoded_fov_mm,
-        position_mm=np.asarray(h["position"][first], dtype=np.float64),
-        read_dir=np.asarray(h["read_dir"][first], dtype=np.float64),
-        phase_dir=np.asarray(h["phase_dir"][first], dtype=np.float64),
-        slice_dir=np.asarray(h["slice_dir"][first], dtype=np.float64),
-    )
-    slices = table.counter("slice")[rows]
-    if int(slices.max()) > 0:
-        pos = np.zeros((int(slices.max()) + 1, 3))
-        for s in range(pos.shape[0]):
-            r = rows[slices == s]
-            if r.size:
-                pos[s] = np.asarray(h["position"][int(r[0])], dtype=np.float64)
-        geom = geom.with_slices(pos)
-    return geom
