@@ -10,31 +10,112 @@ import numpy as np
 
 from recon_engine.data.image import ImageData
 from recon_engine.data.kspace import KSpace
+from recon_engine.data.readouts import Readouts
 from recon_engine.device import DeviceLike
-from recon_engine.errors import ParameterError
-from recon_engine.io.ismrmrd_read import RawInfo, read_ismrmrd, read_ismrmrd_info
+from recon_engine.errors import FileFormatError, ParameterError
+from recon_engine.io.ismrmrd_read import RawInfo, read_ismrmrd_info, read_ismrmrd_readouts
+from recon_engine.io.sorting import TrajectoryUnits, sort_readouts
 from recon_engine.progress import Steps, run
 from recon_engine.reconstructions import METHODS
 
-__all__ = ["info", "info_dict", "read", "reconstruct", "reconstruct_steps", "save"]
+__all__ = [
+    "RAW_SUFFIXES",
+    "info",
+    "info_dict",
+    "raw_format",
+    "read",
+    "read_readouts",
+    "reconstruct",
+    "reconstruct_steps",
+    "save",
+]
 
 
-def read(path: str | os.PathLike[str], *, encoding: int = 0) -> KSpace:
-    """Read raw data (ISMRMRD ``.h5``/``.mrd``) into sorted k-space.
+RAW_SUFFIXES: dict[str, str] = {".h5": "ismrmrd", ".mrd": "ismrmrd", ".hdf5": "ismrmrd", ".dat": "twix"}
+
+
+def raw_format(path: str | os.PathLike[str]) -> str:
+    """``"ismrmrd"`` or ``"twix"``, from the extension, else from the file's content.
+
+    Raises
+    ------
+    FileFormatError
+        Missing file, or neither ISMRMRD nor Siemens twix.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileFormatError(f"{p}: no such file")
+    kind = RAW_SUFFIXES.get(p.suffix.lower())
+    if kind is not None:
+        return kind
+    from recon_engine.io.ismrmrd_read import is_ismrmrd
+    from recon_engine.io.twix import is_twix
+
+    if is_ismrmrd(p):
+        return "ismrmrd"
+    if is_twix(p):
+        return "twix"
+    raise FileFormatError(
+        f"{p}: not a raw data format this engine reads (ISMRMRD .h5/.mrd, Siemens twix .dat)"
+    )
+
+
+def read_readouts(path: str | os.PathLike[str], *, seq: str | os.PathLike[str] | None = None) -> Readouts:
+    """Read raw data in acquisition order (ISMRMRD or twix), with a Pulseq ``.seq`` applied.
 
     Parameters
     ----------
     path
-        Raw data file.
+        ISMRMRD (``.h5``/``.mrd``) or Siemens twix (``.dat``) raw data.
+    seq
+        Pulseq sequence that produced the data: its ADC events give the trajectory,
+        counters (labels) and reversed readouts.
+
+    Returns
+    -------
+    Readouts
+    """
+    if raw_format(path) == "twix":
+        from recon_engine.io.twix import read_twix_readouts
+
+        readouts = read_twix_readouts(path)
+    else:
+        readouts = read_ismrmrd_readouts(path)
+    if seq is not None:
+        from recon_engine.io.pulseq import attach_sequence, read_seq
+
+        readouts = attach_sequence(readouts, read_seq(seq))
+    return readouts
+
+
+def read(
+    path: str | os.PathLike[str],
+    *,
+    seq: str | os.PathLike[str] | None = None,
+    encoding: int = 0,
+    trajectory_units: TrajectoryUnits = "auto",
+) -> KSpace:
+    """Read raw data into sorted k-space.
+
+    Parameters
+    ----------
+    path
+        ISMRMRD (``.h5``/``.mrd``) or Siemens twix (``.dat``) raw data.
+    seq
+        Optional Pulseq ``.seq`` that produced the data (trajectory, labels, reversed
+        readouts come from it; the numbers of ADCs and samples must match the data).
     encoding
         ISMRMRD encoding space to read.
+    trajectory_units
+        Unit of an embedded ISMRMRD trajectory (``"auto"`` detects it).
 
     Returns
     -------
     KSpace
-        ``data`` complex64 ``(*other, coils, k2, k1, k0)``.
+        ``data`` complex64 ``(*other, coils, k2, k1, k0)``; ``trajectory`` in cycles per
+        recon FOV when the data is non-Cartesian.
     """
-    return read_ismrmrd(path, encoding=encoding)
+    return sort_readouts(read_readouts(path, seq=seq), encoding=encoding, trajectory_units=trajectory_units)
 
 
 def reconstruct_steps(
@@ -167,12 +248,37 @@ def info_dict(raw: RawInfo) -> dict[str, Any]:
     }
 
 
-def info(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Metadata summary of a raw file, read without loading the samples.
+def info(path: str | os.PathLike[str], *, seq: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Metadata summary of a raw file (ISMRMRD or twix); without ``seq`` no samples are read.
 
-    Keys: ``encoded_matrix``, ``recon_matrix`` (x, y, z), ``encoded_fov_mm``,
+    Keys: ``format``, ``encoded_matrix``, ``recon_matrix`` (x, y, z), ``encoded_fov_mm``,
     ``recon_fov_mm``, ``coils``, ``trajectory``, ``acceleration_nominal`` (R1, R2),
     ``acceleration_effective``, ``acquisitions_by_kind``, ``acquisitions_by_flag``,
-    ``te_ms``, ``tr_ms``, ``ti_ms``, ``flip_angle_deg``, ...
+    ``te_ms``, ``tr_ms``, ``ti_ms``, ``flip_angle_deg``, ...; with ``seq`` also
+    ``sequence`` (version, blocks, duration, ADC events) and the matrix, FOV and
+    trajectory type that the sequence gives the data.
     """
-    return info_dict(read_ismrmrd_info(path))
+    kind = raw_format(path)
+    if seq is None:
+        if kind == "twix":
+            from recon_engine.io.twix import read_twix_info
+
+            raw = read_twix_info(path)
+        else:
+            raw = read_ismrmrd_info(path)
+        d = info_dict(raw)
+    else:
+        from recon_engine.io.pulseq import read_seq
+
+        r = read_readouts(path, seq=seq)
+        d = info_dict(RawInfo(path=Path(path), group="", header=r.header, acquisitions=r.acquisitions))
+        s = read_seq(seq)
+        d["sequence"] = {
+            "file": str(seq),
+            "version": ".".join(str(v) for v in s.version),
+            "blocks": s.n_blocks,
+            "duration_s": round(float(s.duration_s), 4),
+            "adc_events": len(s.adc_events().start_s),
+        }
+    d["format"] = "Siemens twix" if kind == "twix" else "ISMRMRD"
+    return d

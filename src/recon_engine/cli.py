@@ -1,6 +1,7 @@
 """The ``mrrecon`` command.
 
-``mrrecon info FILE [--json]``, ``mrrecon recon FILE -o OUT [...]`` and
+``mrrecon info FILE [--seq SEQ] [--json]``, ``mrrecon recon FILE [--seq SEQ] -o OUT [...]``,
+``mrrecon convert FILE [--seq SEQ] -o OUT.h5`` and
 ``mrrecon gui [FILE...] [--screenshot PNG] [--quit]``. Bad input prints one line on
 stderr and exits with status 2.
 """
@@ -29,7 +30,7 @@ def _fmt(v: Any) -> str:
 def _cmd_info(args: argparse.Namespace) -> int:
     from recon_engine.api import info
 
-    d = info(args.file)
+    d = info(args.file, seq=args.seq)
     if args.json:
         print(json.dumps(d, indent=2))
         return 0
@@ -54,6 +55,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         "position_mm": "position (mm, LPS)",
         "protocol": "protocol",
         "system": "system",
+        "sequence": "sequence",
     }
     print(d["file"])
     for key, label in labels.items():
@@ -82,7 +84,7 @@ def _cmd_recon(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix and not out.parent.exists():  # fail before the (possibly long) reconstruction
         raise ExportError(f"output directory {out.parent} does not exist")
-    kspace = read(args.file)
+    kspace = read(args.file, seq=args.seq)
     show = _progress_printer(sys.stderr.isatty() and not args.quiet)
     image = reconstruct(
         kspace,
@@ -98,6 +100,14 @@ def _cmd_recon(args: argparse.Namespace) -> int:
     if not args.quiet:
         for p in written:
             print(p)
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from recon_engine.io.convert import convert
+
+    written = convert(args.file, args.output, seq=args.seq, overwrite=args.overwrite)
+    print(written)
     return 0
 
 
@@ -120,12 +130,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     pi = sub.add_parser("info", help="show what a raw data file holds (header and acquisitions)")
-    pi.add_argument("file", help="ISMRMRD raw data (.h5/.mrd)")
+    pi.add_argument("file", help="raw data: ISMRMRD (.h5/.mrd) or Siemens twix (.dat)")
+    pi.add_argument("--seq", help="Pulseq .seq file that produced the data")
     pi.add_argument("--json", action="store_true", help="print JSON")
     pi.set_defaults(func=_cmd_info)
 
     pr = sub.add_parser("recon", help="reconstruct raw data and write the image")
-    pr.add_argument("file", help="ISMRMRD raw data (.h5/.mrd)")
+    pr.add_argument("file", help="raw data: ISMRMRD (.h5/.mrd) or Siemens twix (.dat)")
+    pr.add_argument("--seq", help="Pulseq .seq file that produced the data (trajectory, labels)")
     pr.add_argument(
         "-o",
         "--output",
@@ -141,6 +153,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     pr.add_argument("-q", "--quiet", action="store_true")
     pr.set_defaults(func=_cmd_recon)
+
+    pc = sub.add_parser("convert", help="write raw data (twix, optionally with its .seq) as ISMRMRD")
+    pc.add_argument("file", help="raw data: Siemens twix (.dat) or ISMRMRD")
+    pc.add_argument("--seq", help="Pulseq .seq file: its trajectory and labels are written too")
+    pc.add_argument("-o", "--output", required=True, help="ISMRMRD output file (.h5/.mrd)")
+    pc.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    pc.set_defaults(func=_cmd_convert)
 
     pg = sub.add_parser("gui", help="open napari with the plugin, load and reconstruct files")
     pg.add_argument("files", nargs="*", help="raw data files to load (default: the sample dataset)")
