@@ -1,7 +1,8 @@
 """Reconstructions: thin assemblies of operators, calibration and solvers.
 
 :data:`METHODS` maps a method name to its progress generator
-``f(kspace, **options) -> Steps[ImageData]``.
+``f(kspace, **options) -> Steps[ImageData]``. ``"direct"`` picks the FFT (Cartesian) or
+the density-compensated NUFFT (non-Cartesian) by itself.
 """
 
 from __future__ import annotations
@@ -10,9 +11,18 @@ from collections.abc import Callable
 
 from recon_engine.data.image import ImageData
 from recon_engine.progress import Steps
+from recon_engine.reconstructions.auto import direct_auto_steps, uses_nufft
 from recon_engine.reconstructions.direct import COMBINE_METHODS, direct_steps
+from recon_engine.reconstructions.nufft_direct import direct_nufft_steps
 
-__all__ = ["COMBINE_METHODS", "METHODS", "direct_steps"]
+__all__ = [
+    "COMBINE_METHODS",
+    "METHODS",
+    "direct_auto_steps",
+    "direct_nufft_steps",
+    "direct_steps",
+    "uses_nufft",
+]
 
 #: Registry of reconstruction methods by name.
-METHODS: dict[str, Callable[..., Steps[ImageData]]] = {"direct": direct_steps}
+METHODS: dict[str, Callable[..., Steps[ImageData]]] = {"direct": direct_auto_steps}

@@ -6,21 +6,19 @@ that parallel imaging later removes.
 
 from __future__ import annotations
 
-import warnings
 from typing import Literal
 
 import numpy as np
 import torch
 
-from recon_engine.calibration.coil_combine import adaptive_combine, rss_combine
-from recon_engine.calibration.noise import noise_covariance, prewhiten, prewhitening_matrix
 from recon_engine.calibration.oversampling import fit_to_recon_space
 from recon_engine.data.image import ImageData
 from recon_engine.data.kspace import KSpace
 from recon_engine.device import DeviceLike, resolve_device
-from recon_engine.errors import DataError, ParameterError
+from recon_engine.errors import ParameterError
 from recon_engine.operators.fft import centered_ifft
 from recon_engine.progress import PreviewThrottle, ProgressEvent, Steps
+from recon_engine.reconstructions._common import combine_coils, prewhiten_with_noise_scan, recon_geometry
 
 __all__ = ["COMBINE_METHODS", "CombineMethod", "average_kspace", "direct_steps", "preview_of"]
 
@@ -101,16 +99,7 @@ def direct_steps(
         )
     dev = resolve_device(device)
     data, axes = average_kspace(kspace)
-    data = data.to(dev, torch.complex64)
-    whitened = False
-    if prewhitening and kspace.noise is not None and kspace.noise.shape[0] == data.shape[-4]:
-        try:
-            w = prewhitening_matrix(noise_covariance(kspace.noise.to(dev, torch.complex64)))
-        except DataError as exc:
-            warnings.warn(f"noise scan unusable ({exc}); reconstructing without prewhitening", stacklevel=2)
-        else:
-            data = prewhiten(data, w)
-            whitened = True
+    data, whitened = prewhiten_with_noise_scan(data.to(dev, torch.complex64), kspace.noise, prewhitening)
     lead = data.shape[:-4]
     vols = data.reshape(-1, *data.shape[-4:])
     ndim = 3 if vols.shape[-3] > 1 else 2
@@ -120,23 +109,15 @@ def direct_steps(
     yield ProgressEvent("fft", 0, total)
     for i in range(total):
         img = fit_to_recon_space(centered_ifft(vols[i], ndim), kspace.header)
-        if combine == "rss":
-            img = rss_combine(img, coil_axis=0)
-        elif combine == "adaptive":
-            img = adaptive_combine(img[None], kernel_size=kernel_size)[0]
+        img = combine_coils(img, combine, kernel_size)
         outs.append(img)
         last = i + 1 == total
         preview = preview_of(img) if (last or throttle.ready()) else None
         yield ProgressEvent(f"volume {i + 1}/{total}", i + 1, total, preview)
     result = torch.stack(outs).reshape(*lead, *outs[0].shape)
-    g = kspace.geometry
-    rf = kspace.header.recon_fov_mm
-    z = result.shape[-3]
-    fov_z = rf[2] if (z > 1 and rf[2] > 0) else g.fov_mm[2]
-    geometry = g.with_matrix((result.shape[-1], result.shape[-2], z), (rf[0], rf[1], fov_z))
     return ImageData(
         data=result,
-        geometry=geometry,
+        geometry=recon_geometry(kspace, result.shape[-3:]),
         other_axes=axes,
         header=kspace.header,
         meta={

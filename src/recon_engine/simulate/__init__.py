@@ -29,9 +29,11 @@ from recon_engine.simulate.sample_data import (
     sample_path,
     simulate_sample,
 )
+from recon_engine.simulate.trajectories import GOLDEN_ANGLE_RAD, epi, radial, simulate_noncartesian, spiral
 
 __all__ = [
     "ELLIPSES",
+    "GOLDEN_ANGLE_RAD",
     "SAMPLES",
     "TISSUES",
     "Ellipse",
@@ -39,14 +41,18 @@ __all__ = [
     "birdcage_sensitivities",
     "cache_dir",
     "cartesian_mask",
+    "epi",
     "make_sample_data",
     "noise_covariance",
+    "radial",
     "sample_path",
     "shepp_logan",
     "shepp_logan_3d",
     "shepp_logan_kspace",
     "shepp_logan_kspace_3d",
     "simulate_cartesian",
+    "simulate_noncartesian",
     "simulate_sample",
+    "spiral",
     "tissue_maps",
 ]

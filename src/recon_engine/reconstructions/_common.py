@@ -1,0 +1,67 @@
+"""Set-up shared by the direct reconstructions: prewhitening, coil combination, geometry."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import torch
+
+from recon_engine.calibration.coil_combine import adaptive_combine, rss_combine
+from recon_engine.calibration.noise import noise_covariance, prewhiten, prewhitening_matrix
+from recon_engine.data.geometry import Geometry
+from recon_engine.data.kspace import KSpace
+from recon_engine.errors import DataError
+
+__all__ = ["combine_coils", "prewhiten_with_noise_scan", "recon_geometry"]
+
+
+def prewhiten_with_noise_scan(
+    data: torch.Tensor, noise: torch.Tensor | None, enabled: bool, *, stacklevel: int = 3
+) -> tuple[torch.Tensor, bool]:
+    """Decorrelate the coils of ``data`` with the noise scan, when there is a usable one.
+
+    Parameters
+    ----------
+    data
+        complex64 ``(*other, coils, k2, k1, k0)`` on the compute device.
+    noise
+        complex ``(coils, samples)`` noise scan, or None.
+    enabled
+        False skips prewhitening.
+    stacklevel
+        Of the warning issued when the noise scan is unusable.
+
+    Returns
+    -------
+    data, whitened
+        The (possibly) prewhitened data and whether it was prewhitened.
+    """
+    if not enabled or noise is None or noise.shape[0] != data.shape[-4]:
+        return data, False
+    try:
+        w = prewhitening_matrix(noise_covariance(noise.to(data.device, torch.complex64)))
+    except DataError as exc:
+        warnings.warn(
+            f"noise scan unusable ({exc}); reconstructing without prewhitening", stacklevel=stacklevel
+        )
+        return data, False
+    return prewhiten(data, w), True
+
+
+def combine_coils(img: torch.Tensor, combine: str, kernel_size: int) -> torch.Tensor:
+    """Combine coil images ``(coils, z, y, x)`` → ``(1, z, y, x)`` (``"none"`` keeps them)."""
+    if combine == "rss":
+        return rss_combine(img, coil_axis=0)
+    if combine == "adaptive":
+        return adaptive_combine(img[None], kernel_size=kernel_size)[0]
+    return img
+
+
+def recon_geometry(kspace: KSpace, shape_zyx: Sequence[int]) -> Geometry:
+    """Geometry of a reconstructed ``(z, y, x)`` volume in the recon space of ``kspace``."""
+    g = kspace.geometry
+    rf = kspace.header.recon_fov_mm
+    z = int(shape_zyx[0])
+    fov_z = rf[2] if (z > 1 and rf[2] > 0) else g.fov_mm[2]
+    return g.with_matrix((int(shape_zyx[2]), int(shape_zyx[1]), z), (rf[0], rf[1], fov_z))
