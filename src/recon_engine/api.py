@@ -221,7 +221,12 @@ def _effective_acceleration(raw: RawInfo) -> float:
 def info_dict(raw: RawInfo) -> dict[str, Any]:
     """Summary of a raw file for display and ``mrrecon info --json``."""
     h = raw.header
-    g_pos = raw.acquisitions.headers["position"]
+    imaging = np.flatnonzero(raw.acquisitions.is_imaging)
+    g_pos = (
+        raw.acquisitions.headers["position"][imaging]
+        if imaging.size
+        else raw.acquisitions.headers["position"]
+    )
     return {
         "file": str(raw.path),
         "format": "ISMRMRD",

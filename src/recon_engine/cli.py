@@ -93,6 +93,7 @@ def _cmd_recon(args: argparse.Namespace) -> int:
         progress=show,
         combine=args.combine,
         prewhitening=not args.no_prewhitening,
+        epi_correction=args.epi_correction,
     )
     if sys.stderr.isatty() and not args.quiet:
         sys.stderr.write("\n")
@@ -125,6 +126,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     from recon_engine.reconstructions import COMBINE_METHODS, METHODS
+    from recon_engine.reconstructions.auto import EPI_CORRECTIONS
 
     p = argparse.ArgumentParser(prog="mrrecon", description="MR image reconstruction (napari-mrrecon engine)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -147,6 +149,12 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--method", default="direct", choices=sorted(METHODS))
     pr.add_argument("--combine", default="rss", choices=COMBINE_METHODS)
     pr.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    pr.add_argument(
+        "--epi-correction",
+        default="auto",
+        choices=EPI_CORRECTIONS,
+        help="N/2-ghost correction for EPI (reversed readouts): navigators, image-based, or none",
+    )
     pr.add_argument("--phase", action="store_true", help="NIfTI: also write a phase image (radians)")
     pr.add_argument(
         "--no-prewhitening", action="store_true", help="do not decorrelate coils with the noise scan"

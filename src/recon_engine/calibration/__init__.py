@@ -7,6 +7,7 @@ from recon_engine.calibration.density import (
     pipe_menon_density,
     voronoi_density,
 )
+from recon_engine.calibration.epi import epi_phase_correction, estimate_epi_phase, ghost_to_signal_ratio
 from recon_engine.calibration.noise import noise_covariance, prewhiten, prewhitening_matrix
 from recon_engine.calibration.oversampling import fit_to_recon_space, resize_centered
 
@@ -14,6 +15,9 @@ __all__ = [
     "DENSITY_METHODS",
     "adaptive_combine",
     "density_compensation",
+    "epi_phase_correction",
+    "estimate_epi_phase",
+    "ghost_to_signal_ratio",
     "fit_to_recon_space",
     "noise_covariance",
     "pipe_menon_density",

@@ -1,16 +1,36 @@
-"""The "direct" method: FFT for Cartesian data, density-compensated NUFFT otherwise."""
+"""The "direct" method: FFT for Cartesian data, density-compensated NUFFT otherwise.
+
+EPI data (imaging readouts flagged ``ACQ_IS_REVERSE``) gets the odd/even (N/2 ghost)
+phase correction first: from the navigators when present, else estimated from the
+image (:mod:`recon_engine.calibration.epi`).
+"""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from recon_engine.calibration.density import DensityMethod
+from recon_engine.calibration.epi import Method as EpiMethod
+from recon_engine.calibration.epi import epi_phase_correction
 from recon_engine.data.image import ImageData
 from recon_engine.data.kspace import KSpace
 from recon_engine.device import DeviceLike
-from recon_engine.progress import Steps
+from recon_engine.errors import ParameterError
+from recon_engine.progress import ProgressEvent, Steps
 from recon_engine.reconstructions.direct import CombineMethod, direct_steps
 from recon_engine.reconstructions.nufft_direct import direct_nufft_steps
 
-__all__ = ["direct_auto_steps", "uses_nufft"]
+__all__ = ["EPI_CORRECTIONS", "EpiCorrection", "direct_auto_steps", "has_reversed_readouts", "uses_nufft"]
+
+EpiCorrection = Literal["auto", "navigators", "image", "none"]
+EPI_CORRECTIONS: tuple[str, ...] = ("auto", "navigators", "image", "none")
+_EPI_METHOD: dict[str, EpiMethod] = {"auto": "auto", "navigators": "navigators", "image": "image"}
+
+
+def has_reversed_readouts(kspace: KSpace) -> bool:
+    """True when imaging readouts alternate direction (EPI), i.e. need ghost correction."""
+    acq = kspace.acquisitions
+    return len(acq) > 0 and bool((acq.is_kind("reverse") & acq.is_imaging).any())
 
 
 def uses_nufft(kspace: KSpace) -> bool:
@@ -25,6 +45,7 @@ def direct_auto_steps(
     prewhitening: bool = True,
     density: DensityMethod = "pipe",
     kernel_size: int = 7,
+    epi_correction: EpiCorrection = "auto",
     device: DeviceLike = "auto",
 ) -> Steps[ImageData]:
     """Direct reconstruction, choosing FFT or NUFFT from the data.
@@ -48,6 +69,10 @@ def direct_auto_steps(
         (unused for Cartesian data).
     kernel_size
         Neighbourhood of the adaptive combination (voxels).
+    epi_correction
+        N/2-ghost correction of EPI data (only applied when readouts are reversed):
+        ``"auto"`` (navigators if present, else from the image), ``"navigators"``,
+        ``"image"`` or ``"none"``.
     device
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
 
@@ -56,6 +81,12 @@ def direct_auto_steps(
     ImageData
         complex64 ``(*other, 1, z, y, x)`` with ``meta["transform"]`` ``"fft"`` or ``"nufft"``.
     """
+    if epi_correction not in EPI_CORRECTIONS:
+        raise ParameterError(f"unknown EPI correction {epi_correction!r}; choose one of {EPI_CORRECTIONS}")
+    corrected = epi_correction != "none" and has_reversed_readouts(kspace)
+    if corrected:
+        yield ProgressEvent("EPI ghost correction", 0, 1)
+        kspace = epi_phase_correction(kspace, method=_EPI_METHOD[epi_correction])
     if uses_nufft(kspace):
         image = yield from direct_nufft_steps(
             kspace,
@@ -71,4 +102,5 @@ def direct_auto_steps(
             kspace, combine=combine, prewhitening=prewhitening, kernel_size=kernel_size, device=device
         )
         image.meta["transform"] = "fft"
+    image.meta["epi_correction"] = epi_correction if corrected else "none"
     return image
