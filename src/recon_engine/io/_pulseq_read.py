@@ -1,0 +1,250 @@
+"""Load a Pulseq ``.seq`` file with pypulseq, made safe for versions 1.2–1.5 and bad input.
+
+pypulseq (1.5.0) parses every format version from 1.2.0 on and converts the older ones
+itself (block durations from the ``[DELAYS]`` of 1.2/1.3, RF use detection, gradient
+``first``/``last``). Three of its faults are worked around here, in memory, without
+touching the file:
+
+1. **Endless loop** — its ``[SHAPES]`` reader never stops when the file ends right
+   after the last shape sample (no blank line; KomaMRI writes such files, and a file cut
+   inside ``[SHAPES]`` looks the same). The text handed over always ends with a blank line.
+2. **Version 1.2/1.3 shapes of exactly ``num_samples`` values** (a compressed shape that
+   happens to be as long as the waveform, e.g. a spiral gradient) crash its conversion
+   (``TypeError``: it subtracts two Python lists). Such a shape gets three more values
+   ``x, x, -2``: a run of length 0 in the run-length code, which decodes to nothing, so
+   the shape decodes to the same waveform but no longer looks uncompressed.
+3. **``remove_duplicates``** fails on version 1.5.1 gradients with oversampled time
+   shapes (``time_shape_id`` −1); duplicate events are harmless, so it is not run.
+
+RF pulses of files older than 1.5 carry no "use" (excitation, refocusing): pypulseq's
+``detect_rf_use`` classifies them by flip angle, as MATLAB Pulseq does, so that the
+k-space of spin echoes is right. pypulseq's warnings while reading (old version, default
+raster times) are kept as notes instead of being raised, and so is an MD5 ``[SIGNATURE]``
+that does not match the content. After reading, every event a block names must exist
+and every shape must decode to its ``num_samples`` (this catches most truncated files).
+Any failure, and versions outside 1.2–1.5, become
+:class:`~recon_engine.errors.FileFormatError` with a one-line message naming the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from recon_engine.errors import FileFormatError
+
+__all__ = ["SUPPORTED_VERSIONS", "load_sequence", "parse_definitions", "parse_version"]
+
+#: (major, minor) of the Pulseq formats this reader accepts.
+SUPPORTED_VERSIONS: tuple[tuple[int, int], ...] = ((1, 2), (1, 3), (1, 4), (1, 5))
+_MAX_SHAPE = 100_000_000  # samples; more is a damaged number, not a waveform
+
+
+def _section(text: str, name: str) -> list[str] | None:
+    """Stripped lines of a ``[NAME]`` section up to the next section, or None if absent."""
+    m = re.search(rf"^\s*\[{name}\]\s*$", text, flags=re.MULTILINE)
+    if m is None:
+        return None
+    out = []
+    for line in text[m.end() :].splitlines():
+        s = line.strip()
+        if s.startswith("["):
+            break
+        if s and not s.startswith("#"):
+            out.append(s)
+    return out
+
+
+def parse_version(text: str, where: str) -> tuple[int, int, int]:
+    """``(major, minor, revision)`` of the ``[VERSION]`` section.
+
+    Raises
+    ------
+    FileFormatError
+        No ``[VERSION]`` section, or one without numbers.
+    """
+    lines = _section(text, "VERSION")
+    if lines is None:
+        raise FileFormatError(f"{where}: no [VERSION] section; this is not a Pulseq sequence file")
+    found: dict[str, int] = {}
+    for line in lines:
+        tok = line.split()
+        m = re.match(r"\d+", tok[1]) if len(tok) > 1 else None
+        if tok[0] in ("major", "minor", "revision") and m is not None:
+            found[tok[0]] = int(m.group())
+    if "major" not in found or "minor" not in found:
+        raise FileFormatError(f"{where}: the [VERSION] section gives no major/minor version number")
+    return found["major"], found["minor"], found.get("revision", 0)
+
+
+def _number(tok: str) -> float | None:
+    try:
+        return float(tok)
+    except ValueError:
+        return None
+
+
+def parse_definitions(text: str) -> dict[str, Any]:
+    """The ``[DEFINITIONS]`` section: numbers as float (several as a tuple), the rest as str."""
+    out: dict[str, Any] = {}
+    for line in _section(text, "DEFINITIONS") or []:
+        key, _, rest = line.partition(" ")
+        values = [_number(t) for t in rest.split()]
+        if values and all(v is not None for v in values):
+            nums = tuple(float(v) for v in values if v is not None)
+            out[key] = nums[0] if len(nums) == 1 else nums
+        else:
+            out[key] = rest.strip()
+    return out
+
+
+def _pad_old_shapes(text: str) -> str:
+    """Shim 2 (see the module docstring): give 1.2/1.3 shapes of ``num_samples`` values a no-op run.
+
+    Text that does not parse is returned unchanged (pypulseq then reports it).
+    """
+    try:
+        return _padded(text)
+    except (ValueError, IndexError):
+        return text
+
+
+def _padded(text: str) -> str:
+    lines = text.splitlines()
+    out: list[str] = []
+    in_shapes = False
+    expected: int | None = None
+    values: list[str] = []
+
+    def flush() -> None:
+        nonlocal expected
+        if expected is not None and len(values) == expected and values:
+            x = "0" if float(values[-1]) != 0.0 else "1"
+            out.extend([x, x, "-2"])
+        expected = None
+        values.clear()
+
+    for line in lines:
+        s = line.strip()
+        if s.startswith("["):
+            flush()
+            in_shapes = s == "[SHAPES]"
+        elif in_shapes and s.startswith("num_samples"):
+            expected = int(s.split()[1])
+        elif in_shapes and s.startswith("shape_id"):
+            flush()
+        elif in_shapes and expected is not None and s and not s.startswith("#"):
+            values.append(s)
+        elif in_shapes and not s:
+            flush()
+        out.append(line)
+    flush()
+    return "\n".join(out)
+
+
+def _signature_note(raw: bytes, text: str) -> tuple[str, ...]:
+    """A note when the file's MD5 signature does not match its content (edited after writing)."""
+    end = raw.find(b"\n[SIGNATURE]")
+    if end < 0:
+        return ()
+    fields = dict(line.split(None, 1) for line in (_section(text, "SIGNATURE") or []) if " " in line)
+    if fields.get("Type", "").strip().lower() != "md5" or "Hash" not in fields:
+        return ()
+    digest = hashlib.md5(raw[:end], usedforsecurity=False).hexdigest()
+    if digest == fields["Hash"].strip().lower():
+        return ()
+    return ("the MD5 signature does not match the content: the file was changed after it was written",)
+
+
+def _check_references(seq: Any, where: str) -> None:
+    """Every event a block names exists, and every stored shape decodes."""
+    from pypulseq.decompress_shape import decompress_shape
+
+    libraries = {
+        1: ("RF", seq.rf_library.data),
+        2: ("gradient", seq.grad_library.data),
+        3: ("gradient", seq.grad_library.data),
+        4: ("gradient", seq.grad_library.data),
+        5: ("ADC", seq.adc_library.data),
+        6: ("extension", seq.extensions_library.data),
+    }
+    for block_id, ids in seq.block_events.items():
+        for column, (kind, lib) in libraries.items():
+            event = int(ids[column])
+            if event and event not in lib:
+                raise FileFormatError(
+                    f"{where}: block {block_id} refers to {kind} event {event}, which is not defined"
+                )
+    for shape_id, data in seq.shape_library.data.items():
+        n = int(data[0])
+        if not 0 < n <= _MAX_SHAPE:
+            raise FileFormatError(f"{where}: shape {shape_id} claims {n} samples")
+        try:
+            w = decompress_shape(SimpleNamespace(data=np.asarray(data[1:], dtype=float), num_samples=n))
+        except (AssertionError, ValueError, IndexError) as exc:
+            why = str(exc) or "its run-length code does not add up"
+            raise FileFormatError(f"{where}: shape {shape_id} is damaged ({why})") from exc
+        if len(w) != n or not np.all(np.isfinite(w)):
+            raise FileFormatError(f"{where}: shape {shape_id} does not decode to its {n} samples")
+
+
+def load_sequence(path: Path) -> tuple[Any, tuple[int, int, int], dict[str, Any], tuple[str, ...]]:
+    """Read a ``.seq`` with pypulseq.
+
+    Returns
+    -------
+    sequence, version, definitions, notes
+        The ``pypulseq.Sequence``, ``(major, minor, revision)``, the ``[DEFINITIONS]`` as
+        written in the file, and pypulseq's warnings while reading.
+
+    Raises
+    ------
+    FileFormatError
+        Missing/unreadable file, unsupported version, or a file pypulseq cannot parse.
+    """
+    import pypulseq as pp
+
+    where = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FileFormatError(f"{where}: cannot read the file ({exc.strerror or exc})") from exc
+    if b"\0" in raw[:4096]:
+        raise FileFormatError(f"{where}: binary data, not a Pulseq text file")
+    text = raw.decode("utf-8", errors="replace").replace("\r\n", "\n")
+    version = parse_version(text, where)
+    vtxt = ".".join(map(str, version))
+    if version[:2] not in SUPPORTED_VERSIONS:
+        raise FileFormatError(f"{where}: Pulseq version {vtxt} is not supported (versions 1.2 to 1.5 are)")
+    if version[:2] < (1, 4):
+        text = _pad_old_shapes(text)
+    signed = _section(text, "SIGNATURE") is not None
+    hint = "" if signed or version[:2] < (1, 4) else "; it ends without a [SIGNATURE] and may be truncated"
+    seq = pp.Sequence()
+    with tempfile.TemporaryDirectory(prefix="mrrecon_seq_") as tmp:
+        copy = Path(tmp) / "sequence.seq"
+        copy.write_text(text.rstrip("\n") + "\n\n\n", encoding="utf-8")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                seq.read(str(copy), detect_rf_use=version[:2] < (1, 5), remove_duplicates=False)
+            except Exception as exc:  # pypulseq raises anything from ValueError to TypeError
+                msg = str(exc).splitlines()[0] if str(exc) else "inconsistent content"
+                raise FileFormatError(
+                    f"{where}: not a readable Pulseq {vtxt} file ({type(exc).__name__}: {msg}){hint}"
+                ) from exc
+    if not seq.block_events:
+        raise FileFormatError(f"{where}: no blocks; the file is empty or truncated before [BLOCKS]")
+    try:
+        _check_references(seq, where)
+    except FileFormatError as exc:
+        raise FileFormatError(f"{exc}{hint}") from exc
+    notes = tuple(dict.fromkeys(str(w.message) for w in caught)) + _signature_note(raw, text)
+    return seq, version, parse_definitions(text), notes
