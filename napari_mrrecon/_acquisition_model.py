@@ -67,6 +67,11 @@ class AcquisitionTableModel(QAbstractTableModel):
         """Number of columns."""
         return 0 if parent.isValid() else len(COLUMNS)
 
+    def acquisition_indices(self, rows: list[int] | np.ndarray) -> np.ndarray:
+        """Acquisition numbers (rows of the engine's table) of table rows ``rows``."""
+        r = np.asarray(rows, dtype=np.int64)
+        return self._rows[r[(r >= 0) & (r < self._rows.size)]]
+
     def row(self, r: int) -> dict[str, object]:
         """The engine's display row of table row ``r`` (cached)."""
         if r not in self._cache:

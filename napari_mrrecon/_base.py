@@ -32,7 +32,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_mrrecon._model import RawDataset, find_layer, layers_with, raw_of
+from napari_mrrecon._model import RawDataset, entry_of, find_layer, layers_with, raw_of
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -70,12 +70,25 @@ class DatasetChoice(QComboBox):
         The napari viewer.
     parent
         Parent widget.
+    kinds
+        Model entry types listed (default: raw datasets only; the Trajectory dock also
+        lists :class:`~napari_mrrecon._model.SequenceDataset`).
+    tooltip
+        Tooltip of the combo box.
     """
 
-    def __init__(self, viewer: napari.viewer.Viewer, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        viewer: napari.viewer.Viewer,
+        parent: QWidget | None = None,
+        *,
+        kinds: tuple[type, ...] = (RawDataset,),
+        tooltip: str = "Raw dataset (a k-space layer opened from an ISMRMRD or twix file)",
+    ) -> None:
         super().__init__(parent)
         self._viewer = viewer
-        self.setToolTip("Raw dataset (a k-space layer opened from an ISMRMRD file)")
+        self._kinds = kinds
+        self.setToolTip(tooltip)
         viewer.layers.events.inserted.connect(self._on_inserted)
         viewer.layers.events.removed.connect(self.refresh)
         for layer in viewer.layers:
@@ -86,13 +99,13 @@ class DatasetChoice(QComboBox):
         layer = event.value
         layer.events.name.connect(self.refresh)
         self.refresh()
-        if raw_of(layer) is not None:
+        if isinstance(entry_of(layer), self._kinds):
             self.setCurrentText(layer.name)
 
     def refresh(self, event: Any = None) -> None:
         """Rebuild the list from the viewer's layers, keeping the selection if possible."""
         current = self.currentText()
-        names = [layer.name for layer in layers_with(self._viewer, RawDataset)]
+        names = [layer.name for layer in layers_with(self._viewer, self._kinds)]
         self.blockSignals(True)
         self.clear()
         self.addItems(names)
@@ -110,6 +123,10 @@ class DatasetChoice(QComboBox):
     def dataset(self) -> RawDataset | None:
         """The chosen raw dataset, or None."""
         return raw_of(self.layer())
+
+    def entry(self) -> object:
+        """The chosen layer's model entry (any of ``kinds``), or None."""
+        return entry_of(self.layer())
 
 
 class EngineRunWidget(QWidget):
@@ -161,7 +178,9 @@ class EngineRunWidget(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.status = QLabel("Open an ISMRMRD file (File ▸ Open) or a sample (File ▸ Open Sample).")
+        self.status = QLabel(
+            "Open raw data (ISMRMRD .h5, twix .dat: File ▸ Open) or a sample (File ▸ Open Sample)."
+        )
         self.status.setWordWrap(True)
 
         self.main_layout = QVBoxLayout(self)
@@ -209,7 +228,7 @@ class EngineRunWidget(QWidget):
         layer = self.dataset_choice.layer()
         dataset = raw_of(layer)
         if layer is None or dataset is None:
-            show_error("No raw dataset chosen: open an ISMRMRD file or a sample first.")
+            show_error("No raw dataset chosen: open an ISMRMRD or twix file or a sample first.")
             return None
         options = self.gather()
 

@@ -1,7 +1,11 @@
-"""The "Metadata" dock: the ISMRMRD header as a searchable tree, the acquisitions as a table.
+"""The "Metadata" dock: the header as a searchable tree, the acquisitions as a table.
 
-Shows the chosen loaded dataset, or any ISMRMRD file picked with "Inspect file…" (read
-with :func:`recon_engine.io.ismrmrd_read.read_ismrmrd_info`, without the samples).
+Shows the chosen loaded dataset, or any raw file picked with "Inspect file…" (read
+without the samples: :func:`recon_engine.io.ismrmrd_read.read_ismrmrd_info`,
+:func:`recon_engine.io.twix.read_twix_info`). For Siemens twix files the tree also holds
+the whole twix protocol (``MeasYaps``, ``Meas``, ``Dicom``, ``Config``, ...; from
+:func:`recon_engine.io.twix.twix_header_tree`), searchable like the rest. Rows selected in
+the acquisitions table are highlighted in the Trajectory dock.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qtpy.QtWidgets import (
+    QAbstractItemView,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -38,6 +43,12 @@ if TYPE_CHECKING:
 __all__ = ["MetadataWidget"]
 
 _ALL = "all acquisitions"
+#: Top-level tree item holding the twix protocol.
+TWIX_ITEM = "twix protocol"
+
+
+def _is_twix(path: Path) -> bool:
+    return path.suffix.lower() == ".dat"
 
 
 def _add_items(parent: QTreeWidgetItem | QTreeWidget, key: str, value: Any) -> None:
@@ -107,7 +118,9 @@ class MetadataWidget(QWidget):
         self.dataset_choice = DatasetChoice(napari_viewer, self)
         self.dataset_choice.currentIndexChanged.connect(self._on_dataset)
         inspect_button = QPushButton("Inspect file…")
-        inspect_button.setToolTip("Show the metadata of an ISMRMRD file without loading its samples")
+        inspect_button.setToolTip(
+            "Show the metadata of a raw file (ISMRMRD, twix) without loading its samples"
+        )
         inspect_button.clicked.connect(self._inspect_dialog)
         self.source = QLabel("")
         self.source.setWordWrap(True)
@@ -130,6 +143,11 @@ class MetadataWidget(QWidget):
         self.acquisitions = AcquisitionTableModel()
         self.table = QTableView()
         self.table.setModel(self.acquisitions)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setToolTip("Select rows to highlight their samples in the Trajectory dock")
+        selection_model = self.table.selectionModel()
+        if selection_model is not None:
+            selection_model.selectionChanged.connect(self._on_table_selection)
         columns, rows = self.table.horizontalHeader(), self.table.verticalHeader()
         if columns is not None:
             columns.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -176,7 +194,7 @@ class MetadataWidget(QWidget):
         self.show_info(RawInfo(path=path, group="", header=ks.header, acquisitions=ks.acquisitions))
 
     def show_file(self, path: str | Path) -> bool:
-        """Show the metadata of an ISMRMRD file (errors become a notification).
+        """Show the metadata of an ISMRMRD or twix file (errors become a notification).
 
         Returns
         -------
@@ -189,7 +207,12 @@ class MetadataWidget(QWidget):
         from recon_engine.io.ismrmrd_read import read_ismrmrd_info
 
         try:
-            info = read_ismrmrd_info(path)
+            if _is_twix(Path(path)):
+                from recon_engine.io.twix import read_twix_info
+
+                info = read_twix_info(path)
+            else:
+                info = read_ismrmrd_info(path)
         except ReconError as exc:
             show_error(f"Cannot show metadata: {exc}")
             return False
@@ -198,7 +221,12 @@ class MetadataWidget(QWidget):
         return True
 
     def _inspect_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Inspect ISMRMRD file", "", "ISMRMRD (*.h5 *.mrd)")
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Inspect raw data file",
+            "",
+            "Raw data (*.h5 *.mrd *.dat);;ISMRMRD (*.h5 *.mrd);;twix (*.dat)",
+        )
         if path:
             self.show_file(path)
 
@@ -218,10 +246,15 @@ class MetadataWidget(QWidget):
         from recon_engine.data.header import header_tree
 
         self.source.setText(str(info.path))
-        _add_items(self.tree, "summary", info_dict(info))
+        summary = info_dict(info)
+        if _is_twix(info.path):
+            summary["format"] = "Siemens twix"
+        _add_items(self.tree, "summary", summary)
         _add_items(self.tree, "ismrmrdHeader", header_tree(info.header.xml))
         for item in _top_items(self.tree):
             item.setExpanded(True)
+        if _is_twix(info.path):
+            self._add_twix_protocol(info.path)
         counts = info.acquisitions.flag_counts()
         self.flag_filter.addItem(f"{_ALL} ({len(info.acquisitions)})", "")
         for name, n in counts.items():
@@ -231,6 +264,22 @@ class MetadataWidget(QWidget):
         self.acquisitions.set_table(info.acquisitions)
         self.filter_tree(self.search.text())
 
+    def _add_twix_protocol(self, path: Path) -> None:
+        """Add the twix protocol (collapsed) below the header; errors become a notification."""
+        from napari.utils.notifications import show_error
+
+        from recon_engine.errors import ReconError
+        from recon_engine.io.twix import twix_header_tree
+
+        try:
+            tree = twix_header_tree(path)
+        except ReconError as exc:
+            show_error(f"Cannot show the twix protocol: {exc}")
+            return
+        _add_items(self.tree, TWIX_ITEM, tree)
+        item = _top_items(self.tree)[-1]
+        item.setExpanded(True)  # shows the sections (MeasYaps, Meas, ...), each collapsed
+
     def filter_tree(self, text: str) -> None:
         """Show only header entries whose name or value contains ``text`` (case-insensitive)."""
         needle = text.strip().lower()
@@ -239,6 +288,17 @@ class MetadataWidget(QWidget):
                 _filter_item(item, needle)
             else:
                 _show_subtree(item)
+
+    def selected_acquisitions(self) -> list[int]:
+        """Acquisition numbers of the selected table rows."""
+        selection_model = self.table.selectionModel()
+        rows = sorted({i.row() for i in selection_model.selectedRows()}) if selection_model else []
+        return [int(i) for i in self.acquisitions.acquisition_indices(rows)]
+
+    def _on_table_selection(self, *_: Any) -> None:
+        # a loaded dataset shares its selection with the Trajectory dock
+        if self._dataset is not None:
+            self._dataset.selection.set(self.selected_acquisitions())
 
     def _on_flag_filter(self, *_: Any) -> None:
         if self.info is not None:

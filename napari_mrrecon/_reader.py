@@ -11,11 +11,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from napari_mrrecon._model import METADATA_KEY, RawDataset, ReconResult
 
-__all__ = ["EXTENSIONS", "get_reader", "read_file", "read_layers"]
+if TYPE_CHECKING:
+    from recon_engine.data import KSpace
+
+__all__ = ["EXTENSIONS", "as_list", "get_reader", "raw_layer", "read_all", "read_file", "read_layers"]
 
 #: File name endings this reader considers.
 EXTENSIONS: tuple[str, ...] = (".h5", ".mrd")
@@ -24,10 +27,20 @@ LayerData = tuple[Any, ...]
 PathOrPaths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 
-def _as_list(path: PathOrPaths) -> list[str]:
+def as_list(path: PathOrPaths) -> list[str]:
+    """One path or a list of paths (napari's "stack" open) as a list of strings."""
     if isinstance(path, str | os.PathLike):
         return [os.fspath(path)]
     return [os.fspath(p) for p in path]
+
+
+def raw_layer(kspace: KSpace, name: str) -> LayerData:
+    """Layer data of a k-space layer: log-magnitude view, complex master in the metadata."""
+    from napari_mrrecon._views import kspace_layer
+
+    data, kwargs = kspace_layer(kspace, f"{name} k-space")
+    kwargs["metadata"] = {METADATA_KEY: RawDataset(kspace=kspace, name=name)}
+    return (data, kwargs, "image")
 
 
 def get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerData]] | None:
@@ -46,7 +59,7 @@ def get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerData]] | 
         The reader function, or None when the plugin does not claim the path(s).
     """
     try:
-        paths = _as_list(path)
+        paths = as_list(path)
     except TypeError:
         return None
     if not paths or not all(p.lower().endswith(EXTENSIONS) for p in paths):
@@ -87,16 +100,13 @@ def read_file(path: str) -> list[LayerData]:
     recon_engine.errors.ReconError
         Unreadable or unusable file.
     """
-    from napari_mrrecon._views import image_layer, kspace_layer
+    from napari_mrrecon._views import image_layer
 
     name = Path(path).stem
     if _holds_raw_data(path):
         import recon_engine
 
-        kspace = recon_engine.read(path)
-        data, kwargs = kspace_layer(kspace, f"{name} k-space")
-        kwargs["metadata"] = {METADATA_KEY: RawDataset(kspace=kspace, name=name)}
-        return [(data, kwargs, "image")]
+        return [raw_layer(recon_engine.read(path), name)]
     from recon_engine.io.ismrmrd_images import read_ismrmrd_images
 
     image = read_ismrmrd_images(path)
@@ -105,16 +115,11 @@ def read_file(path: str) -> list[LayerData]:
     return [(data, kwargs, "image")]
 
 
-def read_layers(path: PathOrPaths) -> list[LayerData]:
-    """Reader function: layers of every readable file; errors become notifications.
+def read_all(path: PathOrPaths, read_one: Callable[[str], list[LayerData]]) -> list[LayerData]:
+    """Layers of every file ``read_one`` can read; engine errors become notifications.
 
-    A file the engine rejects (truncated, no acquisitions, bad header, ...) gives an
-    error notification and no layer, so the GUI stays usable.
-
-    Parameters
-    ----------
-    path
-        One path or a list of paths.
+    A file the engine rejects (truncated, corrupt, inconsistent, ...) gives an error
+    notification and no layer, so the GUI stays usable.
 
     Returns
     -------
@@ -126,9 +131,25 @@ def read_layers(path: PathOrPaths) -> list[LayerData]:
     from recon_engine.errors import ReconError
 
     layers: list[LayerData] = []
-    for p in _as_list(path):
+    for p in as_list(path):
         try:
-            layers.extend(read_file(p))
+            layers.extend(read_one(p))
         except ReconError as exc:
             show_error(f"napari-mrrecon cannot open {Path(p).name}: {exc}")
     return layers or [(None,)]
+
+
+def read_layers(path: PathOrPaths) -> list[LayerData]:
+    """Reader function for ISMRMRD files (see :func:`read_all` for errors).
+
+    Parameters
+    ----------
+    path
+        One path or a list of paths.
+
+    Returns
+    -------
+    list of tuple
+        Layer data; ``[(None,)]`` (napari's "empty file") when nothing could be read.
+    """
+    return read_all(path, read_file)

@@ -4,6 +4,11 @@ One engine call, :func:`recon_engine.reconstruct_steps`, runs in the background 
 :class:`~napari_mrrecon._base.EngineRunWidget`). The method's options form comes from
 its signature. The result is shown as one float32 view of the complex image
 (magnitude, phase, real, imaginary), and "Save…" exports from the complex master.
+
+When Pulseq sequences are loaded (``.seq`` trajectory layers), "Trajectory from" offers
+them: Run then re-reads the raw file with the sequence (``recon_engine.read(raw,
+seq=seq)``: trajectory, labels and reversed readouts from the sequence) before the same
+reconstruction. A sequence that does not match the data gives a notification.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QLabel,
     QPushButton,
 )
 
@@ -27,10 +33,12 @@ from napari_mrrecon._model import (
     METADATA_KEY,
     RawDataset,
     ReconResult,
+    SequenceDataset,
     find_layer,
     layers_with,
     result_name,
     result_of,
+    sequence_of,
 )
 from napari_mrrecon._views import COMPLEX_VIEWS, apply_view, image_layer
 
@@ -43,7 +51,7 @@ if TYPE_CHECKING:
     from recon_engine.data import ImageData
     from recon_engine.progress import ProgressEvent
 
-__all__ = ["DEVICES", "SAVE_FILTERS", "ReconWidget"]
+__all__ = ["DEVICES", "OWN_TRAJECTORY", "SAVE_FILTERS", "ReconWidget"]
 
 #: Device choices (``"auto"`` takes CUDA when there is a GPU).
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
@@ -52,6 +60,9 @@ DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 SAVE_FILTERS = "NIfTI (*.nii.gz *.nii);;NumPy complex (*.npy);;ISMRMRD images (*.h5)"
 
 _SUPPLIED = ("kspace", "device")  # parameters the dock fills in itself
+
+#: "Trajectory from" entry that keeps the raw file's own trajectory (or Cartesian counters).
+OWN_TRAJECTORY = "file's own"
 
 
 class ReconWidget(EngineRunWidget):
@@ -76,10 +87,21 @@ class ReconWidget(EngineRunWidget):
         self.device.addItems(list(DEVICES))
         self.device.setToolTip("Compute device; auto uses a CUDA GPU when there is one")
         self.options = options_form(METHODS[self.method.currentText()], skip=_SUPPLIED)
+        self.trajectory_source = QComboBox()
+        self.trajectory_source.setToolTip(
+            "Trajectory, counters and reversed readouts from the raw file itself, or from a "
+            "loaded Pulseq .seq (the raw file is re-read with it)"
+        )
+        self._trajectory_label = QLabel("Trajectory from")
+        self.form.addRow(self._trajectory_label, self.trajectory_source)
         self.form.addRow("Method", self.method)
         self.form.addRow(self.options.native)
         self.form.addRow("Device", self.device)
         self.method.currentTextChanged.connect(self._on_method_changed)
+        napari_viewer.layers.events.inserted.connect(self._on_layers_changed)
+        napari_viewer.layers.events.removed.connect(self._on_layers_changed)
+        self.dataset_choice.currentIndexChanged.connect(self._match_sequence)
+        self._refresh_sequences()
 
         self.view = QComboBox()
         self.view.addItems(list(COMPLEX_VIEWS))
@@ -109,19 +131,69 @@ class ReconWidget(EngineRunWidget):
         self.options = new
 
     def gather(self) -> dict[str, Any]:
-        """Method, device and the method's options from the form."""
-        return {
+        """Method, device, the method's options, and the ``.seq`` chosen (if any)."""
+        options = {
             "method": self.method.currentText(),
             "device": self.device.currentText(),
             **form_values(self.options),
         }
+        seq = self.chosen_sequence()
+        if seq is not None:
+            options["seq"] = seq.path
+        return options
+
+    # ---- trajectory source ----------------------------------------------------------------
+    def _on_layers_changed(self, event: Any = None) -> None:
+        layer = getattr(event, "value", None)
+        if layer is not None and sequence_of(layer) is not None and event.type == "inserted":
+            layer.events.name.connect(self._refresh_sequences)
+        self._refresh_sequences()
+
+    def _refresh_sequences(self, event: Any = None) -> None:
+        """List the loaded sequences; the row shows only when there is one."""
+        current = self.trajectory_source.currentText()
+        names = [layer.name for layer in layers_with(self.viewer, SequenceDataset)]
+        self.trajectory_source.blockSignals(True)
+        self.trajectory_source.clear()
+        self.trajectory_source.addItems([OWN_TRAJECTORY, *names])
+        self.trajectory_source.setCurrentText(current if current in names else OWN_TRAJECTORY)
+        self.trajectory_source.blockSignals(False)
+        self.trajectory_source.setVisible(bool(names))
+        self._trajectory_label.setVisible(bool(names))
+        if current not in names:
+            self._match_sequence()
+
+    def _match_sequence(self, *_: Any) -> None:
+        """Pre-select the sequence whose file has the raw file's name (e.g. ``x.dat`` + ``x.seq``)."""
+        dataset = self.dataset_choice.dataset()
+        if dataset is None:
+            return
+        for layer in layers_with(self.viewer, SequenceDataset):
+            seq = sequence_of(layer)
+            if seq is not None and seq.name == dataset.name:
+                self.trajectory_source.setCurrentText(layer.name)
+                return
+
+    def chosen_sequence(self) -> SequenceDataset | None:
+        """The sequence chosen in "Trajectory from", or None for the file's own."""
+        name = self.trajectory_source.currentText()
+        if not name or name == OWN_TRAJECTORY:
+            return None
+        return sequence_of(find_layer(self.viewer.layers, name))
 
     # ---- engine call --------------------------------------------------------------------
-    def make_steps(self, dataset: RawDataset, **options: Any) -> Generator[ProgressEvent, None, ImageData]:
-        """:func:`recon_engine.reconstruct_steps` on the dataset's k-space."""
+    def make_steps(
+        self, dataset: RawDataset, *, seq: str | None = None, **options: Any
+    ) -> Generator[ProgressEvent, None, ImageData]:
+        """:func:`recon_engine.reconstruct_steps` on the dataset's k-space (or the file + ``seq``).
+
+        With ``seq`` the raw file is re-read with that Pulseq sequence first (worker thread).
+        """
         import recon_engine
 
-        return recon_engine.reconstruct_steps(dataset.kspace, **options)
+        if seq is None:
+            return recon_engine.reconstruct_steps(dataset.kspace, **options)
+        return _with_sequence(dataset, seq, options)
 
     def show_result(self, result: ImageData, dataset_layer: napari.layers.Layer) -> None:
         """Show the reconstruction in its layer (reused on re-runs) and select it."""
@@ -206,3 +278,19 @@ class ReconWidget(EngineRunWidget):
         path, _ = QFileDialog.getSaveFileName(self, "Save reconstruction", default, SAVE_FILTERS)
         if path:
             self.save_result(path, phase=self.save_phase.isChecked())
+
+
+def _with_sequence(
+    dataset: RawDataset, seq: str, options: dict[str, Any]
+) -> Generator[ProgressEvent, None, ImageData]:
+    """Re-read the dataset's raw file with a Pulseq sequence, then reconstruct it."""
+    import recon_engine
+    from recon_engine.errors import ParameterError
+    from recon_engine.progress import ProgressEvent
+
+    source = dataset.kspace.source
+    if source is None:
+        raise ParameterError(f"{dataset.name} has no raw file to read again with {Path(seq).name}")
+    yield ProgressEvent(f"reading {Path(source).name} with {Path(seq).name}", 0, 1)
+    kspace = recon_engine.read(source, seq=seq)
+    return (yield from recon_engine.reconstruct_steps(kspace, **options))

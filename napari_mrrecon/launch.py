@@ -3,7 +3,9 @@
 :func:`launch` opens a viewer, docks "MR Reconstruction" and "Metadata", opens the files
 (or the R = 2 phantom sample), reconstructs every raw dataset with the dock's current
 settings (waiting for each worker), optionally saves a screenshot of the whole window and
-either exits or hands over to the napari event loop. Also runnable as
+either exits or hands over to the napari event loop. When a Pulseq ``.seq`` is among the
+files, or raw data is non-Cartesian, the "Trajectory" dock (and for a ``.seq`` the
+"Sequence" dock) is opened as well. Also runnable as
 ``python -m napari_mrrecon.launch FILE… [--screenshot PNG] [--quit] [--sample]``.
 """
 
@@ -60,7 +62,7 @@ def _settle(rounds: int = 5) -> None:
 
 
 def populate(viewer: napari.viewer.Viewer, files: Sequence[str], *, sample: bool = False) -> list[str]:
-    """Dock both widgets, open ``files`` (or the sample) and reconstruct every raw dataset.
+    """Dock the widgets, open ``files`` (or the sample) and reconstruct every raw dataset.
 
     Waits for each reconstruction (Qt events keep being processed).
 
@@ -69,7 +71,8 @@ def populate(viewer: napari.viewer.Viewer, files: Sequence[str], *, sample: bool
     viewer
         The viewer to fill.
     files
-        Files to open; ISMRMRD raw data is reconstructed with the dock's settings.
+        Files to open; raw data (ISMRMRD, twix) is reconstructed with the dock's settings,
+        Pulseq ``.seq`` files are shown as trajectories.
     sample
         With no ``files``, open the R = 2 phantom sample.
 
@@ -80,8 +83,10 @@ def populate(viewer: napari.viewer.Viewer, files: Sequence[str], *, sample: bool
     """
     from napari.utils.notifications import NotificationSeverity, notification_manager
 
-    from napari_mrrecon._model import RawDataset, layers_with
+    from napari_mrrecon._model import RawDataset, SequenceDataset, layers_with
     from napari_mrrecon._reader import get_reader
+    from napari_mrrecon._seq_reader import get_seq_reader
+    from napari_mrrecon._twix_reader import get_twix_reader
 
     errors: list[str] = []
 
@@ -95,13 +100,23 @@ def populate(viewer: napari.viewer.Viewer, files: Sequence[str], *, sample: bool
         viewer.window.add_plugin_dock_widget(PLUGIN, "Metadata")
         for path in files:
             # napari's builtin reader also matches *.h5: name ours when it claims the file
-            plugin = PLUGIN if get_reader(path) is not None else None
+            ours = (get_reader(path), get_twix_reader(path), get_seq_reader(path))
+            plugin = PLUGIN if any(r is not None for r in ours) else None
             try:
                 viewer.open(path, plugin=plugin)
             except Exception as exc:  # napari's own reader errors
                 _echo_error(errors, f"cannot open {path}: {exc}")
         if sample and not files:
             viewer.open_sample(PLUGIN, SAMPLE)
+        sequences = layers_with(viewer, SequenceDataset)
+        non_cartesian = any(
+            not layer.metadata["mrrecon"].kspace.header.is_cartesian
+            for layer in layers_with(viewer, RawDataset)
+        )
+        if sequences or non_cartesian:
+            viewer.window.add_plugin_dock_widget(PLUGIN, "Trajectory")
+        if sequences:
+            viewer.window.add_plugin_dock_widget(PLUGIN, "Sequence")
         for layer in layers_with(viewer, RawDataset):
             recon.dataset_choice.setCurrentText(layer.name)
             _wait_for_run(recon)
@@ -163,7 +178,7 @@ def _echo_error(errors: list[str], message: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry: ``python -m napari_mrrecon.launch``."""
     parser = argparse.ArgumentParser(prog="mrrecon gui", description=__doc__.splitlines()[0])
-    parser.add_argument("files", nargs="*", help="ISMRMRD raw data (or images) to open")
+    parser.add_argument("files", nargs="*", help="raw data (ISMRMRD, twix), images or Pulseq .seq to open")
     parser.add_argument("--screenshot", metavar="PNG", help="save the window once reconstructed")
     parser.add_argument("--quit", action="store_true", help="exit after loading (and the screenshot)")
     parser.add_argument("--sample", action="store_true", help="open the R = 2 phantom if no file is given")

@@ -1,4 +1,4 @@
-"""Fixtures of the napari plugin tests: raw files (good and broken), viewer, docks."""
+"""Fixtures of the napari plugin tests: raw files and sequences (good and broken), viewer, docks."""
 
 from __future__ import annotations
 
@@ -8,9 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import h5py
+import numpy as np
 import pytest
 
+from tests.conftest import SHARED_DATA
+
 PLUGIN = "napari-mrrecon"
+#: A real twix + Pulseq pair (32-coil spin echo, 64 × 64) in ../shared/data.
+SE_PAIR = ("pulseq_mr_physics_course", "02_rf_pulses", "data")
+SE_DAT = "meas_MID00243_FID33257_pulseq.dat"
+SE_SEQ = "se_2D_sinc_img.seq"
+
+#: Lines of the tiny synthetic gradient echo written by :func:`tiny_seq`.
+TINY_LINES = 16
 
 
 @pytest.fixture(scope="session")
@@ -92,3 +102,82 @@ def errors() -> Iterator[list[str]]:
     notification_manager.notification_ready.connect(record)
     yield messages
     notification_manager.notification_ready.disconnect(record)
+
+
+@pytest.fixture
+def trajectory_widget(viewer: Any) -> Any:
+    """The "Trajectory" dock, created through the manifest."""
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Trajectory")
+    return widget
+
+
+def write_tiny_gre(path: Path, n: int = TINY_LINES) -> Path:
+    """A tiny 2D gradient echo (``n`` lines of ``n`` samples, LIN label per line) with pypulseq."""
+    import pypulseq as pp
+
+    system = pp.Opts(
+        max_grad=28, grad_unit="mT/m", max_slew=150, slew_unit="T/m/s",
+        rf_ringdown_time=20e-6, rf_dead_time=100e-6, adc_dead_time=10e-6,
+    )  # fmt: skip
+    seq = pp.Sequence(system)
+    fov = 200e-3
+    dk = 1 / fov
+    rf, gz, gz_reph = pp.make_sinc_pulse(
+        flip_angle=np.deg2rad(10), duration=1e-3, slice_thickness=5e-3, apodization=0.5,
+        time_bw_product=4, system=system, return_gz=True, delay=system.rf_dead_time,
+    )  # fmt: skip
+    gx = pp.make_trapezoid(channel="x", flat_area=n * dk, flat_time=1.6e-3, system=system)
+    adc = pp.make_adc(num_samples=n, duration=gx.flat_time, delay=gx.rise_time, system=system)
+    gx_pre = pp.make_trapezoid(channel="x", area=-gx.area / 2, duration=1e-3, system=system)
+    for i in range(n):
+        gy_pre = pp.make_trapezoid(channel="y", area=(i - n / 2) * dk, duration=1e-3, system=system)
+        seq.add_block(rf, gz)
+        seq.add_block(gx_pre, gy_pre, gz_reph)
+        seq.add_block(gx, adc, pp.make_label(type="SET", label="LIN", value=i))
+        seq.add_block(pp.make_delay(2e-3))
+    seq.set_definition("FOV", [fov, fov, 5e-3])
+    seq.set_definition("Name", "tiny_gre")
+    seq.write(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def seq_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny valid .seq (pypulseq) and broken ones: not a .seq, truncated, bad numbers."""
+    d = tmp_path_factory.mktemp("seq_files")
+    files = {"tiny": write_tiny_gre(d / "tiny_gre.seq")}
+    text = files["tiny"].read_text()
+    files["text"] = d / "notes.seq"
+    files["text"].write_text("this is not a Pulseq sequence\n")
+    files["truncated"] = d / "truncated.seq"
+    files["truncated"].write_text(text[: text.index("[BLOCKS]") + 200])
+    files["garbage_blocks"] = d / "garbage_blocks.seq"
+    files["garbage_blocks"].write_text(text.replace(" 3 162   0   5", " 3 162   0  99", 1))
+    files["half"] = d / "half.seq"
+    files["half"].write_text(text[: len(text) // 2])
+    files["no_fov"] = d / "no_fov.seq"
+    files["no_fov"].write_text("\n".join(ln for ln in text.splitlines() if not ln.startswith("FOV ")) + "\n")
+    files["empty"] = d / "empty.seq"
+    files["empty"].write_text("")
+    return files
+
+
+@pytest.fixture(scope="session")
+def twix_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A non-twix .dat, and (when ../shared/data is present) a truncated copy of a real one."""
+    d = tmp_path_factory.mktemp("twix_files")
+    files = {"text": d / "notes.dat"}
+    files["text"].write_text("plain numbers 1 2 3\n" * 100)
+    real = SHARED_DATA.joinpath(*SE_PAIR, SE_DAT)
+    if real.exists():
+        blob = real.read_bytes()
+        files["truncated"] = d / "truncated.dat"
+        files["truncated"].write_bytes(blob[: len(blob) // 2])
+    return files
+
+
+@pytest.fixture
+def sequence_widget(viewer: Any) -> Any:
+    """The "Sequence" dock, created through the manifest."""
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Sequence")
+    return widget

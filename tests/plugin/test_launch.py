@@ -45,3 +45,14 @@ def test_populate_docks_loads_reconstructs_and_counts_errors(
 def test_populate_opens_sample_when_no_file(viewer: Any) -> None:
     assert populate(viewer, [], sample=True) == []
     assert [layer.name for layer in layers_with(viewer, ReconResult)] == ["phantom_R2 recon"]
+
+
+def test_populate_with_a_sequence_opens_trajectory_and_sequence_docks(
+    viewer: Any, raw_path: Path, seq_files: dict[str, Path]
+) -> None:
+    assert populate(viewer, [str(raw_path), str(seq_files["tiny"])]) == []
+    docks = viewer.window.dock_widgets
+    assert "Trajectory (napari-mrrecon)" in docks
+    assert "Sequence (napari-mrrecon)" in docks
+    assert "tiny_gre.seq trajectory" in viewer.layers
+    assert [layer.name for layer in layers_with(viewer, ReconResult)] == ["phantom_R2 recon"]

@@ -11,6 +11,10 @@ MODULES = (
     "napari_mrrecon._sample_data",
     "napari_mrrecon._recon_widget",
     "napari_mrrecon._metadata_widget",
+    "napari_mrrecon._twix_reader",
+    "napari_mrrecon._seq_reader",
+    "napari_mrrecon._trajectory_widget",
+    "napari_mrrecon._sequence_widget",
     "napari_mrrecon.launch",
 )
 
@@ -32,9 +36,14 @@ def test_manifest_contributions() -> None:
 
     pm = PluginManifest.from_distribution("napari-mrrecon")
     contrib = pm.contributions
-    assert {w.display_name for w in contrib.widgets or []} == {"MR Reconstruction", "Metadata"}
+    assert {w.display_name for w in contrib.widgets or []} == {
+        "MR Reconstruction",
+        "Metadata",
+        "Trajectory",
+        "Sequence",
+    }
     assert contrib.readers is not None
-    assert set(contrib.readers[0].filename_patterns) == {"*.h5", "*.mrd"}
+    assert [r.filename_patterns for r in contrib.readers] == [["*.h5", "*.mrd"], ["*.dat"], ["*.seq"]]
     assert {s.key for s in contrib.sample_data or []} == {"phantom_full", "phantom_R2", "phantom_R4"}
     assert contrib.writers is not None
     assert ".nii.gz" in contrib.writers[0].filename_extensions
@@ -44,7 +53,8 @@ def test_modules_import_without_napari_or_torch() -> None:
     code = (
         "import sys\n"
         f"for m in {MODULES!r}: __import__(m)\n"
-        "heavy = sorted(m for m in ('torch', 'napari', 'recon_engine') if m in sys.modules)\n"
+        "heavy = ('torch', 'napari', 'recon_engine', 'matplotlib', 'pypulseq', 'twixtools')\n"
+        "heavy = sorted(m for m in heavy if m in sys.modules)\n"
         "assert not heavy, heavy\n"
     )
     proc = subprocess.run(

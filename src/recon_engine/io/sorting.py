@@ -154,7 +154,9 @@ def sort_readouts(
     -------
     KSpace
         ``data`` complex64 ``(*other, coils, k2, k1, k0)``; ``trajectory`` (if any)
-        ``(*other, k2, k1, k0, 3)`` as ``(kz, ky, kx)`` in cycles per recon FOV.
+        ``(*other, k2, k1, k0, 3)`` as ``(kz, ky, kx)`` in cycles per recon FOV;
+        ``meta["acquisition_index"]`` int64 ``(*other, k2, k1)``: the acquisition (row of
+        ``acquisitions``) whose samples fill each readout position, -1 where none.
 
     Raises
     ------
@@ -199,6 +201,7 @@ def sort_readouts(
 
     data = np.zeros((*other_shape, n_coils, n2, n1, n0), dtype=np.complex64)
     mask = np.zeros((*other_shape, n2, n1), dtype=bool)
+    acq_index = np.full((*other_shape, n2, n1), -1, dtype=np.int64)
     has_traj = any(readouts.trajectories[r] is not None for r in img_rows)
     traj = np.zeros((*other_shape, n2, n1, n0, 3), dtype=np.float32) if has_traj else None
     calib_line = np.zeros((n2, n1), dtype=bool)
@@ -222,6 +225,7 @@ def sort_readouts(
         other_idx: tuple[Any, ...] = tuple(int(c[j]) for c in counters)
         data[(*other_idx, slice(None), i2, i1, slice(start, start + s))] = block
         mask[(*other_idx, i2, i1)] = True
+        acq_index[(*other_idx, i2, i1)] = row
         if is_cal[j]:
             calib_line[i2, i1] = True
         t_row = readouts.trajectories[row]
@@ -234,6 +238,7 @@ def sort_readouts(
     if not np.all(np.isfinite(data.view(np.float32))):
         raise DataError(f"{src}: raw data contains NaN or infinite samples")
     meta: dict[str, object] = dict(readouts.meta)
+    meta["acquisition_index"] = acq_index
     if traj is not None:
         if not np.all(np.isfinite(traj)):
             raise DataError(f"{src}: trajectory contains NaN or infinite values")
