@@ -109,3 +109,52 @@ def test_cuda_request_without_gpu_is_a_clean_error(tmp_path: Path, ismrmrd_tool:
     p = ismrmrd_tool(tmp_path, "-m", "64", "-c", "4")
     r = _run("recon", str(p), "-o", str(tmp_path / "x.npy"), "--device", "cuda")
     assert r.returncode == 2 and "no CUDA GPU" in r.stderr
+
+
+def test_twix_and_pulseq_bad_input_exits_2(tmp_path: Path) -> None:
+    from tests.conftest import shared_data
+
+    se = shared_data("pulseq_mr_physics_course", "02_rf_pulses", "data")
+    epi = shared_data("pulseq_mr_physics_course", "07_echo_planar_imaging", "data")
+    dat = se / "meas_MID00243_FID33257_pulseq.dat"
+    truncated = tmp_path / "cut.dat"
+    truncated.write_bytes(dat.read_bytes()[:700_000])
+    old_version = tmp_path / "v11.seq"
+    text = (se / "se_2D_sinc_img.seq").read_text()
+    old_version.write_text(text.replace("major 1\nminor 4", "major 1\nminor 1", 1))
+    cases = {
+        "seq does not match": (
+            [
+                "recon",
+                str(dat),
+                "--seq",
+                str(epi / "04_03_basic_epi_96x96_pe+.seq"),
+                "-o",
+                str(tmp_path / "a.npy"),
+            ],
+            "ADC",
+        ),
+        "truncated twix": (["info", str(truncated)], "truncated"),
+        "unsupported pulseq": (
+            ["recon", str(dat), "--seq", str(old_version), "-o", str(tmp_path / "b.npy")],
+            "version",
+        ),
+    }
+    for name, (args, text_) in cases.items():
+        r = _run(*args)
+        assert r.returncode == 2, (name, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and text_ in lines[0], (name, r.stderr)
+
+
+def test_recon_twix_with_seq_writes_the_image(tmp_path: Path) -> None:
+    from tests.conftest import shared_data
+
+    epi = shared_data("pulseq_mr_physics_course", "07_echo_planar_imaging", "data")
+    name = "04_03_ramp_sampling_epi_96x96_pe+"
+    out = tmp_path / "epi.nii.gz"
+    r = _run("recon", str(epi / f"{name}.dat"), "--seq", str(epi / f"{name}.seq"), "-o", str(out), "-q")
+    assert r.returncode == 0, r.stderr
+    nii = nib.load(out)
+    assert nii.shape[:2] == (96, 96)
+    assert nii.header.get_zooms()[:2] == pytest.approx((220 / 96, 220 / 96), rel=1e-3)
