@@ -30,10 +30,10 @@ from psygnal import Signal
 if TYPE_CHECKING:
     import napari.layers
     import napari.viewer
-    from recon_engine.io.pulseq import PulseqSequence
 
     from napari_mrrecon._trajectory_data import TrajectoryData
     from recon_engine.data import ImageData, KSpace
+    from recon_engine.io.pulseq import PulseqSequence
 
 __all__ = [
     "METADATA_KEY",
