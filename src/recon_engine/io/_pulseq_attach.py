@@ -292,7 +292,7 @@ def _header(
     rec_fov: tuple[float, float, float],
     limits: dict[str, EncodingLimit],
 ) -> MRHeader:
-    from recon_engine.io.ismrmrd_write import make_header_xml
+    from recon_engine.io.ismrmrd_write import header_xml_from
 
     h = readouts.header
     h = replace(
@@ -305,23 +305,5 @@ def _header(
         limits=limits,
     )
     channels = max((s.shape[0] for s in readouts.samples), default=1)
-    xml = make_header_xml(
-        encoded_matrix=h.encoded_matrix,
-        encoded_fov_mm=h.encoded_fov_mm,
-        recon_matrix=h.recon_matrix,
-        recon_fov_mm=h.recon_fov_mm,
-        limits=h.limits,
-        trajectory=kind,
-        acceleration=h.acceleration,
-        calibration_mode=h.calibration_mode,
-        receiver_channels=h.receiver_channels or channels,
-        te_ms=h.te_ms,
-        tr_ms=h.tr_ms,
-        ti_ms=h.ti_ms,
-        flip_angle_deg=h.flip_angle_deg,
-        field_strength_t=h.field_strength_t,
-        h1_frequency_hz=h.h1_frequency_hz,
-        protocol_name=h.protocol_name,
-        system_model=h.system,
-    )
+    xml = header_xml_from(h, receiver_channels=h.receiver_channels or channels, system_model=h.system)
     return replace(h, xml=xml)

@@ -26,13 +26,19 @@ from typing import Any
 import h5py
 import numpy as np
 
-from recon_engine.data.header import EncodingLimit, parse_header
+from recon_engine.data.header import EncodingLimit, MRHeader, parse_header
 from recon_engine.data.kspace import KSpace
 from recon_engine.errors import ExportError, HeaderError, ParameterError
 from recon_engine.io._atomic import atomic_file
 from recon_engine.io._ismrmrd_acquisitions import acquisition_headers, acquisition_records
 
-__all__ = ["GYROMAGNETIC_RATIO_HZ_PER_T", "acquisition_headers", "make_header_xml", "write_ismrmrd"]
+__all__ = [
+    "GYROMAGNETIC_RATIO_HZ_PER_T",
+    "acquisition_headers",
+    "header_xml_from",
+    "make_header_xml",
+    "write_ismrmrd",
+]
 
 #: Proton gyromagnetic ratio γ/2π in Hz/T.
 GYROMAGNETIC_RATIO_HZ_PER_T = 42.577478e6
@@ -198,25 +204,46 @@ def _header_xml(kspace: KSpace) -> str:
         if h.receiver_channels is not None and h.receiver_channels != c:
             xml = re.sub(r"(<(?:\w+:)?receiverChannels>)\s*\d+\s*(</)", rf"\g<1>{c}\g<2>", xml, count=1)
         return xml
-    g = kspace.geometry
-    return make_header_xml(
+    return header_xml_from(
+        h,
         encoded_matrix=(n0, n1, n2),
-        encoded_fov_mm=g.fov_mm,
-        recon_matrix=h.recon_matrix,
-        recon_fov_mm=h.recon_fov_mm,
+        encoded_fov_mm=kspace.geometry.fov_mm,
         limits=_limits_from_mask(kspace),
-        trajectory=h.trajectory,
-        acceleration=h.acceleration,
-        calibration_mode=h.calibration_mode,
         receiver_channels=c,
-        te_ms=h.te_ms,
-        tr_ms=h.tr_ms,
-        ti_ms=h.ti_ms,
-        flip_angle_deg=h.flip_angle_deg,
-        field_strength_t=h.field_strength_t,
-        h1_frequency_hz=h.h1_frequency_hz,
-        protocol_name=h.protocol_name,
     )
+
+
+def header_xml_from(header: MRHeader, **overrides: Any) -> str:
+    """A fresh header XML (:func:`make_header_xml`) from an :class:`MRHeader`.
+
+    Parameters
+    ----------
+    header
+        Fields to carry over (matrices, FOVs, limits, trajectory, acceleration,
+        sequence parameters, ...).
+    **overrides
+        :func:`make_header_xml` keywords that replace the header's values.
+    """
+    fields: dict[str, Any] = {
+        "encoded_matrix": header.encoded_matrix,
+        "encoded_fov_mm": header.encoded_fov_mm,
+        "recon_matrix": header.recon_matrix,
+        "recon_fov_mm": header.recon_fov_mm,
+        "limits": header.limits,
+        "trajectory": header.trajectory,
+        "acceleration": header.acceleration,
+        "calibration_mode": header.calibration_mode,
+        "receiver_channels": header.receiver_channels,
+        "te_ms": header.te_ms,
+        "tr_ms": header.tr_ms,
+        "ti_ms": header.ti_ms,
+        "flip_angle_deg": header.flip_angle_deg,
+        "field_strength_t": header.field_strength_t,
+        "h1_frequency_hz": header.h1_frequency_hz,
+        "protocol_name": header.protocol_name,
+    }
+    fields.update(overrides)
+    return make_header_xml(**fields)
 
 
 def _write_h5(path: Path, xml: str, records: np.ndarray) -> None:

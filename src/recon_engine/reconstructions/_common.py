@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 import torch
 
 from recon_engine.calibration.coil_combine import adaptive_combine, rss_combine
 from recon_engine.calibration.noise import noise_covariance, prewhiten, prewhitening_matrix
 from recon_engine.data.geometry import Geometry
+from recon_engine.data.image import ImageData
 from recon_engine.data.kspace import KSpace
 from recon_engine.errors import DataError
+from recon_engine.progress import PreviewThrottle, ProgressEvent
 
 __all__ = ["combine_coils", "prewhiten_with_noise_scan", "recon_geometry"]
 
@@ -65,3 +68,37 @@ def recon_geometry(kspace: KSpace, shape_zyx: Sequence[int]) -> Geometry:
     z = int(shape_zyx[0])
     fov_z = rf[2] if (z > 1 and rf[2] > 0) else g.fov_mm[2]
     return g.with_matrix((int(shape_zyx[2]), int(shape_zyx[1]), z), (rf[0], rf[1], fov_z))
+
+
+def preview_of(volume: torch.Tensor) -> np.ndarray:
+    """Float32 magnitude of the central ``z`` plane, RSS over coils: ``(coils, z, y, x)`` → ``(y, x)``."""
+    mid = volume[:, volume.shape[1] // 2]
+    return torch.sqrt((mid.abs() ** 2).sum(dim=0)).to("cpu", torch.float32).numpy()
+
+
+def volume_done(image: torch.Tensor, i: int, total: int, throttle: PreviewThrottle) -> ProgressEvent:
+    """Progress event for volume ``i`` (0-based) of ``total``, with a preview when one is due.
+
+    The last volume always gets a preview; others at most as often as ``throttle`` allows.
+    """
+    last = i + 1 == total
+    preview = preview_of(image) if (last or throttle.ready()) else None
+    return ProgressEvent(f"volume {i + 1}/{total}", i + 1, total, preview)
+
+
+def assemble_image(
+    kspace: KSpace,
+    volumes: list[torch.Tensor],
+    lead: Sequence[int],
+    other_axes: tuple[str, ...],
+    meta: Mapping[str, object],
+) -> ImageData:
+    """Stack per-volume images ``(coils', z, y, x)`` into ``(*lead, coils', z, y, x)`` with recon geometry."""
+    result = torch.stack(volumes).reshape(*lead, *volumes[0].shape)
+    return ImageData(
+        data=result,
+        geometry=recon_geometry(kspace, result.shape[-3:]),
+        other_axes=other_axes,
+        header=kspace.header,
+        meta={**meta, "source": kspace.source},
+    )

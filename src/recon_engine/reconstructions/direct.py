@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
 import torch
 
 from recon_engine.calibration.oversampling import fit_to_recon_space
@@ -18,18 +17,18 @@ from recon_engine.device import DeviceLike, resolve_device
 from recon_engine.errors import ParameterError
 from recon_engine.operators.fft import centered_ifft
 from recon_engine.progress import PreviewThrottle, ProgressEvent, Steps
-from recon_engine.reconstructions._common import combine_coils, prewhiten_with_noise_scan, recon_geometry
+from recon_engine.reconstructions._common import (
+    assemble_image,
+    combine_coils,
+    preview_of,
+    prewhiten_with_noise_scan,
+    volume_done,
+)
 
 __all__ = ["COMBINE_METHODS", "CombineMethod", "average_kspace", "direct_steps", "preview_of"]
 
 CombineMethod = Literal["rss", "adaptive", "none"]
 COMBINE_METHODS: tuple[str, ...] = ("rss", "adaptive", "none")
-
-
-def preview_of(volume: torch.Tensor) -> np.ndarray:
-    """Float32 magnitude of the central ``z`` plane, RSS over coils: ``(coils, z, y, x)`` → ``(y, x)``."""
-    mid = volume[:, volume.shape[1] // 2]
-    return torch.sqrt((mid.abs() ** 2).sum(dim=0)).to("cpu", torch.float32).numpy()
 
 
 def average_kspace(kspace: KSpace) -> tuple[torch.Tensor, tuple[str, ...]]:
@@ -111,20 +110,6 @@ def direct_steps(
         img = fit_to_recon_space(centered_ifft(vols[i], ndim), kspace.header)
         img = combine_coils(img, combine, kernel_size)
         outs.append(img)
-        last = i + 1 == total
-        preview = preview_of(img) if (last or throttle.ready()) else None
-        yield ProgressEvent(f"volume {i + 1}/{total}", i + 1, total, preview)
-    result = torch.stack(outs).reshape(*lead, *outs[0].shape)
-    return ImageData(
-        data=result,
-        geometry=recon_geometry(kspace, result.shape[-3:]),
-        other_axes=axes,
-        header=kspace.header,
-        meta={
-            "method": "direct",
-            "combine": combine,
-            "prewhitened": whitened,
-            "device": str(dev),
-            "source": kspace.source,
-        },
-    )
+        yield volume_done(img, i, total, throttle)
+    meta = {"method": "direct", "combine": combine, "prewhitened": whitened, "device": str(dev)}
+    return assemble_image(kspace, outs, lead, axes, meta)

@@ -21,8 +21,13 @@ from recon_engine.device import DeviceLike, resolve_device
 from recon_engine.errors import DataError, ParameterError
 from recon_engine.operators.nufft import NUFFTOp, check_trajectory
 from recon_engine.progress import PreviewThrottle, ProgressEvent, Steps
-from recon_engine.reconstructions._common import combine_coils, prewhiten_with_noise_scan, recon_geometry
-from recon_engine.reconstructions.direct import COMBINE_METHODS, CombineMethod, preview_of
+from recon_engine.reconstructions._common import (
+    assemble_image,
+    combine_coils,
+    prewhiten_with_noise_scan,
+    volume_done,
+)
+from recon_engine.reconstructions.direct import COMBINE_METHODS, CombineMethod
 
 __all__ = ["direct_nufft_steps", "noncartesian_arrays"]
 
@@ -168,21 +173,12 @@ def direct_nufft_steps(
         img = op.adjoint(y.reshape(n_coils, -1) * weights).reshape(n_coils, *spatial)
         img = combine_coils(img, combine, kernel_size)
         outs.append(img)
-        last = i + 1 == total
-        preview = preview_of(img) if (last or throttle.ready()) else None
-        yield ProgressEvent(f"volume {i + 1}/{total}", i + 1, total, preview)
-    result = torch.stack(outs).reshape(*lead, *outs[0].shape)
-    return ImageData(
-        data=result,
-        geometry=recon_geometry(kspace, result.shape[-3:]),
-        other_axes=axes,
-        header=kspace.header,
-        meta={
-            "method": "direct_nufft",
-            "combine": combine,
-            "density": density,
-            "prewhitened": whitened,
-            "device": str(dev),
-            "source": kspace.source,
-        },
-    )
+        yield volume_done(img, i, total, throttle)
+    meta = {
+        "method": "direct_nufft",
+        "combine": combine,
+        "density": density,
+        "prewhitened": whitened,
+        "device": str(dev),
+    }
+    return assemble_image(kspace, outs, lead, axes, meta)
