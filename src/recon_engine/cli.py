@@ -75,32 +75,84 @@ def _progress_printer(enabled: bool) -> Any:
     return show
 
 
-def _cmd_recon(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def _method_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword options for the chosen method from the command line (only those it takes)."""
+    from recon_engine.errors import ParameterError
+    from recon_engine.pipeline import method_options
 
-    from recon_engine.api import read, reconstruct, save
-    from recon_engine.errors import ExportError
+    known = method_options(args.method)
+    given = {
+        "combine": (args.combine, "--combine"),
+        "prewhitening": (False if args.no_prewhitening else None, "--no-prewhitening"),
+        "epi_correction": (args.epi_correction, "--epi-correction"),
+        "coil_maps": (args.coil_maps, "--coil-maps"),
+        "iterations": (args.iterations, "--iterations"),
+        "regularization_weight": (args.lam, "--lambda"),
+    }
+    options: dict[str, Any] = {}
+    for name, (value, flag) in given.items():
+        if value is None:
+            continue
+        if name not in known:
+            raise ParameterError(f"method {args.method!r} has no option {flag} (it takes {sorted(known)})")
+        options[name] = value
+    return options
 
-    out = Path(args.output)
-    if out.suffix and not out.parent.exists():  # fail before the (possibly long) reconstruction
-        raise ExportError(f"output directory {out.parent} does not exist")
-    kspace = read(args.file, seq=args.seq)
-    show = _progress_printer(sys.stderr.isatty() and not args.quiet)
-    image = reconstruct(
-        kspace,
-        method=args.method,
-        device=args.device,
-        progress=show,
-        combine=args.combine,
-        prewhitening=not args.no_prewhitening,
-        epi_correction=args.epi_correction,
-    )
-    if sys.stderr.isatty() and not args.quiet:
+
+def _run_and_save(steps: Any, output: Any, *, phase: bool, quiet: bool) -> list[Any]:
+    from recon_engine.api import save
+    from recon_engine.progress import run
+
+    show = _progress_printer(sys.stderr.isatty() and not quiet)
+    image = run(steps, show)
+    if sys.stderr.isatty() and not quiet:
         sys.stderr.write("\n")
-    written = save(image, out, phase=args.phase)
-    if not args.quiet:
+    written = save(image, output, phase=phase)
+    if not quiet:
         for p in written:
             print(p)
+    return list(written)
+
+
+def _check_output_dir(output: str) -> None:
+    from pathlib import Path
+
+    from recon_engine.errors import ExportError
+
+    out = Path(output)
+    if out.suffix and not out.parent.exists():  # fail before the (possibly long) reconstruction
+        raise ExportError(f"output directory {out.parent} does not exist")
+
+
+def _cmd_recon(args: argparse.Namespace) -> int:
+    from recon_engine.api import read, reconstruct_steps
+    from recon_engine.pipeline import Recipe
+
+    _check_output_dir(args.output)
+    options = _method_options(args)
+    recipe = None
+    if args.save_recipe:
+        _check_output_dir(args.save_recipe)
+        recipe = Recipe.create(
+            args.file, method=args.method, options=options, device=args.device, seq=args.seq
+        )
+    kspace = read(args.file, seq=args.seq)
+    steps = reconstruct_steps(kspace, method=args.method, device=args.device, **options)
+    _run_and_save(steps, args.output, phase=args.phase, quiet=args.quiet)
+    if recipe is not None:
+        recipe.save(args.save_recipe)
+        if not args.quiet:
+            print(args.save_recipe)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from recon_engine.pipeline import load_recipe, run_recipe_steps
+
+    _check_output_dir(args.output)
+    recipe = load_recipe(args.recipe)
+    steps = run_recipe_steps(recipe, input_file=args.input)
+    _run_and_save(steps, args.output, phase=args.phase, quiet=args.quiet)
     return 0
 
 
@@ -147,11 +199,14 @@ def _parser() -> argparse.ArgumentParser:
         help="output: .npy (complex), .nii/.nii.gz, .h5 (ISMRMRD image) or a directory (DICOM)",
     )
     pr.add_argument("--method", default="direct", choices=sorted(METHODS))
-    pr.add_argument("--combine", default="rss", choices=COMBINE_METHODS)
+    pr.add_argument("--combine", choices=COMBINE_METHODS, help="coil combination (default rss)")
+    pr.add_argument("--coil-maps", choices=("espirit", "walsh", "inati"), help="SENSE/CS coil sensitivities")
+    pr.add_argument("--iterations", type=int, help="iterations of an iterative method")
+    pr.add_argument("--lambda", dest="lam", type=float, help="regularization weight of an iterative method")
+    pr.add_argument("--save-recipe", metavar="YAML", help="also write the pipeline as a recipe (mrrecon run)")
     pr.add_argument("--device", default="auto", help="auto, cpu or cuda")
     pr.add_argument(
         "--epi-correction",
-        default="auto",
         choices=EPI_CORRECTIONS,
         help="N/2-ghost correction for EPI (reversed readouts): navigators, image-based, or none",
     )
@@ -161,6 +216,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     pr.add_argument("-q", "--quiet", action="store_true")
     pr.set_defaults(func=_cmd_recon)
+
+    pu = sub.add_parser("run", help="replay a recipe (YAML) saved by --save-recipe or the GUI")
+    pu.add_argument("recipe", help="recipe YAML")
+    pu.add_argument("-i", "--input", help="raw data to use instead of the recipe's input file")
+    pu.add_argument("-o", "--output", required=True, help="output (.npy, .nii/.nii.gz, .h5 or a directory)")
+    pu.add_argument("--phase", action="store_true", help="NIfTI: also write a phase image (radians)")
+    pu.add_argument("-q", "--quiet", action="store_true")
+    pu.set_defaults(func=_cmd_run)
 
     pc = sub.add_parser("convert", help="write raw data (twix, optionally with its .seq) as ISMRMRD")
     pc.add_argument("file", help="raw data: Siemens twix (.dat) or ISMRMRD")
