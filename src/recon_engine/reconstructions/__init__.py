@@ -13,6 +13,7 @@ from recon_engine.data.image import ImageData
 from recon_engine.progress import Steps
 from recon_engine.reconstructions.auto import direct_auto_steps, uses_nufft
 from recon_engine.reconstructions.direct import COMBINE_METHODS, direct_steps
+from recon_engine.reconstructions.grappa import grappa_steps
 from recon_engine.reconstructions.nufft_direct import direct_nufft_steps
 
 __all__ = [
@@ -21,8 +22,12 @@ __all__ = [
     "direct_auto_steps",
     "direct_nufft_steps",
     "direct_steps",
+    "grappa_steps",
     "uses_nufft",
 ]
 
 #: Registry of reconstruction methods by name.
-METHODS: dict[str, Callable[..., Steps[ImageData]]] = {"direct": direct_auto_steps}
+METHODS: dict[str, Callable[..., Steps[ImageData]]] = {
+    "direct": direct_auto_steps,
+    "grappa": grappa_steps,
+}
