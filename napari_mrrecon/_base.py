@@ -5,6 +5,9 @@ A dock derived from :class:`EngineRunWidget` fills in :meth:`~EngineRunWidget.ma
 :meth:`~EngineRunWidget.show_result`. The base runs the generator in a napari
 ``thread_worker``, shows progress and previews from ``yielded`` (main thread; one preview
 layer, reused), stops with ``worker.quit()``, and keeps the dock usable after errors.
+Previews and the status line are throttled (≤ 10 updates a second, whatever rate the
+engine yields at). Every run has a generation number; a run can be restarted (Live mode)
+and the signals of the superseded worker (late previews, a late result) are ignored.
 
 Errors: a :class:`~recon_engine.errors.ReconError` (bad input) is caught inside the worker
 and returned as a failure, which the main thread shows with ``show_error``, the engine's
@@ -17,10 +20,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from qtpy.QtCore import Signal
+from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -31,6 +36,7 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import qthrottled
 
 from napari_mrrecon._model import RawDataset, entry_of, find_layer, layers_with, raw_of
 
@@ -43,12 +49,15 @@ if TYPE_CHECKING:
 
     from recon_engine.progress import ProgressEvent
 
-__all__ = ["PREVIEW_LAYER", "DatasetChoice", "EngineRunWidget"]
+__all__ = ["PREVIEW_LAYER", "STATUS_INTERVAL_MS", "DatasetChoice", "EngineRunWidget"]
 
 logger = logging.getLogger(__name__)
 
 #: Name of the single layer that shows live previews of a running computation.
 PREVIEW_LAYER = "mrrecon preview"
+
+#: Shortest time between two updates of the progress bar and status line (ms).
+STATUS_INTERVAL_MS = 100
 
 
 @dataclass(frozen=True)
@@ -133,7 +142,15 @@ class EngineRunWidget(QWidget):
     """Base dock: dataset choice, a form, Run/Stop and progress around one engine generator.
 
     Subclasses add their controls to :attr:`form` and implement :meth:`make_steps` and
-    :meth:`show_result`.
+    :meth:`show_result`; :meth:`show_partial` receives anything else the generator yields
+    (e.g. each result of a sweep) and :meth:`on_progress` every progress event.
+
+    Every run gets a new *generation* number. Signals of a worker that is no longer the
+    current one (a run cancelled by :meth:`run` with ``restart=True``) are ignored, so
+    late previews or results of a cancelled run never reach the layers.
+
+    Previews are shown at most every :attr:`PREVIEW_INTERVAL_S` seconds (the latest one
+    wins), whatever rate the engine yields them at.
 
     Parameters
     ----------
@@ -142,15 +159,24 @@ class EngineRunWidget(QWidget):
 
     Attributes
     ----------
+    run_started
+        Qt signal emitted with the generation number when a run starts.
     run_finished
-        Qt signal emitted after every run (done, stopped or failed).
+        Qt signal emitted when the current run ends (done, stopped or failed); not for
+        runs that were superseded by a restart.
     last_error
         Message of the last failed run, or None.
     last_duration_s
         Wall time of the last run that finished, in seconds.
+    previews_shown
+        Number of previews put into the preview layer (all runs).
     """
 
+    run_started = Signal(int)
     run_finished = Signal()
+
+    #: Shortest time between two preview layer updates (s): ≤ 10 frames per second.
+    PREVIEW_INTERVAL_S = 0.1
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         super().__init__()
@@ -158,7 +184,18 @@ class EngineRunWidget(QWidget):
         self.worker: GeneratorWorker | None = None
         self.last_error: str | None = None
         self.last_duration_s: float | None = None
+        self.previews_shown = 0
         self._started = 0.0
+        self._generation = 0
+        self._pending_preview: Any = None
+        self._preview_shown_at = -float("inf")
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.timeout.connect(self._flush_preview)
+        # events can come at hundreds per second: the label and bar follow at most 10 times a second
+        self._show_event = qthrottled(
+            self._display_event, timeout=STATUS_INTERVAL_MS, leading=True, parent=self
+        )
 
         self.dataset_choice = DatasetChoice(napari_viewer, self)
         self.form = QFormLayout()
@@ -171,9 +208,9 @@ class EngineRunWidget(QWidget):
         self.stop_button.setEnabled(False)
         self.run_button.clicked.connect(self.run)
         self.stop_button.clicked.connect(self.stop)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.stop_button)
+        self.buttons = QHBoxLayout()
+        self.buttons.addWidget(self.run_button)
+        self.buttons.addWidget(self.stop_button)
 
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
@@ -185,12 +222,12 @@ class EngineRunWidget(QWidget):
 
         self.main_layout = QVBoxLayout(self)
         self.main_layout.addLayout(self.form)
-        self.main_layout.addLayout(buttons)
+        self.main_layout.addLayout(self.buttons)
         self.main_layout.addWidget(self.progress)
         self.main_layout.addWidget(self.status)
 
     # ---- hooks ---------------------------------------------------------------------------
-    def make_steps(self, dataset: RawDataset, **options: Any) -> Generator[ProgressEvent, None, Any]:
+    def make_steps(self, dataset: RawDataset, **options: Any) -> Generator[Any, None, Any]:
         """The engine call: a generator of progress events that returns the result.
 
         Runs in the worker thread, so it must not touch layers or widgets; ``options``
@@ -199,12 +236,24 @@ class EngineRunWidget(QWidget):
         raise NotImplementedError
 
     def gather(self) -> dict[str, Any]:
-        """Read the form's values (main thread) for :meth:`make_steps`."""
+        """Read the form's values (main thread) for :meth:`make_steps`.
+
+        Raises
+        ------
+        ValueError
+            A value is invalid; the message is shown and nothing runs.
+        """
         return {}
 
     def show_result(self, result: Any, dataset_layer: napari.layers.Layer) -> None:
         """Show the value returned by the generator (main thread)."""
         raise NotImplementedError
+
+    def show_partial(self, item: Any, dataset_layer: napari.layers.Layer) -> None:
+        """Show something the generator yielded that is not a progress event (main thread)."""
+
+    def on_progress(self, event: ProgressEvent) -> None:
+        """Called with every progress event of the current run (main thread)."""
 
     # ---- running ---------------------------------------------------------------------------
     @property
@@ -212,8 +261,19 @@ class EngineRunWidget(QWidget):
         """True while a worker is running."""
         return self.worker is not None
 
-    def run(self) -> GeneratorWorker | None:
+    @property
+    def generation(self) -> int:
+        """Number of the current (or last) run; results of older runs are ignored."""
+        return self._generation
+
+    def run(self, *, restart: bool = False) -> GeneratorWorker | None:
         """Start the computation on the chosen dataset in a ``thread_worker``.
+
+        Parameters
+        ----------
+        restart
+            If a run is in progress, cancel it (its late results are ignored) and start
+            a new one; otherwise the running worker is returned and nothing starts.
 
         Returns
         -------
@@ -223,17 +283,26 @@ class EngineRunWidget(QWidget):
         from napari.qt.threading import thread_worker
         from napari.utils.notifications import show_error
 
-        if self.worker is not None:
+        if self.worker is not None and not restart:
             return self.worker
         layer = self.dataset_choice.layer()
         dataset = raw_of(layer)
         if layer is None or dataset is None:
             show_error("No raw dataset chosen: open an ISMRMRD or twix file or a sample first.")
             return None
-        options = self.gather()
+        try:
+            options = self.gather()
+        except ValueError as exc:
+            show_error(str(exc))
+            self.status.setText(f"Not started: {exc}")
+            return None
+        if self.worker is not None:
+            self.worker.quit()  # stops at its next step; its signals no longer count
+        self._generation += 1
+        gen = self._generation
 
-        @thread_worker(start_thread=False, connect={"errored": self._on_errored})
-        def work() -> Generator[ProgressEvent, None, Any]:
+        @thread_worker(start_thread=False)
+        def work() -> Generator[Any, None, Any]:
             from recon_engine.errors import ReconError
 
             try:
@@ -242,18 +311,23 @@ class EngineRunWidget(QWidget):
                 return _Failure(str(exc))
 
         worker = work()
-        worker.yielded.connect(self._on_yielded)
-        worker.returned.connect(lambda result: self._on_returned(result, layer))
-        worker.aborted.connect(self._on_aborted)
-        worker.finished.connect(self._on_finished)
+        worker.yielded.connect(partial(self._if_current, gen, self._on_yielded, layer))
+        worker.returned.connect(partial(self._if_current, gen, self._on_returned, layer))
+        worker.errored.connect(partial(self._if_current, gen, self._on_errored))
+        worker.aborted.connect(partial(self._if_current, gen, self._on_aborted))
+        worker.finished.connect(partial(self._if_current, gen, self._on_finished))
         self.worker = worker
         self.last_error = None
+        self._pending_preview = None
+        self._preview_timer.stop()
+        self._show_event.cancel()
         self.run_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.progress.setRange(0, 0)  # busy until the first event gives the total
         self.status.setText(f"Running on {layer.name} …")
         self._started = time.perf_counter()
         worker.start()
+        self.run_started.emit(gen)
         return worker
 
     def stop(self) -> None:
@@ -267,14 +341,56 @@ class EngineRunWidget(QWidget):
         self.stop()
         super().closeEvent(event)
 
-    def _on_yielded(self, event: ProgressEvent) -> None:
-        self.progress.setRange(0, max(event.total, 1))
-        self.progress.setValue(min(event.iteration, max(event.total, 1)))
-        metrics = "  ".join(f"{k} {v:.3g}" for k, v in event.metrics.items())
-        self.status.setText(f"{event.stage} ({event.iteration}/{event.total}) {metrics}".rstrip())
+    def _if_current(self, gen: int, slot: Callable[..., None], *args: Any) -> None:
+        if gen == self._generation:
+            slot(*args)
+
+    def _on_yielded(self, layer: napari.layers.Layer, event: Any) -> None:
+        from recon_engine.progress import ProgressEvent
+
+        if not isinstance(event, ProgressEvent):
+            self.show_partial(event, layer)
+            return
+        self._show_event(event)
+        self.on_progress(event)
         if event.preview is not None and event.iteration < event.total:
             # the last event's preview is followed at once by the result: skip the layer churn
-            self._show_preview(event.preview)
+            self._queue_preview(event.preview)
+
+    def _display_event(self, event: ProgressEvent) -> None:
+        """Progress bar and status line for ``event`` (throttled)."""
+        if self.worker is None:
+            return
+        total = max(event.total, 1)
+        self.progress.setRange(0, total)
+        self.progress.setValue(min(event.iteration, total))
+        metrics = "  ".join(f"{k} {v:.3g}" for k, v in event.metrics.items())
+        text = f"{event.stage} ({event.iteration}/{event.total}) {metrics}".rstrip()
+        eta = self._eta(event.fraction)
+        self.status.setText(f"{text} · ETA {eta}" if eta else text)
+
+    def _eta(self, fraction: float) -> str:
+        """Remaining time from the elapsed time and the completed fraction ("" when unknown)."""
+        elapsed = time.perf_counter() - self._started
+        if not 0.0 < fraction < 1.0:
+            return ""
+        return _format_seconds(elapsed * (1.0 - fraction) / fraction)
+
+    def _queue_preview(self, preview: Any) -> None:
+        self._pending_preview = preview
+        wait = self._preview_shown_at + self.PREVIEW_INTERVAL_S - time.perf_counter()
+        if wait <= 0:
+            self._flush_preview()
+        elif not self._preview_timer.isActive():
+            self._preview_timer.start(int(wait * 1000) + 1)
+
+    def _flush_preview(self) -> None:
+        preview, self._pending_preview = self._pending_preview, None
+        if preview is None or self.worker is None:
+            return
+        self._show_preview(preview)
+        self._preview_shown_at = time.perf_counter()
+        self.previews_shown += 1
 
     def _show_preview(self, preview: Any) -> None:
         layer = find_layer(self.viewer.layers, PREVIEW_LAYER)
@@ -283,24 +399,44 @@ class EngineRunWidget(QWidget):
         else:
             layer.data = preview
             layer.reset_contrast_limits()
+            layer.visible = True
 
-    def _remove_preview(self) -> None:
+    def _end_preview(self, *, remove: bool) -> None:
+        """Drop pending updates; remove the preview layer, or only hide it (instant).
+
+        Removing a layer makes napari collect garbage (can take ~0.5 s in a big session),
+        so a stopped run and Live re-runs only hide the layer, and the next run reuses it.
+        """
+        self._pending_preview = None
+        self._preview_timer.stop()
+        self._show_event.cancel()
         layer = find_layer(self.viewer.layers, PREVIEW_LAYER)
-        if layer is not None:
+        if layer is None:
+            return
+        if remove and not self.keep_preview_layer():
             self.viewer.layers.remove(layer)
+        else:
+            layer.visible = False
 
-    def _on_returned(self, result: Any, layer: napari.layers.Layer) -> None:
+    def keep_preview_layer(self) -> bool:
+        """True to hide the preview layer after a run instead of removing it (e.g. Live mode)."""
+        return False
+
+    def _on_returned(self, layer: napari.layers.Layer, result: Any) -> None:
         from napari.utils.notifications import show_error
 
-        self._remove_preview()
+        self._end_preview(remove=True)
         if isinstance(result, _Failure):
             self.last_error = result.message
             self.status.setText(f"Failed: {result.message}")
             show_error(f"{layer.name}: {result.message}")
             return
         self.last_duration_s = time.perf_counter() - self._started
-        self.show_result(result, layer)
+        if self.progress.maximum() == 0:  # no event gave a total
+            self.progress.setRange(0, 1)
+        self.progress.setValue(self.progress.maximum())  # the last event's update may have been throttled
         self.status.setText(f"Done in {self.last_duration_s:.2f} s.")
+        self.show_result(result, layer)
 
     def _on_errored(self, exc: BaseException) -> None:
         # Not an engine error but a bug: napari's worker already shows it as a
@@ -310,13 +446,20 @@ class EngineRunWidget(QWidget):
         self.status.setText(f"Failed: {self.last_error}")
 
     def _on_aborted(self) -> None:
+        self._show_event.cancel()
         self.status.setText("Stopped.")
 
     def _on_finished(self) -> None:
         self.worker = None
-        self._remove_preview()
+        self._end_preview(remove=False)  # stopped or failed: hide (a finished run removed it)
         self.run_button.setEnabled(True)
         self.stop_button.setEnabled(False)
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
         self.run_finished.emit()
+
+
+def _format_seconds(seconds: float) -> str:
+    """``"4 s"``, ``"2 min 05 s"``."""
+    s = max(0, round(seconds))
+    return f"{s} s" if s < 60 else f"{s // 60} min {s % 60:02d} s"

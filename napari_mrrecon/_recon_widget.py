@@ -1,9 +1,17 @@
 """The "MR Reconstruction" dock: raw dataset → reconstruction → complex image layer.
 
 One engine call, :func:`recon_engine.reconstruct_steps`, runs in the background (see
-:class:`~napari_mrrecon._base.EngineRunWidget`). The method's options form comes from
-its signature. The result is shown as one float32 view of the complex image
-(magnitude, phase, real, imaginary), and "Save…" exports from the complex master.
+:class:`~napari_mrrecon._base.EngineRunWidget`). The methods are the engine's registry;
+the chosen method's options form comes from its signature
+(:class:`~napari_mrrecon._method_panel.MethodPanel`, which also shows a memory estimate).
+While it runs, the dock shows the current iterate (throttled preview layer), a
+residual/objective plot and the progress with an ETA. With "Live" on, changing a
+parameter re-runs (debounced; the running reconstruction is cancelled and its late
+results ignored). The result is shown as one float32 view of the complex image
+(magnitude, phase, real, imaginary), coil maps and g-factor maps (when the method
+returns them in ``image.meta``) as their own layers, and "Save…" exports from the
+complex master. "Save recipe…" / "Load recipe…" write and read a
+:class:`~recon_engine.pipeline.Recipe`; "Copy as Python" copies its engine calls.
 
 When Pulseq sequences are loaded (``.seq`` trajectory layers), "Trajectory from" offers
 them: Run then re-reads the raw file with the sequence (``recon_engine.read(raw,
@@ -16,7 +24,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from qtpy.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QFileDialog,
@@ -28,7 +38,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_mrrecon._base import EngineRunWidget
-from napari_mrrecon._forms import form_values, options_form
+from napari_mrrecon._method_panel import DEVICES, MethodPanel
 from napari_mrrecon._model import (
     METADATA_KEY,
     RawDataset,
@@ -36,33 +46,58 @@ from napari_mrrecon._model import (
     SequenceDataset,
     find_layer,
     layers_with,
+    raw_of,
     result_name,
     result_of,
     sequence_of,
 )
-from napari_mrrecon._views import COMPLEX_VIEWS, apply_view, image_layer
+from napari_mrrecon._views import (
+    COMPLEX_VIEWS,
+    apply_view,
+    coil_maps_layer,
+    gfactor_layer,
+    image_layer,
+    upsert_image,
+    voxel_scale,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Generator
 
     import napari.layers
     import napari.viewer
+    from magicgui.widgets import Container
 
     from recon_engine.data import ImageData
+    from recon_engine.pipeline import Recipe
     from recon_engine.progress import ProgressEvent
 
-__all__ = ["DEVICES", "OWN_TRAJECTORY", "SAVE_FILTERS", "ReconWidget"]
-
-#: Device choices (``"auto"`` takes CUDA when there is a GPU).
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+__all__ = [
+    "DEVICES",
+    "LIVE_DEBOUNCE_MS",
+    "OWN_TRAJECTORY",
+    "PLOTTED_METRICS",
+    "RECIPE_FILTER",
+    "SAVE_FILTERS",
+    "ReconWidget",
+]
 
 #: File types offered by "Save…" (the engine picks the writer from the extension).
 SAVE_FILTERS = "NIfTI (*.nii.gz *.nii);;NumPy complex (*.npy);;ISMRMRD images (*.h5)"
 
-_SUPPLIED = ("kspace", "device")  # parameters the dock fills in itself
+#: File type of "Save recipe…" / "Load recipe…".
+RECIPE_FILTER = "Reconstruction recipe (*.yaml *.yml)"
 
 #: "Trajectory from" entry that keeps the raw file's own trajectory (or Cartesian counters).
 OWN_TRAJECTORY = "file's own"
+
+#: With "Live" on, a re-run starts this long after the last parameter change (ms).
+LIVE_DEBOUNCE_MS = 300
+
+#: Metrics of the progress events that the plot shows.
+PLOTTED_METRICS: tuple[str, ...] = ("residual", "objective")
+
+_PLUGIN = "napari-mrrecon"
 
 
 class ReconWidget(EngineRunWidget):
@@ -72,21 +107,23 @@ class ReconWidget(EngineRunWidget):
     ----------
     napari_viewer
         The viewer (napari passes it when it creates the dock).
+
+    Attributes
+    ----------
+    panel
+        Method, options form, device and memory estimate.
+    live
+        The "Live" check box.
+    plot
+        Residual/objective per iteration of the current run.
     """
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         super().__init__(napari_viewer)
-        from recon_engine.reconstructions import METHODS
+        from superqt.utils import qdebounced
 
-        self._methods = METHODS
-        self.method = QComboBox()
-        self.method.addItems(list(METHODS))
-        self.method.setCurrentText("direct")
-        self.method.setToolTip("Reconstruction method")
-        self.device = QComboBox()
-        self.device.addItems(list(DEVICES))
-        self.device.setToolTip("Compute device; auto uses a CUDA GPU when there is one")
-        self.options = options_form(METHODS[self.method.currentText()], skip=_SUPPLIED)
+        from napari_mrrecon._plots import MetricsPlot
+
         self.trajectory_source = QComboBox()
         self.trajectory_source.setToolTip(
             "Trajectory, counters and reversed readouts from the raw file itself, or from a "
@@ -94,14 +131,26 @@ class ReconWidget(EngineRunWidget):
         )
         self._trajectory_label = QLabel("Trajectory from")
         self.form.addRow(self._trajectory_label, self.trajectory_source)
-        self.form.addRow("Method", self.method)
-        self.form.addRow(self.options.native)
-        self.form.addRow("Device", self.device)
-        self.method.currentTextChanged.connect(self._on_method_changed)
+        self.panel = MethodPanel(self.form, self)
+        self.live = QCheckBox("Live: re-run when a parameter changes")
+        self.live.setToolTip(
+            "Changing a parameter cancels the running reconstruction and starts a new one "
+            f"({LIVE_DEBOUNCE_MS} ms after the last change)"
+        )
+        self.form.addRow(self.live)
+        self._live_rerun = qdebounced(self._rerun_live, timeout=LIVE_DEBOUNCE_MS, parent=self)
+        self.panel.changed.connect(self._on_parameters_changed)
         napari_viewer.layers.events.inserted.connect(self._on_layers_changed)
         napari_viewer.layers.events.removed.connect(self._on_layers_changed)
         self.dataset_choice.currentIndexChanged.connect(self._match_sequence)
+        self.dataset_choice.currentIndexChanged.connect(self._update_memory)
         self._refresh_sequences()
+        self._update_memory()
+
+        self.plot = MetricsPlot(self)
+        self.plot.setToolTip("Residual and objective of the iterative solver, per iteration")
+        self.main_layout.addWidget(self.plot)
+        self.run_started.connect(lambda _gen: self.plot.clear())
 
         self.view = QComboBox()
         self.view.addItems(list(COMPLEX_VIEWS))
@@ -120,27 +169,78 @@ class ReconWidget(EngineRunWidget):
         result_form.addRow("View", self.view)
         result_form.addRow(save_row)
         self.main_layout.addWidget(result_box)
+
+        self.save_recipe_button = QPushButton("Save recipe…")
+        self.save_recipe_button.setToolTip("Write the dataset, method, options and device as a YAML recipe")
+        self.save_recipe_button.clicked.connect(self._save_recipe_dialog)
+        self.load_recipe_button = QPushButton("Load recipe…")
+        self.load_recipe_button.setToolTip("Set the dock from a recipe (opening its raw file if needed)")
+        self.load_recipe_button.clicked.connect(self._load_recipe_dialog)
+        self.copy_python_button = QPushButton("Copy as Python")
+        self.copy_python_button.setToolTip("Copy the equivalent recon_engine calls to the clipboard")
+        self.copy_python_button.clicked.connect(self.copy_as_python)
+        recipe_box = QGroupBox("Recipe")
+        recipe_row = QHBoxLayout(recipe_box)
+        recipe_row.addWidget(self.save_recipe_button)
+        recipe_row.addWidget(self.load_recipe_button)
+        recipe_row.addWidget(self.copy_python_button)
+        self.main_layout.addWidget(recipe_box)
         self.main_layout.addStretch(1)
         napari_viewer.layers.selection.events.active.connect(self._on_active_layer)
 
     # ---- form ---------------------------------------------------------------------------
-    def _on_method_changed(self, method: str) -> None:
-        new = options_form(self._methods[method], skip=_SUPPLIED)
-        self.form.replaceWidget(self.options.native, new.native)
-        self.options.native.deleteLater()
-        self.options = new
+    @property
+    def method(self) -> QComboBox:
+        """The method combo box (the engine's registry)."""
+        return self.panel.method
+
+    @property
+    def device(self) -> QComboBox:
+        """The device combo box."""
+        return self.panel.device
+
+    @property
+    def options(self) -> Container:
+        """The current method's options form."""
+        return self.panel.options
 
     def gather(self) -> dict[str, Any]:
         """Method, device, the method's options, and the ``.seq`` chosen (if any)."""
-        options = {
-            "method": self.method.currentText(),
-            "device": self.device.currentText(),
-            **form_values(self.options),
-        }
+        options = self.panel.values()
         seq = self.chosen_sequence()
         if seq is not None:
             options["seq"] = seq.path
         return options
+
+    def _update_memory(self, *_: Any) -> None:
+        dataset = self.dataset_choice.dataset()
+        self.panel.update_memory(None if dataset is None else dataset.kspace)
+
+    def _on_parameters_changed(self) -> None:
+        self._update_memory()
+        if self.live.isChecked():
+            self._live_rerun()
+
+    def _rerun_live(self) -> None:
+        """Cancel the running reconstruction (if any) and start one with the new parameters."""
+        if not self.live.isChecked() or self.dataset_choice.dataset() is None:
+            return
+        try:
+            self.gather()
+        except ValueError as exc:  # e.g. "1e-" while typing: wait for a valid value
+            self.status.setText(f"Live: waiting for a valid value ({exc})")
+            return
+        self.run(restart=True)
+
+    def keep_preview_layer(self) -> bool:
+        """In Live mode the preview layer stays (hidden) between runs, so re-runs stay snappy."""
+        return self.live.isChecked()
+
+    def on_progress(self, event: ProgressEvent) -> None:
+        """Feed the residual/objective plot."""
+        metrics = {k: v for k, v in event.metrics.items() if k in PLOTTED_METRICS}
+        if metrics and event.total > 0:
+            self.plot.add(event.iteration, metrics)
 
     # ---- trajectory source ----------------------------------------------------------------
     def _on_layers_changed(self, event: Any = None) -> None:
@@ -211,7 +311,161 @@ class ReconWidget(EngineRunWidget):
             if layer is not None:
                 self.viewer.layers.remove(layer)
             layer = self.viewer.add_image(data, metadata={METADATA_KEY: entry}, **kwargs)
+        self._show_maps(result, dataset.name)
         self.viewer.layers.selection.active = layer
+
+    def _show_maps(self, result: ImageData, dataset_name: str) -> None:
+        """Coil maps and g-factor of the result as layers; stale ones of the dataset are removed."""
+        scale = voxel_scale(result)
+        for key, suffix, make in (
+            ("coil_maps", "coil maps", coil_maps_layer),
+            ("gfactor", "g-factor", gfactor_layer),
+        ):
+            name = f"{dataset_name} {suffix}"
+            value = result.meta.get(key)
+            if value is not None:
+                data, kwargs = make(np.asarray(value), name, scale)
+                upsert_image(self.viewer, data, **kwargs)
+            elif (stale := find_layer(self.viewer.layers, name)) is not None:
+                self.viewer.layers.remove(stale)
+
+    # ---- recipes ------------------------------------------------------------------------
+    def recipe(self) -> Recipe | None:
+        """The dataset, method, options and device as a recipe (None, with a notification, if impossible)."""
+        from napari.utils.notifications import show_error
+
+        from recon_engine.errors import ReconError
+        from recon_engine.pipeline import Recipe
+
+        dataset = self.dataset_choice.dataset()
+        if dataset is None:
+            show_error("No raw dataset chosen: open an ISMRMRD or twix file or a sample first.")
+            return None
+        if dataset.kspace.source is None:
+            show_error(f"{dataset.name} was not read from a file, so a recipe cannot name its input.")
+            return None
+        try:
+            options = self.gather()
+        except ValueError as exc:
+            show_error(str(exc))
+            return None
+        method, device, seq = options.pop("method"), options.pop("device"), options.pop("seq", None)
+        try:
+            return Recipe.create(
+                dataset.kspace.source, method=method, options=_plain(options), device=device, seq=seq
+            )
+        except ReconError as exc:
+            show_error(f"Recipe: {exc}")
+            return None
+
+    def save_recipe(self, path: str | Path) -> Path | None:
+        """Write the current settings as a YAML recipe (``mrrecon run`` replays it)."""
+        from napari.utils.notifications import show_error, show_info
+
+        from recon_engine.errors import ReconError
+
+        recipe = self.recipe()
+        if recipe is None:
+            return None
+        try:
+            written = recipe.save(path)
+        except (ReconError, OSError) as exc:
+            show_error(f"Save recipe failed: {exc}")
+            return None
+        show_info(f"Saved recipe {written.name}")
+        return written
+
+    def load_recipe(self, path: str | Path) -> Recipe | None:
+        """Set the dock from a recipe: dataset (opened if not loaded), sequence, method, options, device.
+
+        Run then replays it. Problems (unreadable recipe, missing input, unknown method)
+        are shown as notifications and return None.
+        """
+        from napari.utils.notifications import show_error, show_info, show_warning
+
+        from recon_engine.errors import ReconError
+        from recon_engine.pipeline import file_sha256, load_recipe
+
+        try:
+            recipe = load_recipe(path)
+        except ReconError as exc:
+            show_error(f"Load recipe: {exc}")
+            return None
+        raw = _existing(recipe.input_file, Path(path).parent)
+        if raw is None:
+            show_error(f"Load recipe: its input {recipe.input_file} does not exist")
+            return None
+        layer = self._open_raw(raw)
+        if layer is None:
+            show_error(f"Load recipe: {raw} could not be opened as raw data")
+            return None
+        self.dataset_choice.setCurrentText(layer.name)
+        if recipe.input_sha256 is not None and file_sha256(raw) != recipe.input_sha256:
+            show_warning(f"{raw.name} changed since the recipe was saved (SHA-256 differs)")
+        self.trajectory_source.setCurrentText(OWN_TRAJECTORY)
+        if recipe.seq is not None:
+            seq_layer = self._open_sequence(_existing(recipe.seq, Path(path).parent))
+            if seq_layer is None:
+                show_error(f"Load recipe: its sequence {recipe.seq} could not be opened")
+                return None
+            self.trajectory_source.setCurrentText(seq_layer.name)
+        try:
+            missing = self.panel.set_values(recipe.method, recipe.device, recipe.options)
+        except ValueError as exc:
+            show_error(f"Load recipe: {exc}")
+            return None
+        if missing:
+            show_warning(f"Load recipe: the form has no field for {missing}; Run uses the defaults")
+        self.status.setText(f"Recipe {Path(path).name} loaded: Run replays it.")
+        show_info(f"Loaded recipe {Path(path).name}")
+        return recipe
+
+    def copy_as_python(self) -> str | None:
+        """Copy the engine calls equivalent to Run (the recipe's Python) to the clipboard."""
+        from napari.utils.notifications import show_info
+
+        recipe = self.recipe()
+        if recipe is None:
+            return None
+        text = recipe.to_python()
+        clipboard = QApplication.clipboard()
+        if clipboard is not None:
+            clipboard.setText(text)
+        show_info("Copied the Python code of this reconstruction to the clipboard")
+        return text
+
+    def _open_raw(self, path: Path) -> napari.layers.Layer | None:
+        for layer in layers_with(self.viewer, RawDataset):
+            source = raw_of(layer).kspace.source  # type: ignore[union-attr]
+            if source is not None and _same_file(source, path):
+                return layer
+        before = set(layers_with(self.viewer, RawDataset))
+        self.viewer.open(str(path), plugin=_PLUGIN)
+        added = [la for la in layers_with(self.viewer, RawDataset) if la not in before]
+        return added[0] if added else None
+
+    def _open_sequence(self, path: Path | None) -> napari.layers.Layer | None:
+        if path is None:
+            return None
+        for layer in layers_with(self.viewer, SequenceDataset):
+            if _same_file(sequence_of(layer).path, path):  # type: ignore[union-attr]
+                return layer
+        before = set(layers_with(self.viewer, SequenceDataset))
+        self.viewer.open(str(path), plugin=_PLUGIN)
+        added = [la for la in layers_with(self.viewer, SequenceDataset) if la not in before]
+        return added[0] if added else None
+
+    def _save_recipe_dialog(self) -> None:
+        dataset = self.dataset_choice.dataset()
+        default = f"{dataset.name if dataset is not None else 'recon'}.recipe.yaml"
+        path, _ = QFileDialog.getSaveFileName(self, "Save recipe", default, RECIPE_FILTER)
+        if path:
+            self.save_recipe(path)
+
+    def _load_recipe_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load recipe", "", RECIPE_FILTER)
+        if path:
+            self.load_recipe(path)
 
     # ---- result view and export ---------------------------------------------------------
     def result_layer(self) -> napari.layers.Layer | None:
@@ -294,3 +548,27 @@ def _with_sequence(
     yield ProgressEvent(f"reading {Path(source).name} with {Path(seq).name}", 0, 1)
     kspace = recon_engine.read(source, seq=seq)
     return (yield from recon_engine.reconstruct_steps(kspace, **options))
+
+
+def _plain(value: Any) -> Any:
+    """Form values as plain YAML values (tuples → lists)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _existing(path: str, base: Path) -> Path | None:
+    """``path`` as given, else relative to ``base`` (the recipe's folder); None if neither exists."""
+    for candidate in (Path(path), base / path):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False

@@ -13,6 +13,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     import napari.layers
+    import napari.viewer
 
     from recon_engine.data import ImageData, KSpace
 
@@ -20,10 +21,15 @@ __all__ = [
     "COMPLEX_VIEWS",
     "PHASE_COLORMAP",
     "apply_view",
+    "coil_maps_layer",
+    "gfactor_layer",
     "image_layer",
     "image_view",
     "kspace_layer",
     "log_magnitude",
+    "upsert_image",
+    "viewer_grid",
+    "voxel_scale",
 ]
 
 #: Views of a complex image offered in the GUI.
@@ -137,3 +143,92 @@ def apply_view(layer: napari.layers.Image, image: ImageData, view: str) -> None:
     layer.colormap = colormap
     layer.contrast_limits_range = limits
     layer.contrast_limits = limits
+
+
+def coil_maps_layer(
+    maps: np.ndarray, name: str, scale_zyx: tuple[float, ...]
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Magnitude of coil sensitivity maps and the ``add_image`` keyword arguments.
+
+    Parameters
+    ----------
+    maps
+        complex ``(*other_m, n_maps, coils, z, y, x)`` (``image.meta["coil_maps"]``).
+    name
+        Layer name.
+    scale_zyx
+        Voxel size ``(dz, dy, dx)`` in mm.
+
+    Returns
+    -------
+    data, kwargs
+        float32 ``(*other_m, [n_maps,] coils, z, y, x)``: the map-set axis is dropped when
+        there is one set.
+    """
+    mag = np.abs(np.asarray(maps)).astype(np.float32)
+    labels: tuple[str, ...] = ("map", "coil", "z", "y", "x")
+    if mag.shape[-5] == 1:
+        mag = mag[..., 0, :, :, :, :]
+        labels = labels[1:]
+    labels = tuple(f"other {i}" for i in range(mag.ndim - len(labels))) + labels
+    top = float(mag.max()) if mag.size else 1.0
+    return np.ascontiguousarray(mag), {
+        "name": name,
+        "colormap": "viridis",
+        "contrast_limits": (0.0, top if top > 0 else 1.0),
+        "axis_labels": labels,
+        "scale": (1.0,) * (mag.ndim - 3) + tuple(scale_zyx),
+    }
+
+
+def gfactor_layer(
+    gfactor: np.ndarray, name: str, scale_zyx: tuple[float, ...]
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """A g-factor map ``(*other, z, y, x)`` (float, ≥ 1) and its ``add_image`` keyword arguments."""
+    g = np.asarray(gfactor, dtype=np.float32)
+    finite = g[np.isfinite(g)]
+    top = float(finite.max()) if finite.size else 1.0
+    return np.ascontiguousarray(g), {
+        "name": name,
+        "colormap": "inferno",
+        "contrast_limits": (min(1.0, top), max(top, 1.0 + 1e-3)),
+        "axis_labels": (*(f"other {i}" for i in range(g.ndim - 3)), "z", "y", "x"),
+        "scale": (1.0,) * (g.ndim - 3) + tuple(scale_zyx),
+    }
+
+
+def voxel_scale(image: ImageData) -> tuple[float, float, float]:
+    """``(dz, dy, dx)`` in mm (1 where the geometry has no size)."""
+    dx, dy, dz = image.geometry.voxel_size_mm
+    return (dz or 1.0, dy or 1.0, dx or 1.0)
+
+
+def upsert_image(viewer: napari.viewer.Viewer, data: np.ndarray, **kwargs: Any) -> napari.layers.Image:
+    """Put ``data`` into the image layer named ``kwargs["name"]`` (added, or replaced in place).
+
+    The layer is reused when its number of dimensions matches, so its place in the layer
+    list and its display settings survive re-runs; otherwise it is replaced. Main thread only.
+    """
+    from napari_mrrecon._model import find_layer
+
+    layer = find_layer(viewer.layers, kwargs["name"])
+    if layer is not None and layer.ndim == data.ndim and getattr(layer, "rgb", True) is False:
+        layer.data = data
+        for key in ("scale", "colormap", "axis_labels"):
+            if key in kwargs:
+                setattr(layer, key, kwargs[key])
+        if "contrast_limits" in kwargs:
+            layer.contrast_limits_range = kwargs["contrast_limits"]
+            layer.contrast_limits = kwargs["contrast_limits"]
+        if "metadata" in kwargs:
+            layer.metadata.update(kwargs["metadata"])
+        return layer
+    if layer is not None:
+        viewer.layers.remove(layer)
+    return viewer.add_image(data, **kwargs)
+
+
+def viewer_grid(viewer: napari.viewer.Viewer) -> Any:
+    """The viewer's grid settings (``viewer.canvas.grid`` since napari 0.9, else ``viewer.grid``)."""
+    canvas = getattr(viewer, "canvas", None)
+    return canvas.grid if canvas is not None and hasattr(canvas, "grid") else viewer.grid

@@ -45,8 +45,9 @@ def _wait_for_run(widget: EngineRunWidget) -> None:
 
 def _grid(viewer: napari.viewer.Viewer) -> Any:
     """The viewer's grid settings (``viewer.canvas.grid`` since napari 0.9)."""
-    canvas = getattr(viewer, "canvas", None)
-    return canvas.grid if canvas is not None and hasattr(canvas, "grid") else viewer.grid
+    from napari_mrrecon._views import viewer_grid
+
+    return viewer_grid(viewer)
 
 
 def _settle(rounds: int = 5) -> None:

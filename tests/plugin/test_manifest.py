@@ -10,6 +10,7 @@ MODULES = (
     "napari_mrrecon._writer",
     "napari_mrrecon._sample_data",
     "napari_mrrecon._recon_widget",
+    "napari_mrrecon._sweep_widget",
     "napari_mrrecon._metadata_widget",
     "napari_mrrecon._twix_reader",
     "napari_mrrecon._seq_reader",
@@ -38,6 +39,7 @@ def test_manifest_contributions() -> None:
     contrib = pm.contributions
     assert {w.display_name for w in contrib.widgets or []} == {
         "MR Reconstruction",
+        "Sweep",
         "Metadata",
         "Trajectory",
         "Sequence",

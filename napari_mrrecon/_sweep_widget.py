@@ -1,0 +1,340 @@
+"""The "Sweep" dock: one parameter over a list of values, results side by side.
+
+Pick a dataset, a method (its options form, device and memory estimate as in MR
+Reconstruction), the parameter to vary and its values (e.g. five λ). Run reconstructs
+once per value, one after the other in a single worker
+(:func:`~napari_mrrecon._sweep.sweep_steps`); each result appears as soon as it is
+ready: as its own layer with the viewer in grid mode ("grid"), or as one layer with the
+values along a slider ("stack"). With a reference layer chosen (e.g. the reconstruction
+of fully sampled data), the table lists NRMSE and SSIM of every result's magnitude
+(:mod:`recon_engine.metrics`, computed in the worker); the best NRMSE is marked bold.
+A new sweep replaces the layers of the previous one.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtGui import QFont
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHeaderView,
+    QLineEdit,
+    QTableWidget,
+    QTableWidgetItem,
+)
+
+from napari_mrrecon._base import PREVIEW_LAYER, EngineRunWidget
+from napari_mrrecon._forms import OptionSpec, option_specs
+from napari_mrrecon._method_panel import SUPPLIED, MethodPanel
+from napari_mrrecon._model import METADATA_KEY, RawDataset, ReconResult, entry_of, find_layer, result_of
+from napari_mrrecon._sweep import (
+    SWEEPABLE,
+    SweepItem,
+    format_value,
+    magnitude_of,
+    parse_values,
+    short_name,
+    suggest_values,
+    sweep_steps,
+)
+from napari_mrrecon._views import image_layer, viewer_grid
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    import napari.layers
+    import napari.viewer
+
+    from recon_engine.progress import ProgressEvent
+
+__all__ = ["LAYOUTS", "NO_REFERENCE", "SweepWidget"]
+
+#: How the results are shown: one layer each in grid mode, or one layer with a slider.
+LAYOUTS: tuple[str, ...] = ("grid", "stack")
+#: Reference entry meaning "no comparison".
+NO_REFERENCE = "none"
+_COLUMNS = ("value", "NRMSE", "SSIM", "time (s)")
+_PREFERRED = ("regularization_weight", "iterations")
+
+
+class SweepWidget(EngineRunWidget):
+    """Dock "Sweep": reconstruct with one parameter over a list of values.
+
+    Parameters
+    ----------
+    napari_viewer
+        The viewer (napari passes it when it creates the dock).
+
+    Attributes
+    ----------
+    panel
+        Method, options form, device and memory estimate.
+    parameter, values, reference, layout_choice
+        The swept option, its values (text), the reference layer and the layout.
+    table
+        One row per finished run: value, NRMSE, SSIM, time.
+    items
+        The finished runs of the current sweep.
+    result_layers
+        The layers showing the current sweep.
+    """
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
+        super().__init__(napari_viewer)
+        from recon_engine.reconstructions import METHODS
+
+        default = next((m for m in ("tv", "wavelet", "sense") if m in METHODS), "direct")
+        self.panel = MethodPanel(self.form, self, default=default)
+        self.parameter = QComboBox()
+        self.parameter.setToolTip("The option that takes each of the values in turn")
+        self.values = QLineEdit()
+        self.values.setToolTip("Values, separated by commas or spaces (e.g. 0.001, 0.003, 0.01)")
+        self.reference = QComboBox()
+        self.reference.setToolTip("Image layer to compare each result with (NRMSE, SSIM of the magnitude)")
+        self.layout_choice = QComboBox()
+        self.layout_choice.addItems(list(LAYOUTS))
+        self.layout_choice.setToolTip("grid: one layer per value, side by side; stack: one layer, a slider")
+        self.form.addRow("Sweep", self.parameter)
+        self.form.addRow("Values", self.values)
+        self.form.addRow("Reference", self.reference)
+        self.form.addRow("Show as", self.layout_choice)
+
+        self.table = QTableWidget(0, len(_COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(_COLUMNS))
+        header, rows = self.table.horizontalHeader(), self.table.verticalHeader()
+        if header is not None and rows is not None:
+            header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+            rows.setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setMinimumHeight(140)
+        self.table.cellClicked.connect(self._on_row_clicked)
+        self.main_layout.addWidget(self.table)
+        self.main_layout.addStretch(1)
+
+        self.items: list[SweepItem] = []
+        self.result_layers: list[napari.layers.Layer] = []
+        self._run: dict[str, Any] = {}
+        self._gathered: dict[str, Any] = {}
+        self._stack: np.ndarray | None = None
+
+        self.panel.method_changed.connect(self._refresh_parameters)
+        self.panel.changed.connect(self._update_memory)
+        self.parameter.currentTextChanged.connect(self._on_parameter_changed)
+        self.dataset_choice.currentIndexChanged.connect(self._update_memory)
+        napari_viewer.layers.events.inserted.connect(self._on_layers_changed)
+        napari_viewer.layers.events.removed.connect(self._on_layers_changed)
+        for layer in napari_viewer.layers:
+            layer.events.name.connect(self._refresh_references)
+        self._refresh_parameters()
+        self._refresh_references()
+        self._update_memory()
+
+    # ---- form ---------------------------------------------------------------------------
+    def specs(self) -> dict[str, OptionSpec]:
+        """The current method's options that can be swept, by name."""
+        fn = self.panel.methods.get(self.panel.method.currentText())
+        if fn is None:
+            return {}
+        return {s.name: s for s in option_specs(fn, skip=SUPPLIED) if s.kind in SWEEPABLE}
+
+    def _refresh_parameters(self, *_: Any) -> None:
+        names = list(self.specs())
+        current = self.parameter.currentText()
+        self.parameter.blockSignals(True)
+        self.parameter.clear()
+        self.parameter.addItems(names)
+        self.parameter.blockSignals(False)
+        preferred = [n for n in (current, *_PREFERRED) if n in names]
+        self.parameter.setCurrentText(preferred[0] if preferred else (names[0] if names else ""))
+        self._on_parameter_changed(self.parameter.currentText())
+
+    def _on_parameter_changed(self, name: str) -> None:
+        """Suggest values for the new parameter; its field in the form is disabled (the sweep sets it)."""
+        spec = self.specs().get(name)
+        self.values.setText(suggest_values(spec) if spec is not None else "")
+        for widget in self.panel.options:
+            widget.enabled = widget.name != name
+
+    def _on_layers_changed(self, event: Any = None) -> None:
+        if event is not None and event.type == "inserted":
+            event.value.events.name.connect(self._refresh_references)
+        self._refresh_references()
+
+    def _refresh_references(self, *_: Any) -> None:
+        """Offer the image layers that are not raw data, previews or this sweep's results."""
+        from napari.layers import Image
+
+        own = {id(layer) for layer in self.result_layers}
+        names = [
+            layer.name
+            for layer in self.viewer.layers
+            if isinstance(layer, Image)
+            and not isinstance(entry_of(layer), RawDataset)
+            and layer.name != PREVIEW_LAYER
+            and id(layer) not in own
+        ]
+        current = self.reference.currentText()
+        self.reference.blockSignals(True)
+        self.reference.clear()
+        self.reference.addItems([NO_REFERENCE, *names])
+        self.reference.setCurrentText(current if current in names else NO_REFERENCE)
+        self.reference.blockSignals(False)
+
+    def _update_memory(self, *_: Any) -> None:
+        dataset = self.dataset_choice.dataset()
+        self.panel.update_memory(None if dataset is None else dataset.kspace)
+
+    def reference_image(self) -> np.ndarray | None:
+        """Magnitude of the chosen reference (a copy, made on the main thread), or None."""
+        layer = find_layer(self.viewer.layers, self.reference.currentText())
+        if layer is None:
+            return None
+        entry = result_of(layer)
+        if entry is not None:
+            return magnitude_of(entry.image)
+        return np.array(layer.data, dtype=np.float32)
+
+    def gather(self) -> dict[str, Any]:
+        """Method, device, the other options, the parameter, its values, the reference image."""
+        settings = self.panel.values()
+        name = self.parameter.currentText()
+        spec = self.specs().get(name)
+        if spec is None:
+            raise ValueError(f"Sweep: method {settings['method']!r} has no option that can be swept")
+        values = parse_values(self.values.text(), spec)
+        method, device = settings.pop("method"), settings.pop("device")
+        settings.pop(name, None)
+        self._gathered = {
+            "method": method,
+            "device": device,
+            "parameter": name,
+            "values": values,
+            "options": settings,
+            "reference": self.reference_image(),
+        }
+        return dict(self._gathered)
+
+    # ---- running ------------------------------------------------------------------------
+    def run(self, *, restart: bool = False) -> Any:
+        """Start the sweep; the previous sweep's layers and table rows are removed."""
+        before = self.generation
+        worker = super().run(restart=restart)
+        if self.generation != before:
+            self._start_sweep(self.layout_choice.currentText())
+        return worker
+
+    def make_steps(
+        self, dataset: RawDataset, **settings: Any
+    ) -> Generator[ProgressEvent | SweepItem, None, Any]:
+        """:func:`~napari_mrrecon._sweep.sweep_steps` on the dataset's k-space (worker thread)."""
+        return sweep_steps(dataset.kspace, **settings)
+
+    def _start_sweep(self, layout: str) -> None:
+        for layer in self.result_layers:
+            if layer in self.viewer.layers:
+                self.viewer.layers.remove(layer)
+        self.result_layers = []
+        self.items = []
+        self._stack = None
+        self._run = {**self._gathered, "layout": layout}
+        self.table.setRowCount(0)
+        self.table.setHorizontalHeaderItem(0, QTableWidgetItem(short_name(self._run["parameter"])))
+
+    def show_partial(self, item: Any, dataset_layer: napari.layers.Layer) -> None:
+        """A run finished: its layer (or stack slice) and its table row."""
+        if not isinstance(item, SweepItem):
+            return
+        self.items.append(item)
+        self._add_row(item)
+        dataset = dataset_layer.metadata[METADATA_KEY]
+        if self._run["layout"] == "grid":
+            self._show_in_grid(item, dataset.name)
+        else:
+            self._show_in_stack(item, dataset.name)
+
+    def show_result(self, result: list[SweepItem], dataset_layer: napari.layers.Layer) -> None:
+        """All runs done: mark the best NRMSE."""
+        scored = [it for it in result if it.nrmse is not None]
+        best = min(scored, key=lambda it: it.nrmse or 0.0) if scored else None
+        text = f"{len(result)} runs in {self.last_duration_s or 0.0:.1f} s."
+        if best is not None:
+            text += f" Lowest NRMSE at {short_name(self._run['parameter'])} = {format_value(best.value)}."
+            font = QFont()
+            font.setBold(True)
+            for col in range(self.table.columnCount()):
+                cell = self.table.item(best.index, col)
+                if cell is not None:
+                    cell.setFont(font)
+        self.status.setText(text)
+
+    def _add_row(self, item: SweepItem) -> None:
+        def fmt(v: float | None, digits: int) -> str:
+            return "–" if v is None else f"{v:.{digits}f}"
+
+        row = self.table.rowCount()
+        self.table.insertRow(row)
+        cells = (format_value(item.value), fmt(item.nrmse, 4), fmt(item.ssim, 4), fmt(item.seconds, 2))
+        for col, text in enumerate(cells):
+            self.table.setItem(row, col, QTableWidgetItem(text))
+
+    def _label(self, item: SweepItem) -> str:
+        text = f"{short_name(self._run['parameter'])}={format_value(item.value)}"
+        if item.nrmse is not None:
+            text += f" NRMSE {item.nrmse:.3f}"
+        if item.ssim is not None:
+            text += f" SSIM {item.ssim:.3f}"
+        return text
+
+    def _show_in_grid(self, item: SweepItem, dataset_name: str) -> None:
+        name = f"{self._label(item)} ({dataset_name})"  # value first: the grid cell shows the name
+        data, kwargs = image_layer(item.image, name, "magnitude")
+        entry = ReconResult(image=item.image, name=dataset_name)
+        layer = self.viewer.add_image(data, metadata={METADATA_KEY: entry}, **kwargs)
+        layer.name_overlay.visible = True
+        layer.name_overlay.font_size = 8
+        self.result_layers.append(layer)
+        top = max(float(np.max(la.data)) for la in self.result_layers) or 1.0
+        for la in self.result_layers:  # one contrast for all, so that they compare
+            la.contrast_limits_range = (0.0, top)
+            la.contrast_limits = (0.0, top)
+        viewer_grid(self.viewer).enabled = True
+
+    def _show_in_stack(self, item: SweepItem, dataset_name: str) -> None:
+        mag = magnitude_of(item.image)
+        n = len(self._run["values"])
+        short = short_name(self._run["parameter"])
+        if self._stack is None or self._stack.shape[1:] != mag.shape:
+            self._stack = np.zeros((n, *mag.shape), dtype=np.float32)
+            for layer in self.result_layers:
+                self.viewer.layers.remove(layer)
+            _, kwargs = image_layer(item.image, f"{dataset_name} sweep {short}", "magnitude")
+            kwargs["axis_labels"] = (short, *kwargs["axis_labels"])
+            kwargs["scale"] = (1.0, *kwargs["scale"])
+            self._stack[item.index] = mag
+            self.result_layers = [self.viewer.add_image(self._stack, **kwargs)]
+        else:
+            self._stack[item.index] = mag
+        layer = self.result_layers[0]
+        top = float(self._stack.max()) or 1.0
+        layer.contrast_limits_range = (0.0, top)
+        layer.contrast_limits = (0.0, top)
+        layer.refresh()
+        self._show_index(item.index)
+
+    def _show_index(self, index: int) -> None:
+        """Move the stack's slider to ``index``."""
+        if self._run.get("layout") != "stack" or not self.result_layers:
+            return
+        layer = self.result_layers[0]
+        self.viewer.dims.set_current_step(self.viewer.dims.ndim - layer.ndim, index)
+
+    def _on_row_clicked(self, row: int, _column: int) -> None:
+        """Show the run of that row: select its layer (grid) or move the slider (stack)."""
+        if self._run.get("layout") == "grid" and row < len(self.result_layers):
+            self.viewer.layers.selection.active = self.result_layers[row]
+        else:
+            self._show_index(row)
