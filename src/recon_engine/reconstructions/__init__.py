@@ -12,9 +12,11 @@ from collections.abc import Callable
 from recon_engine.data.image import ImageData
 from recon_engine.progress import Steps
 from recon_engine.reconstructions.auto import direct_auto_steps, uses_nufft
+from recon_engine.reconstructions.cs import tv_steps, wavelet_steps
 from recon_engine.reconstructions.direct import COMBINE_METHODS, direct_steps
 from recon_engine.reconstructions.grappa import grappa_steps
 from recon_engine.reconstructions.nufft_direct import direct_nufft_steps
+from recon_engine.reconstructions.sense import sense_steps
 
 __all__ = [
     "COMBINE_METHODS",
@@ -23,11 +25,17 @@ __all__ = [
     "direct_nufft_steps",
     "direct_steps",
     "grappa_steps",
+    "sense_steps",
+    "tv_steps",
     "uses_nufft",
+    "wavelet_steps",
 ]
 
 #: Registry of reconstruction methods by name.
 METHODS: dict[str, Callable[..., Steps[ImageData]]] = {
     "direct": direct_auto_steps,
     "grappa": grappa_steps,
+    "sense": sense_steps,
+    "tv": tv_steps,
+    "wavelet": wavelet_steps,
 }

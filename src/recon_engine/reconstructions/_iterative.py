@@ -1,0 +1,418 @@
+"""Set-up shared by the iterative reconstructions (SENSE, TV, wavelet).
+
+One place for: parameter checks, prewhitening, coil maps (estimated or given), the encoding
+operator of each volume (Cartesian ``A = M F S`` on the encoded grid, or non-Cartesian
+``A = √W · NUFFT · S`` with the Toeplitz normal operator ``Sᴴ(AᴴWA)S``), the scale of the
+regularization weight, and the loop that turns solver states into throttled progress events
+and assembles the result. Each method only says which solver to run on an :class:`Encoding`.
+
+Jobs: without joint frames every volume of ``other`` is solved on its own; with joint frames
+(temporal TV) the first ``other`` axis is solved as one problem per index of the others.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, cast
+
+import numpy as np
+import torch
+
+from recon_engine.calibration.coil_maps import (
+    COIL_MAP_METHODS,
+    CoilMapMethod,
+    check_coil_maps,
+    estimate_coil_maps,
+)
+from recon_engine.calibration.density import DENSITY_METHODS, DensityMethod, density_compensation
+from recon_engine.calibration.oversampling import fit_to_recon_space
+from recon_engine.data.image import ImageData
+from recon_engine.data.kspace import KSpace
+from recon_engine.device import DeviceLike, resolve_device
+from recon_engine.errors import DataError, ParameterError
+from recon_engine.operators.coils import SensitivityOp
+from recon_engine.operators.fft import FFTOp
+from recon_engine.operators.nufft import NUFFTOp, check_trajectory
+from recon_engine.operators.sampling import CartesianSamplingOp
+from recon_engine.operators.toeplitz import ToeplitzNormalOp
+from recon_engine.progress import PreviewThrottle, ProgressEvent, Steps
+from recon_engine.reconstructions._common import assemble_image, preview_of, prewhiten_with_noise_scan
+from recon_engine.reconstructions.auto import uses_nufft
+from recon_engine.reconstructions.direct import average_kspace
+from recon_engine.reconstructions.nufft_direct import _image_shape, noncartesian_arrays
+from recon_engine.solvers._power import power_iteration_steps, seeded_like
+from recon_engine.solvers.cg import CGState
+from recon_engine.solvers.fista import FISTAState
+from recon_engine.solvers.pdhg import PDHGState
+
+__all__ = [
+    "Encoding",
+    "MapsArray",
+    "Problem",
+    "check_options",
+    "lipschitz_steps",
+    "prepare",
+    "solve_all",
+]
+
+#: Coil maps given as an array ``(n_maps, coils, z, y, x)``.
+MapsArray = np.ndarray | torch.Tensor
+Map = Callable[[torch.Tensor], torch.Tensor]
+SolverState = CGState | FISTAState | PDHGState
+#: A method's solve: yields its own set-up events and solver states, returns ``x``.
+Solve = Callable[["Encoding"], Generator["ProgressEvent | SolverState", None, torch.Tensor]]
+
+
+def check_options(iterations: int, tolerance: float, **weights: float) -> None:
+    """Raise :class:`ParameterError` for ``iterations < 1``, ``tolerance < 0`` or a negative weight."""
+    if int(iterations) != iterations or iterations < 1:
+        raise ParameterError(f"iterations must be an integer ≥ 1, got {iterations!r}")
+    if not math.isfinite(tolerance) or tolerance < 0:
+        raise ParameterError(f"tolerance must be ≥ 0, got {tolerance!r}")
+    for name, value in weights.items():
+        if not math.isfinite(value) or value < 0:
+            raise ParameterError(f"{name} must be a finite number ≥ 0 (λ ≥ 0), got {value!r}")
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """The linear problem ``y = A x`` of one job.
+
+    Attributes
+    ----------
+    forward, adjoint
+        ``A``: image ``(frames, n_maps, z, y, x)`` → (weighted) data, and ``Aᴴ``.
+    normal
+        ``AᴴA`` (for the NUFFT the Toeplitz embedding, no NUFFT per call).
+    data
+        The (weighted) measured data ``y`` in the range of ``A``.
+    rhs
+        ``Aᴴ y``, the shape of the image.
+    to_recon
+        Encoded grid → recon space (readout oversampling removed), ``(*, z, y, x)``.
+    """
+
+    forward: Map
+    adjoint: Map
+    normal: Map
+    data: torch.Tensor
+    rhs: torch.Tensor
+    to_recon: Map
+
+    @property
+    def constant(self) -> float:
+        """``½‖y‖²``: added to solver objectives so that they read ``½‖Ax − y‖² + …``."""
+        return 0.5 * float(torch.linalg.vector_norm(self.data)) ** 2
+
+    @property
+    def scale(self) -> float:
+        """``max |Aᴴy|``: the unit of relative regularization weights (0 → 1)."""
+        m = float(self.rhs.abs().max())
+        return m if m > 0 else 1.0
+
+
+def lipschitz_steps(normal: Map, like: torch.Tensor, iterations: int = 20) -> Steps[float]:
+    """``λ_max(N)`` by power iteration, yielding a progress event per application of ``N``."""
+    steps = power_iteration_steps(normal, seeded_like(like), iterations)
+    while True:
+        try:
+            k, lam = next(steps)
+        except StopIteration as stop:
+            return float(stop.value)
+        yield ProgressEvent(f"step size (power iteration {k})", 0, 0, metrics={"lipschitz": lam})
+
+
+@dataclass
+class Problem:
+    """Everything an iterative reconstruction needs, on the compute device.
+
+    Attributes
+    ----------
+    kspace
+        The input.
+    data
+        complex64 ``(*other, coils, k2, k1, k0)``, prewhitened when possible.
+    mask
+        bool ``(*other, k2, k1)``.
+    trajectory
+        float32 ``(*other, k2, k1, k0, 3)`` (CPU) for non-Cartesian data, else None.
+    maps
+        complex64 ``(*other_m, n_maps, coils, z, y, x)``, ``other_m`` broadcastable to ``other``.
+    """
+
+    kspace: KSpace
+    data: torch.Tensor
+    mask: torch.Tensor
+    trajectory: torch.Tensor | None
+    maps: torch.Tensor
+    other_axes: tuple[str, ...]
+    image_shape: tuple[int, ...]
+    device: torch.device
+    whitened: bool
+    density: DensityMethod
+    joint_frames: bool
+
+    @property
+    def transform(self) -> str:
+        """``"fft"`` or ``"nufft"``."""
+        return "fft" if self.trajectory is None else "nufft"
+
+    @property
+    def other(self) -> tuple[int, ...]:
+        """Shape of the ``other`` axes."""
+        return tuple(self.data.shape[:-4])
+
+    def jobs(self) -> list[tuple[Any, ...]]:
+        """Index tuples into ``other``: one per volume, or per frame stack (first axis joint)."""
+        if self.joint_frames:
+            return [(slice(None), *idx) for idx in np.ndindex(*self.other[1:])]
+        return [tuple(idx) for idx in np.ndindex(*self.other)]
+
+    def _frames(self, t: torch.Tensor, sel: tuple[Any, ...], tail: int) -> torch.Tensor:
+        """``t`` ``(*other', *tail)`` (broadcastable to ``other``) at ``sel``: ``(frames, *tail)``."""
+        n = len(self.other)
+        if t.ndim - tail < n:
+            t = t.reshape(*([1] * (n - t.ndim + tail)), *t.shape)
+        out = t.expand(*self.other, *t.shape[n:])[sel]
+        return out if self.joint_frames else out.unsqueeze(0)
+
+    def encoding(self, sel: tuple[Any, ...]) -> Encoding:
+        """The encoding of job ``sel`` (see :meth:`jobs`)."""
+        y = self._frames(self.data, sel, 4)
+        maps = self._frames(self.maps, sel, 5)
+        if maps.shape[0] > 1 and bool((maps == maps[:1]).all()):
+            maps = maps[:1]
+        sens = SensitivityOp(maps)
+        mask = self._frames(self.mask, sel, 2)
+        if self.trajectory is None:
+            ndim = 3 if y.shape[-3] > 1 else 2
+            a = CartesianSamplingOp(mask[:, None, :, :, None]) @ FFTOp(ndim) @ sens
+            data = y * mask[:, None, :, :, None]
+            header = self.kspace.header
+            return Encoding(
+                a.forward,
+                a.adjoint,
+                a.gram.forward,
+                data,
+                a.adjoint(data),
+                lambda x: fit_to_recon_space(x, header),
+            )
+        return self._nufft_encoding(y, self._frames(self.trajectory, sel, 4), mask.cpu(), sens)
+
+    def _nufft_encoding(
+        self, y: torch.Tensor, traj: torch.Tensor, mask: torch.Tensor, sens: SensitivityOp
+    ) -> Encoding:
+        frames, coils = y.shape[:2]
+        dev, shape = self.device, self.image_shape
+        shared = bool((traj == traj[:1]).all() and (mask == mask[:1]).all())
+        if shared:  # one point set: only the acquired readouts
+            pts = traj[0][mask[0]].reshape(-1, 3)
+            w = density_compensation(pts, shape, self.density, device=dev)
+            y = y[:, :, mask[0].to(dev)].reshape(frames, coils, -1)
+        else:  # a point set per frame: every readout, unacquired ones weighted 0
+            m = mask[..., None].expand(*traj.shape[:-1])
+            pts = torch.where(m[..., None], traj, torch.zeros_like(traj)).reshape(frames, -1, 3)
+            w = torch.zeros(frames, pts.shape[1], device=dev)
+            for f in range(frames):
+                sel = m[f].reshape(-1)
+                w[f, sel.to(dev)] = density_compensation(pts[f][sel], shape, self.density, device=dev)
+            y = y.reshape(frames, coils, -1)
+        nufft = NUFFTOp(pts, shape, device=dev)
+        toeplitz = ToeplitzNormalOp(pts, shape, weights=w, device=dev)
+        if not shared:
+            w = w[:, None, :]  # (frames, 1, points) against data (frames, coils, points)
+        root = torch.sqrt(w).to(torch.complex64)
+        two_d = len(shape) == 2
+
+        def flat(x: torch.Tensor) -> torch.Tensor:
+            return x.squeeze(-3) if two_d else x
+
+        def grid(x: torch.Tensor) -> torch.Tensor:
+            return x.unsqueeze(-3) if two_d else x
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            return root * nufft(flat(sens(x)))
+
+        def adjoint(d: torch.Tensor) -> torch.Tensor:
+            return sens.adjoint(grid(nufft.adjoint(root * d)))
+
+        def normal(x: torch.Tensor) -> torch.Tensor:
+            return sens.adjoint(grid(toeplitz(flat(sens(x)))))
+
+        data = root * y
+        return Encoding(forward, adjoint, normal, data, adjoint(data), lambda x: x)
+
+
+def prepare(
+    kspace: KSpace,
+    *,
+    coil_maps: CoilMapMethod | str,
+    maps: MapsArray | None,
+    prewhitening: bool,
+    device: DeviceLike,
+    density: DensityMethod | str = "pipe",
+    joint_frames: bool = False,
+    coil_map_options: Mapping[str, Any] | None = None,
+) -> Steps[Problem]:
+    """Prewhiten, merge averages, get the coil maps; yields set-up events, returns a :class:`Problem`.
+
+    Parameters
+    ----------
+    kspace
+        ``(*other, coils, k2, k1, k0)``; Cartesian, or with a trajectory in cycles per recon FOV.
+    coil_maps
+        ``"espirit"``, ``"walsh"`` or ``"inati"``: estimated from the prewhitened data by
+        :func:`recon_engine.calibration.coil_maps.estimate_coil_maps`, one set per volume.
+    maps
+        Given maps instead (``coil_maps`` is then unused): complex ``(n_maps, coils, z, y, x)``
+        (also ``(coils, z, y, x)`` or with leading axes broadcastable to ``other``) in the coil
+        space of the raw data, on the encoded grid ``(k2, k1, k0)`` for Cartesian data, on the
+        recon matrix for non-Cartesian data. They are prewhitened along with the data.
+    prewhitening
+        Decorrelate the coils with the noise scan.
+    device
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    density
+        Non-Cartesian data weighting ``W``: ``"pipe"``, ``"voronoi"`` or ``"none"`` (plain least squares).
+    joint_frames
+        Solve the first ``other`` axis jointly (temporal/contrast regularization).
+    coil_map_options
+        Keyword options of ``estimate_coil_maps`` (``kernel_size``, ``calibration_size``,
+        ``threshold``, ``crop``, ``n_maps``) when maps are estimated.
+    """
+    if density not in DENSITY_METHODS:
+        raise ParameterError(f"unknown density compensation {density!r}; choose one of {DENSITY_METHODS}")
+    if coil_maps not in COIL_MAP_METHODS:
+        raise ParameterError(f"unknown coil map method {coil_maps!r}; choose one of {COIL_MAP_METHODS}")
+    dev = resolve_device(device)
+    raw, whitened = prewhiten_with_noise_scan(
+        kspace.data.to(dev, torch.complex64), kspace.noise, prewhitening, stacklevel=4
+    )
+    white = replace(kspace, data=raw, noise=None)
+    traj: torch.Tensor | None = None
+    if uses_nufft(kspace):
+        data, traj, mask, axes = noncartesian_arrays(white)
+        shape = _image_shape(kspace, traj)
+        check_trajectory(traj, shape)
+    else:
+        if not kspace.header.is_cartesian:
+            raise ParameterError("non-Cartesian data without a trajectory cannot be reconstructed")
+        data, axes = average_kspace(white)
+        mask = kspace.sampling_mask.to(dev, torch.bool)
+        if "average" in kspace.other_axes and mask.ndim == kspace.data.ndim - 2:
+            mask = mask.any(dim=kspace.other_axes.index("average"))
+        shape = tuple(data.shape[-3:])
+    if not bool(torch.isfinite(torch.view_as_real(data)).all()):
+        raise DataError("k-space contains NaN or infinite values")
+    if joint_frames and (len(axes) == 0 or data.shape[0] == 1):
+        joint_frames = False
+    yield ProgressEvent("coil maps", 0, 0)
+    if maps is None:
+        options = dict(coil_map_options or {})
+        sens = estimate_coil_maps(white, method=cast(CoilMapMethod, coil_maps), device=dev, **options)
+    else:
+        arr = maps.copy() if isinstance(maps, np.ndarray) and not maps.flags.writeable else maps
+        sens = check_coil_maps(torch.as_tensor(arr).to(dev, torch.complex64), kspace)
+        if whitened:
+            sens, _ = prewhiten_with_noise_scan(sens, kspace.noise, True)
+    lead, other = tuple(sens.shape[:-5]), tuple(data.shape[:-4])
+    if len(lead) > len(other) or any(
+        m not in (1, o) for m, o in zip(reversed(lead), reversed(other), strict=False)
+    ):
+        raise DataError(
+            f"coil maps {tuple(sens.shape)} have leading axes that do not match the data's other axes {other}"
+        )
+    return Problem(
+        kspace=kspace,
+        data=data,
+        mask=mask,
+        trajectory=traj,
+        maps=sens.to(dev, torch.complex64),
+        other_axes=axes,
+        image_shape=tuple(shape),
+        device=dev,
+        whitened=whitened,
+        density=cast(DensityMethod, density),
+        joint_frames=joint_frames,
+    )
+
+
+def _residual(state: SolverState) -> float:
+    return state.residual if isinstance(state, CGState) else state.change
+
+
+def solve_all(
+    problem: Problem,
+    method: str,
+    solve: Solve,
+    iterations: int,
+    meta: dict[str, object],
+    *,
+    state_image: Map | None = None,
+) -> Steps[ImageData]:
+    """Run ``solve`` on every job; yield throttled events; return the image in recon space.
+
+    Events: ``iteration`` counts solver iterations over all jobs (``total = jobs ×
+    iterations``; a job that meets its tolerance early jumps ahead), ``metrics`` holds
+    ``"residual"`` (CG: relative residual; FISTA/PDHG: relative change of ``x``) and
+    ``"objective"``; a preview (RSS over map sets of the central slice of the first frame,
+    recon space) at most 10 times a second and at the end of every job. ``state_image`` maps
+    a solver iterate to the image ``(frames, n_maps, z, y, x)`` when they differ (wavelet
+    coefficients); ``solve`` itself returns the image.
+    """
+    jobs = problem.jobs()
+    total = len(jobs) * iterations
+    throttle = PreviewThrottle()
+    residuals: list[list[float]] = []
+    objectives: list[list[float]] = []
+    out: torch.Tensor | None = None
+    for j, sel in enumerate(jobs):
+        stage = f"{method} {j + 1}/{len(jobs)}"
+        yield ProgressEvent(stage, j * iterations, total)
+        enc = problem.encoding(sel)
+        res: list[float] = []
+        obj: list[float] = []
+        gen = solve(enc)
+        while True:
+            try:
+                item = next(gen)
+            except StopIteration as stop:
+                x: torch.Tensor = stop.value
+                break
+            if isinstance(item, ProgressEvent):
+                yield ProgressEvent(f"{stage}: {item.stage}", j * iterations, total, None, item.metrics)
+                continue
+            res.append(_residual(item))
+            obj.append(item.objective)
+            preview = None
+            if throttle.ready():
+                image = item.x if state_image is None else state_image(item.x)
+                preview = preview_of(enc.to_recon(image[0]))
+            metrics = {"residual": res[-1], "objective": obj[-1]}
+            yield ProgressEvent(stage, j * iterations + item.iteration, total, preview, metrics)
+        img = enc.to_recon(x)
+        if out is None:
+            out = torch.zeros(*problem.other, *img.shape[1:], dtype=torch.complex64, device=img.device)
+        out[sel] = img if problem.joint_frames else img[0]
+        residuals.append(res)
+        objectives.append(obj)
+        metrics = {"residual": res[-1], "objective": obj[-1]} if res else {}
+        yield ProgressEvent(stage, (j + 1) * iterations, total, preview_of(img[0]), metrics)
+    assert out is not None
+    vols = list(out.reshape(-1, *out.shape[-4:]).unbind(0))
+    info = {
+        "method": method,
+        "transform": problem.transform,
+        "prewhitened": problem.whitened,
+        "device": str(problem.device),
+        "n_maps": int(problem.maps.shape[-5]),
+        "coil_maps": problem.maps.detach().to("cpu").numpy().astype(np.complex64),
+        "residuals": residuals,
+        "objectives": objectives,
+        **meta,
+    }
+    if problem.transform == "nufft":
+        info["density"] = problem.density
+    return assemble_image(problem.kspace, vols, problem.other, problem.other_axes, info)
