@@ -8,21 +8,23 @@ return one tensor.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 
 __all__ = ["IdentityOp", "LinearOperator"]
 
 
-class LinearOperator:
+class LinearOperator(ABC):
     """Base class of linear operators on complex tensors."""
 
+    @abstractmethod
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the operator ``A x``."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
 
+    @abstractmethod
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         """Apply the adjoint ``Aᴴ y``."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement adjoint")
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the operator (same as :meth:`forward`)."""
