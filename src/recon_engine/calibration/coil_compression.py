@@ -37,7 +37,7 @@ from typing import Literal
 
 import torch
 
-from recon_engine.calibration.coil_maps import calibration_data
+from recon_engine.calibration.calibration_region import calibration_data
 from recon_engine.data.kspace import KSpace
 from recon_engine.device import DeviceLike, resolve_device
 from recon_engine.errors import DataError, ParameterError

@@ -16,7 +16,15 @@ from recon_engine.data.kspace import KSpace
 from recon_engine.errors import DataError
 from recon_engine.progress import PreviewThrottle, ProgressEvent
 
-__all__ = ["combine_coils", "prewhiten_with_noise_scan", "recon_geometry"]
+__all__ = [
+    "assemble_image",
+    "combine_coils",
+    "nufft_image_shape",
+    "preview_of",
+    "prewhiten_with_noise_scan",
+    "recon_geometry",
+    "volume_done",
+]
 
 
 def prewhiten_with_noise_scan(
@@ -68,6 +76,28 @@ def recon_geometry(kspace: KSpace, shape_zyx: Sequence[int]) -> Geometry:
     z = int(shape_zyx[0])
     fov_z = rf[2] if (z > 1 and rf[2] > 0) else g.fov_mm[2]
     return g.with_matrix((int(shape_zyx[2]), int(shape_zyx[1]), z), (rf[0], rf[1], fov_z))
+
+
+def nufft_image_shape(kspace: KSpace, traj: torch.Tensor) -> tuple[int, ...]:
+    """Image grid of a non-Cartesian reconstruction: ``(z, y, x)`` with ``kz``, else ``(y, x)``.
+
+    Parameters
+    ----------
+    kspace
+        Its ``header.recon_matrix`` ``(x, y, z)`` gives the grid.
+    traj
+        ``(..., 3)`` trajectory ``(kz, ky, kx)`` in cycles per recon FOV.
+
+    Raises
+    ------
+    DataError
+        ``kz ≠ 0`` but a single partition in the recon matrix.
+    """
+    nx, ny, nz = kspace.header.recon_matrix
+    has_kz = bool((traj[..., 0] != 0).any())
+    if has_kz and nz <= 1:
+        raise DataError("the trajectory has kz ≠ 0 but the recon matrix has a single partition (z = 1)")
+    return (nz, ny, nx) if has_kz else (ny, nx)
 
 
 def preview_of(volume: torch.Tensor) -> np.ndarray:

@@ -1,10 +1,11 @@
 """Set-up shared by the iterative reconstructions (SENSE, TV, wavelet).
 
-One place for: parameter checks, prewhitening, coil maps (estimated or given), the encoding
-operator of each volume (Cartesian ``A = M F S`` on the encoded grid, or non-Cartesian
-``A = √W · NUFFT · S`` with the Toeplitz normal operator ``Sᴴ(AᴴWA)S``), the scale of the
-regularization weight, and the loop that turns solver states into throttled progress events
-and assembles the result. Each method only says which solver to run on an :class:`Encoding`.
+One place for: parameter checks, prewhitening, coil maps (estimated or given) and the
+:class:`~recon_engine.reconstructions._encoding.Problem` (:func:`prepare`), and the loop that
+turns solver states into throttled progress events and assembles the result
+(:func:`solve_all`). The encoding operator of each job and the scale of the regularization
+weight live in :mod:`recon_engine.reconstructions._encoding`. Each method only says which
+solver to run on an :class:`~recon_engine.reconstructions._encoding.Encoding`.
 
 Jobs: without joint frames every volume of ``other`` is solved on its own; with joint frames
 (temporal TV) the first ``other`` axis is solved as one problem per index of the others.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, cast
 
 import numpy as np
@@ -26,43 +27,35 @@ from recon_engine.calibration.coil_maps import (
     check_coil_maps,
     estimate_coil_maps,
 )
-from recon_engine.calibration.density import DENSITY_METHODS, DensityMethod, density_compensation
-from recon_engine.calibration.oversampling import fit_to_recon_space
+from recon_engine.calibration.density import DENSITY_METHODS, DensityMethod
 from recon_engine.data.image import ImageData
 from recon_engine.data.kspace import KSpace
 from recon_engine.device import DeviceLike, resolve_device
 from recon_engine.errors import DataError, ParameterError
-from recon_engine.operators.coils import SensitivityOp
-from recon_engine.operators.fft import FFTOp
-from recon_engine.operators.nufft import NUFFTOp, check_trajectory
-from recon_engine.operators.sampling import CartesianSamplingOp
-from recon_engine.operators.toeplitz import ToeplitzNormalOp
+from recon_engine.operators.nufft import check_trajectory
 from recon_engine.progress import PreviewThrottle, ProgressEvent, Steps
-from recon_engine.reconstructions._common import assemble_image, preview_of, prewhiten_with_noise_scan
+from recon_engine.reconstructions._common import (
+    assemble_image,
+    nufft_image_shape,
+    preview_of,
+    prewhiten_with_noise_scan,
+)
+from recon_engine.reconstructions._encoding import Encoding, Map, Problem
 from recon_engine.reconstructions.auto import uses_nufft
 from recon_engine.reconstructions.direct import average_kspace
-from recon_engine.reconstructions.nufft_direct import _image_shape, noncartesian_arrays
-from recon_engine.solvers._power import power_iteration_steps, seeded_like
+from recon_engine.reconstructions.nufft_direct import noncartesian_arrays
 from recon_engine.solvers.cg import CGState
 from recon_engine.solvers.fista import FISTAState
 from recon_engine.solvers.pdhg import PDHGState
 
-__all__ = [
-    "Encoding",
-    "MapsArray",
-    "Problem",
-    "check_options",
-    "lipschitz_steps",
-    "prepare",
-    "solve_all",
-]
+__all__ = ["MapsArray", "Solve", "SolverState", "check_options", "prepare", "solve_all"]
 
 #: Coil maps given as an array ``(n_maps, coils, z, y, x)``.
 MapsArray = np.ndarray | torch.Tensor
-Map = Callable[[torch.Tensor], torch.Tensor]
+#: The state a solver yields each iteration.
 SolverState = CGState | FISTAState | PDHGState
 #: A method's solve: yields its own set-up events and solver states, returns ``x``.
-Solve = Callable[["Encoding"], Generator["ProgressEvent | SolverState", None, torch.Tensor]]
+Solve = Callable[[Encoding], Generator[ProgressEvent | SolverState, None, torch.Tensor]]
 
 
 def check_options(iterations: int, tolerance: float, **weights: float) -> None:
@@ -74,175 +67,6 @@ def check_options(iterations: int, tolerance: float, **weights: float) -> None:
     for name, value in weights.items():
         if not math.isfinite(value) or value < 0:
             raise ParameterError(f"{name} must be a finite number ≥ 0 (λ ≥ 0), got {value!r}")
-
-
-@dataclass(frozen=True)
-class Encoding:
-    """The linear problem ``y = A x`` of one job.
-
-    Attributes
-    ----------
-    forward, adjoint
-        ``A``: image ``(frames, n_maps, z, y, x)`` → (weighted) data, and ``Aᴴ``.
-    normal
-        ``AᴴA`` (for the NUFFT the Toeplitz embedding, no NUFFT per call).
-    data
-        The (weighted) measured data ``y`` in the range of ``A``.
-    rhs
-        ``Aᴴ y``, the shape of the image.
-    to_recon
-        Encoded grid → recon space (readout oversampling removed), ``(*, z, y, x)``.
-    """
-
-    forward: Map
-    adjoint: Map
-    normal: Map
-    data: torch.Tensor
-    rhs: torch.Tensor
-    to_recon: Map
-
-    @property
-    def constant(self) -> float:
-        """``½‖y‖²``: added to solver objectives so that they read ``½‖Ax − y‖² + …``."""
-        return 0.5 * float(torch.linalg.vector_norm(self.data)) ** 2
-
-    @property
-    def scale(self) -> float:
-        """``max |Aᴴy|``: the unit of relative regularization weights (0 → 1)."""
-        m = float(self.rhs.abs().max())
-        return m if m > 0 else 1.0
-
-
-def lipschitz_steps(normal: Map, like: torch.Tensor, iterations: int = 20) -> Steps[float]:
-    """``λ_max(N)`` by power iteration, yielding a progress event per application of ``N``."""
-    steps = power_iteration_steps(normal, seeded_like(like), iterations)
-    while True:
-        try:
-            k, lam = next(steps)
-        except StopIteration as stop:
-            return float(stop.value)
-        yield ProgressEvent(f"step size (power iteration {k})", 0, 0, metrics={"lipschitz": lam})
-
-
-@dataclass
-class Problem:
-    """Everything an iterative reconstruction needs, on the compute device.
-
-    Attributes
-    ----------
-    kspace
-        The input.
-    data
-        complex64 ``(*other, coils, k2, k1, k0)``, prewhitened when possible.
-    mask
-        bool ``(*other, k2, k1)``.
-    trajectory
-        float32 ``(*other, k2, k1, k0, 3)`` (CPU) for non-Cartesian data, else None.
-    maps
-        complex64 ``(*other_m, n_maps, coils, z, y, x)``, ``other_m`` broadcastable to ``other``.
-    """
-
-    kspace: KSpace
-    data: torch.Tensor
-    mask: torch.Tensor
-    trajectory: torch.Tensor | None
-    maps: torch.Tensor
-    other_axes: tuple[str, ...]
-    image_shape: tuple[int, ...]
-    device: torch.device
-    whitened: bool
-    density: DensityMethod
-    joint_frames: bool
-
-    @property
-    def transform(self) -> str:
-        """``"fft"`` or ``"nufft"``."""
-        return "fft" if self.trajectory is None else "nufft"
-
-    @property
-    def other(self) -> tuple[int, ...]:
-        """Shape of the ``other`` axes."""
-        return tuple(self.data.shape[:-4])
-
-    def jobs(self) -> list[tuple[Any, ...]]:
-        """Index tuples into ``other``: one per volume, or per frame stack (first axis joint)."""
-        if self.joint_frames:
-            return [(slice(None), *idx) for idx in np.ndindex(*self.other[1:])]
-        return [tuple(idx) for idx in np.ndindex(*self.other)]
-
-    def _frames(self, t: torch.Tensor, sel: tuple[Any, ...], tail: int) -> torch.Tensor:
-        """``t`` ``(*other', *tail)`` (broadcastable to ``other``) at ``sel``: ``(frames, *tail)``."""
-        n = len(self.other)
-        if t.ndim - tail < n:
-            t = t.reshape(*([1] * (n - t.ndim + tail)), *t.shape)
-        out = t.expand(*self.other, *t.shape[n:])[sel]
-        return out if self.joint_frames else out.unsqueeze(0)
-
-    def encoding(self, sel: tuple[Any, ...]) -> Encoding:
-        """The encoding of job ``sel`` (see :meth:`jobs`)."""
-        y = self._frames(self.data, sel, 4)
-        maps = self._frames(self.maps, sel, 5)
-        if maps.shape[0] > 1 and bool((maps == maps[:1]).all()):
-            maps = maps[:1]
-        sens = SensitivityOp(maps)
-        mask = self._frames(self.mask, sel, 2)
-        if self.trajectory is None:
-            ndim = 3 if y.shape[-3] > 1 else 2
-            a = CartesianSamplingOp(mask[:, None, :, :, None]) @ FFTOp(ndim) @ sens
-            data = y * mask[:, None, :, :, None]
-            header = self.kspace.header
-            return Encoding(
-                a.forward,
-                a.adjoint,
-                a.gram.forward,
-                data,
-                a.adjoint(data),
-                lambda x: fit_to_recon_space(x, header),
-            )
-        return self._nufft_encoding(y, self._frames(self.trajectory, sel, 4), mask.cpu(), sens)
-
-    def _nufft_encoding(
-        self, y: torch.Tensor, traj: torch.Tensor, mask: torch.Tensor, sens: SensitivityOp
-    ) -> Encoding:
-        frames, coils = y.shape[:2]
-        dev, shape = self.device, self.image_shape
-        shared = bool((traj == traj[:1]).all() and (mask == mask[:1]).all())
-        if shared:  # one point set: only the acquired readouts
-            pts = traj[0][mask[0]].reshape(-1, 3)
-            w = density_compensation(pts, shape, self.density, device=dev)
-            y = y[:, :, mask[0].to(dev)].reshape(frames, coils, -1)
-        else:  # a point set per frame: every readout, unacquired ones weighted 0
-            m = mask[..., None].expand(*traj.shape[:-1])
-            pts = torch.where(m[..., None], traj, torch.zeros_like(traj)).reshape(frames, -1, 3)
-            w = torch.zeros(frames, pts.shape[1], device=dev)
-            for f in range(frames):
-                sel = m[f].reshape(-1)
-                w[f, sel.to(dev)] = density_compensation(pts[f][sel], shape, self.density, device=dev)
-            y = y.reshape(frames, coils, -1)
-        nufft = NUFFTOp(pts, shape, device=dev)
-        toeplitz = ToeplitzNormalOp(pts, shape, weights=w, device=dev)
-        if not shared:
-            w = w[:, None, :]  # (frames, 1, points) against data (frames, coils, points)
-        root = torch.sqrt(w).to(torch.complex64)
-        two_d = len(shape) == 2
-
-        def flat(x: torch.Tensor) -> torch.Tensor:
-            return x.squeeze(-3) if two_d else x
-
-        def grid(x: torch.Tensor) -> torch.Tensor:
-            return x.unsqueeze(-3) if two_d else x
-
-        def forward(x: torch.Tensor) -> torch.Tensor:
-            return root * nufft(flat(sens(x)))
-
-        def adjoint(d: torch.Tensor) -> torch.Tensor:
-            return sens.adjoint(grid(nufft.adjoint(root * d)))
-
-        def normal(x: torch.Tensor) -> torch.Tensor:
-            return sens.adjoint(grid(toeplitz(flat(sens(x)))))
-
-        data = root * y
-        return Encoding(forward, adjoint, normal, data, adjoint(data), lambda x: x)
 
 
 def prepare(
@@ -294,7 +118,7 @@ def prepare(
     traj: torch.Tensor | None = None
     if uses_nufft(kspace):
         data, traj, mask, axes = noncartesian_arrays(white)
-        shape = _image_shape(kspace, traj)
+        shape = nufft_image_shape(kspace, traj)
         check_trajectory(traj, shape)
     else:
         if not kspace.header.is_cartesian:

@@ -55,12 +55,11 @@ from recon_engine.errors import ParameterError
 from recon_engine.operators.finite_difference import FiniteDifferenceOp
 from recon_engine.operators.wavelet import WAVELETS, WaveletName, WaveletOp
 from recon_engine.progress import ProgressEvent, Steps
+from recon_engine.reconstructions._encoding import Encoding, lipschitz_steps
 from recon_engine.reconstructions._iterative import (
-    Encoding,
     MapsArray,
     SolverState,
     check_options,
-    lipschitz_steps,
     prepare,
     solve_all,
 )

@@ -24,6 +24,7 @@ from recon_engine.progress import PreviewThrottle, ProgressEvent, Steps
 from recon_engine.reconstructions._common import (
     assemble_image,
     combine_coils,
+    nufft_image_shape,
     prewhiten_with_noise_scan,
     volume_done,
 )
@@ -87,14 +88,6 @@ def noncartesian_arrays(
     return data, traj, mask, axes
 
 
-def _image_shape(kspace: KSpace, traj: torch.Tensor) -> tuple[int, ...]:
-    nx, ny, nz = kspace.header.recon_matrix
-    has_kz = bool((traj[..., 0] != 0).any())
-    if has_kz and nz <= 1:
-        raise DataError("the trajectory has kz ≠ 0 but the recon matrix has a single partition (z = 1)")
-    return (nz, ny, nx) if has_kz else (ny, nx)
-
-
 def direct_nufft_steps(
     kspace: KSpace,
     *,
@@ -141,7 +134,7 @@ def direct_nufft_steps(
     if density not in DENSITY_METHODS:
         raise ParameterError(f"unknown density compensation {density!r}; choose one of {DENSITY_METHODS}")
     data, traj, mask, axes = noncartesian_arrays(kspace)
-    shape = _image_shape(kspace, traj)
+    shape = nufft_image_shape(kspace, traj)
     check_trajectory(traj, shape)
     dev = resolve_device(device)
     data, whitened = prewhiten_with_noise_scan(data.to(dev, torch.complex64), kspace.noise, prewhitening)

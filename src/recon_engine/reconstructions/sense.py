@@ -32,8 +32,8 @@ from recon_engine.data.image import ImageData
 from recon_engine.data.kspace import KSpace
 from recon_engine.device import DeviceLike
 from recon_engine.progress import ProgressEvent, Steps
+from recon_engine.reconstructions._encoding import Encoding
 from recon_engine.reconstructions._iterative import (
-    Encoding,
     MapsArray,
     SolverState,
     check_options,
