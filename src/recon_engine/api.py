@@ -8,6 +8,13 @@ from typing import Any
 
 import numpy as np
 
+from recon_engine.calibration.coil_compression import CompressionMethod
+from recon_engine.calibration.preprocess import (
+    PartialFourierMethod,
+    check_preprocessing,
+    preprocess_steps,
+    split_preprocessing,
+)
 from recon_engine.data.image import ImageData
 from recon_engine.data.kspace import KSpace
 from recon_engine.data.readouts import Readouts
@@ -123,6 +130,9 @@ def reconstruct_steps(
     *,
     method: str = "direct",
     device: DeviceLike = "auto",
+    partial_fourier: PartialFourierMethod = "zero-fill",
+    coil_compression: int = 0,
+    compression_method: CompressionMethod = "svd",
     **options: Any,
 ) -> Steps[ImageData]:
     """Reconstruction as a generator of :class:`~recon_engine.progress.ProgressEvent`.
@@ -135,13 +145,27 @@ def reconstruct_steps(
         Name in :data:`recon_engine.reconstructions.METHODS` (``"direct"``).
     device
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    partial_fourier
+        Preprocessing for every method: ``"zero-fill"`` (nothing done), ``"pocs"`` or
+        ``"homodyne"`` (:mod:`recon_engine.calibration.preprocess`).
+    coil_compression
+        Preprocessing: number of virtual coils (0 keeps all coils).
+    compression_method
+        ``"svd"`` or ``"geometric"`` (Cartesian only).
     **options
         Method options, e.g. ``combine="adaptive"`` for ``"direct"``.
 
     Returns
     -------
     ImageData
-        As the generator's return value.
+        As the generator's return value. With preprocessing, ``meta["preprocess"]`` holds the
+        ``"options"`` given and the ``"partial_fourier"`` / ``"coil_compression"`` records of
+        what was done.
+
+    Raises
+    ------
+    ParameterError
+        Unknown method or impossible preprocessing options (raised by the call itself).
     """
     try:
         fn = METHODS[method]
@@ -149,7 +173,32 @@ def reconstruct_steps(
         raise ParameterError(
             f"unknown reconstruction method {method!r}; choose one of {sorted(METHODS)}"
         ) from None
-    return fn(kspace, device=device, **options)
+    prep: dict[str, Any] = {
+        "partial_fourier": partial_fourier,
+        "coil_compression": coil_compression,
+        "compression_method": compression_method,
+    }
+    check_preprocessing(**prep)
+    asked, _ = split_preprocessing(prep)
+    if not asked:
+        return fn(kspace, device=device, **options)
+    return _preprocessed_steps(kspace, fn, asked, device, options)
+
+
+def _preprocessed_steps(
+    kspace: KSpace,
+    fn: Any,
+    prep: dict[str, Any],
+    device: DeviceLike,
+    options: dict[str, Any],
+) -> Steps[ImageData]:
+    whiten = bool(options.get("prewhitening", True))
+    ready = yield from preprocess_steps(kspace, device=device, prewhitening=whiten, **prep)
+    image: ImageData = yield from fn(ready, device=device, **options)
+    record: dict[str, object] = {"options": dict(prep)}
+    record.update({k: ready.meta[k] for k in ("partial_fourier", "coil_compression") if k in ready.meta})
+    image.meta["preprocess"] = record
+    return image
 
 
 def reconstruct(

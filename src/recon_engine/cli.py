@@ -2,7 +2,7 @@
 
 ``mrrecon info FILE [--seq SEQ] [--json]``, ``mrrecon recon FILE [--seq SEQ] -o OUT [...]``,
 ``mrrecon convert FILE [--seq SEQ] -o OUT.h5`` and
-``mrrecon gui [FILE...] [--screenshot PNG] [--quit]``. Bad input prints one line on
+``mrrecon gui [FILE...] [--screenshot PNG] [--quit] [--explorer-settings JSON]``. Bad input prints one line on
 stderr and exits with status 2.
 """
 
@@ -99,6 +99,17 @@ def _method_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _preprocess_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Preprocessing options from the command line (``--partial-fourier``, ``--coil-compression``)."""
+    options: dict[str, Any] = {}
+    if args.partial_fourier is not None:
+        options["partial_fourier"] = args.partial_fourier
+    if args.coil_compression is not None:
+        options["coil_compression"] = args.coil_compression
+        options["compression_method"] = args.compression_method
+    return options
+
+
 def _run_and_save(steps: Any, output: Any, *, phase: bool, quiet: bool) -> list[Any]:
     from recon_engine.api import save
     from recon_engine.progress import run
@@ -130,14 +141,20 @@ def _cmd_recon(args: argparse.Namespace) -> int:
 
     _check_output_dir(args.output)
     options = _method_options(args)
+    preprocess = _preprocess_options(args)
     recipe = None
     if args.save_recipe:
         _check_output_dir(args.save_recipe)
         recipe = Recipe.create(
-            args.file, method=args.method, options=options, device=args.device, seq=args.seq
+            args.file,
+            method=args.method,
+            options=options,
+            device=args.device,
+            seq=args.seq,
+            preprocess=preprocess,
         )
     kspace = read(args.file, seq=args.seq)
-    steps = reconstruct_steps(kspace, method=args.method, device=args.device, **options)
+    steps = reconstruct_steps(kspace, method=args.method, device=args.device, **preprocess, **options)
     _run_and_save(steps, args.output, phase=args.phase, quiet=args.quiet)
     if recipe is not None:
         recipe.save(args.save_recipe)
@@ -171,12 +188,27 @@ def _cmd_gui(args: argparse.Namespace) -> int:
         launch = importlib.import_module("napari_mrrecon.launch").launch
     except ImportError as exc:
         raise ReconError(f"the napari GUI is not available ({exc}); install napari-mrrecon[pyqt6]") from exc
+    try:
+        settings = None if args.explorer_settings is None else json.loads(args.explorer_settings)
+    except json.JSONDecodeError as exc:
+        raise ReconError(f"--explorer-settings is not valid JSON ({exc})") from exc
+    if settings is not None and not isinstance(settings, dict):
+        raise ReconError("--explorer-settings must be a JSON object, e.g. '{\"acceleration\": 4}'")
     return int(
-        launch(list(args.files), screenshot=args.screenshot, quit=args.quit, sample=not args.no_sample)
+        launch(
+            list(args.files),
+            screenshot=args.screenshot,
+            quit=args.quit,
+            sample=not args.no_sample,
+            explorer=args.explorer,
+            explorer_settings=settings,
+        )
     )
 
 
 def _parser() -> argparse.ArgumentParser:
+    from recon_engine.calibration.coil_compression import COMPRESSION_METHODS
+    from recon_engine.calibration.preprocess import PARTIAL_FOURIER_METHODS
     from recon_engine.reconstructions import COMBINE_METHODS, METHODS
     from recon_engine.reconstructions.auto import EPI_CORRECTIONS
 
@@ -203,6 +235,23 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--coil-maps", choices=("espirit", "walsh", "inati"), help="SENSE/CS coil sensitivities")
     pr.add_argument("--iterations", type=int, help="iterations of an iterative method")
     pr.add_argument("--lambda", dest="lam", type=float, help="regularization weight of an iterative method")
+    pr.add_argument(
+        "--partial-fourier",
+        choices=PARTIAL_FOURIER_METHODS,
+        help="fill an asymmetric (partial Fourier) k-space before any method (default zero-fill)",
+    )
+    pr.add_argument(
+        "--coil-compression",
+        type=int,
+        metavar="N",
+        help="compress the receive coils to N virtual coils before the reconstruction",
+    )
+    pr.add_argument(
+        "--compression-method",
+        choices=COMPRESSION_METHODS,
+        default="svd",
+        help="coil compression: svd (any data) or geometric (Cartesian; default svd)",
+    )
     pr.add_argument("--save-recipe", metavar="YAML", help="also write the pipeline as a recipe (mrrecon run)")
     pr.add_argument("--device", default="auto", help="auto, cpu or cuda")
     pr.add_argument(
@@ -237,7 +286,16 @@ def _parser() -> argparse.ArgumentParser:
     pg.add_argument("--screenshot", metavar="PNG", help="save the window once loading is done")
     pg.add_argument("--quit", action="store_true", help="exit after loading (and the screenshot)")
     pg.add_argument("--no-sample", action="store_true", help="do not load the sample dataset")
+    pg.add_argument("--explorer", action="store_true", help="open the K-space Explorer (teaching) instead")
+    pg.add_argument(
+        "--explorer-settings",
+        metavar="JSON",
+        help="K-space Explorer settings as a JSON object (implies --explorer), e.g. '{\"acceleration\": 4}'",
+    )
     pg.set_defaults(func=_cmd_gui)
+    from recon_engine.cli_bench import add_parser as _add_bench_parser  # mrrecon bench
+
+    _add_bench_parser(sub)
     return p
 
 

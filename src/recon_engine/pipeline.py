@@ -1,16 +1,22 @@
 """Recipes: a reconstruction pipeline as YAML that the GUI, the CLI and scripts replay.
 
 A recipe records the input (path, optional Pulseq ``.seq``, SHA-256 of both), the read
-options, the method with all its parameters, the device, and the versions of the
-packages that made it. :func:`run_recipe_steps` replays it; on the same machine and
-device (CPU) the image is bit-for-bit identical.
+options, the preprocessing (partial Fourier, coil compression:
+:mod:`recon_engine.calibration.preprocess`; only what differs from doing nothing), the
+method with all its parameters, the device, and the versions of the packages that made it.
+:func:`run_recipe_steps` replays it; on the same machine and device (CPU) the image is
+bit-for-bit identical.
 
 Example recipe::
 
     mrrecon_recipe: 1
     input: {file: scan.dat, seq: scan.seq, sha256: ..., seq_sha256: ...}
     read: {trajectory_units: auto}
-    reconstruct: {method: sense, device: cpu, options: {coil_maps: espirit, iterations: 20}}
+    reconstruct:
+      method: sense
+      device: cpu
+      preprocess: {partial_fourier: pocs, coil_compression: 8, compression_method: svd}
+      options: {coil_maps: espirit, iterations: 20}
     environment: {recon_engine: 0.1.0, torch: 2.13.0+cpu, numpy: 2.4.6, python: 3.11.7}
 """
 
@@ -26,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from recon_engine.calibration.preprocess import PREPROCESS_DEFAULTS, check_preprocessing, split_preprocessing
 from recon_engine.data.image import ImageData
 from recon_engine.errors import DataError, FileFormatError, ParameterError
 from recon_engine.progress import Steps
@@ -90,6 +97,9 @@ class Recipe:
         Name in :data:`recon_engine.reconstructions.METHODS`.
     options
         Method keyword arguments (plain YAML values).
+    preprocess
+        Preprocessing options of :func:`recon_engine.reconstruct_steps` that differ from
+        their defaults (``partial_fourier``, ``coil_compression``, ``compression_method``).
     device
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
     seq
@@ -105,6 +115,7 @@ class Recipe:
     input_file: str
     method: str = "direct"
     options: dict[str, Any] = field(default_factory=dict)
+    preprocess: dict[str, Any] = field(default_factory=dict)
     device: str = "auto"
     seq: str | None = None
     read_options: dict[str, Any] = field(default_factory=dict)
@@ -122,9 +133,15 @@ class Recipe:
         device: str = "auto",
         seq: str | os.PathLike[str] | None = None,
         read_options: dict[str, Any] | None = None,
+        preprocess: dict[str, Any] | None = None,
     ) -> Recipe:
-        """A recipe for a run, hashing the inputs and recording versions; options are validated."""
-        opts = dict(options or {})
+        """A recipe for a run, hashing the inputs and recording versions; options are validated.
+
+        Preprocessing options may come in ``preprocess`` or mixed into ``options`` (as the
+        GUI gathers them); they are recorded apart, and only when not the default.
+        """
+        pre, opts = split_preprocessing({**dict(options or {}), **dict(preprocess or {})})
+        check_preprocessing(**pre)
         known = method_options(method)
         unknown = sorted(set(opts) - set(known))
         if unknown:
@@ -133,6 +150,7 @@ class Recipe:
             input_file=str(input_file),
             method=method,
             options=opts,
+            preprocess=pre,
             device=str(device),
             seq=None if seq is None else str(seq),
             read_options=dict(read_options or {}),
@@ -150,7 +168,12 @@ class Recipe:
             "mrrecon_recipe": RECIPE_VERSION,
             "input": inp,
             "read": dict(self.read_options),
-            "reconstruct": {"method": self.method, "device": self.device, "options": dict(self.options)},
+            "reconstruct": {
+                "method": self.method,
+                "device": self.device,
+                **({"preprocess": dict(self.preprocess)} if self.preprocess else {}),
+                "options": dict(self.options),
+            },
             "environment": dict(self.environment),
         }
 
@@ -172,7 +195,7 @@ class Recipe:
         if self.seq is not None:
             read_args.append(f"seq={self.seq!r}")
         read_args += [f"{k}={v!r}" for k, v in self.read_options.items()]
-        opts = "".join(f", {k}={v!r}" for k, v in self.options.items())
+        opts = "".join(f", {k}={v!r}" for k, v in {**self.preprocess, **self.options}.items())
         return (
             "import recon_engine as mr\n\n"
             f"kspace = mr.read({', '.join(read_args)})\n"
@@ -214,6 +237,7 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
         input_file=str(_expect(inp, "file", str, str(p))),
         method=str(_expect(rec, "method", str, str(p))),
         options=dict(rec.get("options") or {}),
+        preprocess=dict(rec.get("preprocess") or {}),
         device=str(rec.get("device", "auto")),
         seq=inp.get("seq"),
         read_options=dict(d.get("read") or {}),
@@ -224,6 +248,12 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
     unknown = sorted(set(recipe.options) - set(method_options(recipe.method)))
     if unknown:
         raise ParameterError(f"{p}: method {recipe.method!r} has no option(s) {unknown}")
+    not_pre = sorted(set(recipe.preprocess) - set(PREPROCESS_DEFAULTS))
+    if not_pre:
+        raise ParameterError(
+            f"{p}: unknown preprocessing option(s) {not_pre}; known: {sorted(PREPROCESS_DEFAULTS)}"
+        )
+    check_preprocessing(**recipe.preprocess)
     return recipe
 
 
@@ -263,6 +293,8 @@ def run_recipe_steps(
         if file_sha256(path) != recipe.input_sha256:
             raise DataError(f"{path}: file changed since the recipe was saved (SHA-256 differs)")
     kspace = read(path, seq=recipe.seq, **recipe.read_options)
-    image = yield from reconstruct_steps(kspace, method=recipe.method, device=recipe.device, **recipe.options)
+    image = yield from reconstruct_steps(
+        kspace, method=recipe.method, device=recipe.device, **recipe.preprocess, **recipe.options
+    )
     image.meta["recipe"] = recipe.to_dict()
     return image
