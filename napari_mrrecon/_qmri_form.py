@@ -1,0 +1,294 @@
+"""The model part of the qMRI dock: model choice, the times table, TR and the model's options.
+
+The times table has one row per image of the series, one column headed with the model's
+label and unit (``TI [ms]``, ``TE [ms]``, ``flip angle [deg]``); it is pre-filled from the
+series' metadata and editable. "Fill" takes a comma/space separated list and sets the table
+to it (its length becomes the number of rows, so a wrong count reaches the engine, which
+says what is wrong). The model's keyword options (:attr:`recon_engine.qmri.ModelInfo.options`)
+get a check box when their default is a flag and a text field otherwise (empty = default,
+Python literals such as ``True`` or ``0.5``).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QTableWidget,
+    QTableWidgetItem,
+    QWidget,
+)
+
+if TYPE_CHECKING:
+    import napari.viewer
+
+    from recon_engine.qmri import ModelInfo
+
+__all__ = ["DEFAULT_MODEL", "MAP_OPTIONS", "NO_MAP", "ModelForm", "format_number", "parse_numbers"]
+
+#: Model chosen when the dock opens.
+DEFAULT_MODEL = "ir"
+#: Model options that take a per-voxel map (chosen among the viewer's image layers).
+MAP_OPTIONS: tuple[str, ...] = ("b1",)
+#: Map-option entry meaning "none" (the model's default).
+NO_MAP = "none"
+_TR_KEYS = ("tr",)
+
+
+def format_number(value: float) -> str:
+    """Shortest text of a time or angle (``100``, ``12.5``)."""
+    return f"{float(value):.6g}"
+
+
+def parse_numbers(text: str) -> list[float]:
+    """Numbers separated by commas, semicolons or spaces.
+
+    Raises
+    ------
+    ValueError
+        A part that is not a finite number.
+    """
+    values = []
+    for part in (p for p in re.split(r"[,;\s]+", text.strip()) if p):
+        try:
+            value = float(part)
+        except ValueError:
+            raise ValueError(f"{part!r} is not a number") from None
+        if not np.isfinite(value):
+            raise ValueError(f"{part!r} is not a finite number")
+        values.append(value)
+    return values
+
+
+class ModelForm(QWidget):
+    """Model combo box, title, times table, fill field, TR and options.
+
+    Attributes
+    ----------
+    model
+        The model names of :data:`recon_engine.qmri.MODEL_NAMES`.
+    times_table
+        One row per image: the time (ms) or flip angle (deg).
+    fill
+        Text field that sets the whole table from a list.
+    tr_edit
+        Repetition time in ms (empty = from the series).
+    info
+        :class:`~recon_engine.qmri.ModelInfo` of the chosen model.
+    changed
+        Emitted when the model changes.
+    """
+
+    changed = Signal()
+
+    def __init__(
+        self, form: QFormLayout, parent: QWidget | None = None, *, viewer: napari.viewer.Viewer | None = None
+    ) -> None:
+        super().__init__(parent)
+        from recon_engine.qmri import MODEL_NAMES, model_info
+
+        self._viewer = viewer
+        self._model_info = model_info
+        self._form = form
+        self._option_rows: list[QWidget] = []
+        self.options: dict[str, QWidget] = {}
+        self._series_times: np.ndarray | None = None
+        self._series_angles: np.ndarray | None = None
+        self._n = 0
+        self.model = QComboBox()
+        self.model.addItems(list(MODEL_NAMES))
+        self.model.setToolTip("Signal model fitted voxel by voxel")
+        self.title = QLabel()
+        self.title.setWordWrap(True)
+        self.times_table = QTableWidget(0, 1)
+        header, vertical = self.times_table.horizontalHeader(), self.times_table.verticalHeader()
+        if header is not None and vertical is not None:
+            header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+            vertical.setDefaultSectionSize(20)
+        self.times_table.setMinimumHeight(110)
+        self.times_table.setToolTip("One value per image of the series, editable")
+        self.fill = QLineEdit()
+        self.fill.setPlaceholderText("e.g. 50, 100, 200, 400, 800")
+        self.fill.setToolTip("Type a list and press Enter to set the whole table (one row per value)")
+        self.fill.returnPressed.connect(self._on_fill)
+        self.tr_edit = QLineEdit()
+        self.tr_edit.setPlaceholderText("from the series")
+        self.tr_edit.setToolTip("Repetition time in ms (VFA, MRF); empty: the series' value")
+        form.addRow("Model", self.model)
+        form.addRow(self.title)
+        form.addRow("Times", self.times_table)
+        form.addRow("Fill", self.fill)
+        form.addRow("TR [ms]", self.tr_edit)
+        if DEFAULT_MODEL in MODEL_NAMES:
+            self.model.setCurrentText(DEFAULT_MODEL)
+        self.model.currentTextChanged.connect(self._on_model)
+        self._on_model()
+
+    # ---- model ---------------------------------------------------------------------------
+    @property
+    def info(self) -> ModelInfo:
+        """Description of the chosen model."""
+        return self._model_info(self.model.currentText())
+
+    @property
+    def uses_angles(self) -> bool:
+        """True when the table holds flip angles (deg) rather than times (ms)."""
+        return self.info.times_unit == "deg"
+
+    def _on_model(self, *_: Any) -> None:
+        info = self.info
+        self.title.setText(info.title)
+        self.times_table.setHorizontalHeaderLabels([f"{info.times_label} [{info.times_unit}]"])
+        for old in self._option_rows:
+            self._form.removeRow(old)
+        self._option_rows = []
+        self.options = {}
+        for key, default in info.options.items():
+            if key in _TR_KEYS:
+                continue
+            widget: QWidget
+            if key in MAP_OPTIONS:
+                widget = QComboBox()
+                self._list_maps(widget)
+            elif isinstance(default, bool):
+                widget = QCheckBox()
+                widget.setChecked(default)
+            else:
+                widget = QLineEdit()
+                widget.setPlaceholderText("default" if default is None else repr(default))
+            widget.setToolTip(f"Model option {key} (default {default!r})")
+            self._form.insertRow(
+                self._form.getWidgetPosition(self.tr_edit)[0] + 1 + len(self._option_rows), key, widget
+            )
+            self._option_rows.append(widget)
+            self.options[key] = widget
+        self._fill_table()
+        self.changed.emit()
+
+    def _list_maps(self, combo: QComboBox) -> None:
+        names = (
+            []
+            if self._viewer is None
+            else [la.name for la in self._viewer.layers if type(la).__name__ == "Image"]
+        )
+        current = combo.currentText()
+        combo.clear()
+        combo.addItems([NO_MAP, *names])
+        combo.setCurrentText(current if current in names else NO_MAP)
+
+    def refresh_maps(self, *_: Any) -> None:
+        """List the viewer's image layers in the map options (e.g. a B1 map)."""
+        for key, widget in self.options.items():
+            if key in MAP_OPTIONS and isinstance(widget, QComboBox):
+                self._list_maps(widget)
+
+    # ---- times ---------------------------------------------------------------------------
+    def set_series(
+        self, times: np.ndarray | None, flip_angles: np.ndarray | None, n: int, tr: float | None
+    ) -> None:
+        """Pre-fill the table (``n`` rows) from a series' times/flip angles, and TR."""
+        self._series_times = None if times is None else np.asarray(times, dtype=float)
+        self._series_angles = None if flip_angles is None else np.asarray(flip_angles, dtype=float)
+        self._n = n
+        self.tr_edit.setText("" if tr is None else format_number(tr))
+        self._fill_table()
+
+    def _fill_table(self) -> None:
+        values = self._series_angles if self.uses_angles else self._series_times
+        n = self._n
+        if values is not None and len(values) == n:
+            self.set_values(values)
+        else:
+            self.times_table.setRowCount(n)
+            for i in range(n):
+                self.times_table.setItem(i, 0, QTableWidgetItem(""))
+
+    def set_values(self, values: Any) -> None:
+        """Set the table to ``values`` (one row each)."""
+        values = list(values)
+        self.times_table.setRowCount(len(values))
+        for i, v in enumerate(values):
+            self.times_table.setItem(i, 0, QTableWidgetItem(format_number(v)))
+
+    def _on_fill(self) -> None:
+        from napari.utils.notifications import show_error
+
+        try:
+            self.set_values(parse_numbers(self.fill.text()))
+        except ValueError as exc:
+            show_error(f"Times: {exc}")
+
+    def values(self) -> np.ndarray | None:
+        """The table as float64 ``(n,)``; None when every cell is empty.
+
+        Raises
+        ------
+        ValueError
+            Some cells empty, or not numbers.
+        """
+        texts = []
+        for i in range(self.times_table.rowCount()):
+            item = self.times_table.item(i, 0)
+            texts.append("" if item is None else item.text().strip())
+        if not any(texts):
+            return None
+        label = self.info.times_label
+        out = []
+        for i, text in enumerate(texts):
+            if not text:
+                raise ValueError(f"{label} of image {i + 1} is empty: fill in every row of the table.")
+            try:
+                out.append(float(text))
+            except ValueError:
+                raise ValueError(f"{label} of image {i + 1} ({text!r}) is not a number.") from None
+        return np.asarray(out, dtype=np.float64)
+
+    # ---- everything ------------------------------------------------------------------------
+    def gather(self) -> dict[str, Any]:
+        """``model``, ``times`` or ``flip_angles``, ``tr`` and the model options for ``fit_steps``.
+
+        Raises
+        ------
+        ValueError
+            A table cell, TR or option that is not a valid value.
+        """
+        out: dict[str, Any] = {"model": self.model.currentText()}
+        values = self.values()
+        if values is not None:
+            out["flip_angles" if self.uses_angles else "times"] = values
+        tr_text = self.tr_edit.text().strip()
+        if tr_text:
+            try:
+                out["tr"] = float(tr_text)
+            except ValueError:
+                raise ValueError(f"TR {tr_text!r} is not a number (ms).") from None
+        for key, widget in self.options.items():
+            if isinstance(widget, QComboBox):
+                out.update(self._map_value(key, widget.currentText()))
+            elif isinstance(widget, QCheckBox):
+                out[key] = widget.isChecked()
+            elif isinstance(widget, QLineEdit) and widget.text().strip():
+                text = widget.text().strip()
+                try:
+                    out[key] = ast.literal_eval(text)
+                except (ValueError, SyntaxError):
+                    out[key] = text  # a plain word, e.g. a mode name
+        return out
+
+    def _map_value(self, key: str, name: str) -> dict[str, Any]:
+        if name == NO_MAP or self._viewer is None:
+            return {}
+        for layer in self._viewer.layers:
+            if layer.name == name:
+                return {key: np.asarray(layer.data, dtype=np.float32)}
+        raise ValueError(f"{key} map layer {name!r} is gone.")

@@ -1,0 +1,97 @@
+"""The signal of one voxel and its fitted curve, in a matplotlib canvas inside the qMRI dock.
+
+:class:`matplotlib.figure.Figure` + ``FigureCanvasQTAgg`` (never pyplot); measured points as
+markers, the model curve as a line, the fitted parameters of the voxel in the title.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from qtpy.QtWidgets import QVBoxLayout, QWidget
+
+__all__ = ["CurvePlot", "VoxelCurve"]
+
+
+@dataclass(frozen=True)
+class VoxelCurve:
+    """What the plot shows for one voxel.
+
+    Attributes
+    ----------
+    index
+        Voxel index into the maps' spatial shape ``([z,] y, x)``.
+    times, observed
+        ``(n,)`` the measured times (ms, or flip angles in deg) and the signal the fit saw.
+    curve_times, curve
+        ``(m,)`` the model curve at the fitted parameters.
+    xlabel
+        Axis label of the times, e.g. ``"TI [ms]"``.
+    title
+        The fitted values, e.g. ``"(12, 30)  T1 = 830 ms  R² = 0.999"``.
+    """
+
+    index: tuple[int, ...]
+    times: np.ndarray
+    observed: np.ndarray
+    curve_times: np.ndarray
+    curve: np.ndarray
+    xlabel: str
+    title: str
+
+
+class CurvePlot(QWidget):
+    """Measured signal (markers) and fitted curve (line) of the clicked voxel.
+
+    Attributes
+    ----------
+    shown
+        The voxel curve on display, or None.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        from matplotlib.figure import Figure
+
+        self.shown: VoxelCurve | None = None
+        self.figure = Figure(figsize=(4.0, 2.4))
+        self.figure.subplots_adjust(left=0.17, right=0.97, top=0.88, bottom=0.2)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(170)
+        self.axes = self.figure.add_subplot(1, 1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.canvas)
+        self.clear()
+
+    def clear(self, message: str = "click a voxel of a map to see its signal and fit") -> None:
+        """Empty plot with a hint."""
+        self.shown = None
+        ax = self.axes
+        ax.clear()
+        ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="0.5", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        self.canvas.draw_idle()
+
+    def show_curve(self, curve: VoxelCurve) -> None:
+        """Plot one voxel's data and fit."""
+        self.shown = curve
+        ax = self.axes
+        ax.clear()
+        ax.plot(curve.curve_times, curve.curve, color="C1", linewidth=1.4, label="fit")
+        ax.plot(curve.times, curve.observed, "o", color="C0", markersize=4, label="data")
+        ax.axhline(0.0, color="0.6", linewidth=0.6)
+        ax.set_xlabel(curve.xlabel, fontsize=8)
+        ax.set_ylabel("signal", fontsize=8)
+        ax.set_title(curve.title, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+        finite = np.isfinite(curve.curve).all() and np.isfinite(curve.observed).all()
+        if finite:
+            ax.relim()
+            ax.autoscale_view()
+        self.canvas.draw_idle()

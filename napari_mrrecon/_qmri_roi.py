@@ -1,0 +1,177 @@
+"""ROI statistics of fitted maps: a Shapes or Labels layer → table of mean, SD, median, N per map.
+
+:func:`roi_labels` turns the ROI layer into an integer label image on the maps' voxel grid
+(Shapes are rasterised with :meth:`napari.layers.Shapes.to_labels`, one label per shape, after
+mapping their vertices from world coordinates onto the map layer's grid); the statistics
+themselves are :func:`recon_engine.qmri.roi_statistics`. :func:`write_csv` exports the rows
+atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+if TYPE_CHECKING:
+    import napari.layers
+    import napari.viewer
+
+__all__ = ["COLUMNS", "RoiPanel", "format_stat", "roi_labels", "write_csv"]
+
+#: Columns of the table and of the CSV file (keys of the engine's rows).
+COLUMNS: tuple[str, ...] = ("label", "map", "unit", "mean", "sd", "median", "n")
+_HEADERS = ("label", "map", "unit", "mean", "SD", "median", "N")
+
+Row = Mapping[str, Any]
+
+
+def roi_labels(roi: napari.layers.Layer, target: napari.layers.Layer) -> np.ndarray:
+    """Integer labels ``([z,] y, x)`` of ``roi`` on the voxel grid of the map layer ``target``.
+
+    Raises
+    ------
+    ValueError
+        A Labels layer whose shape differs from the maps', or a layer that is neither
+        Shapes nor Labels.
+    """
+    shape = tuple(target.data.shape)
+    kind = type(roi).__name__
+    if kind == "Labels":
+        labels = np.asarray(roi.data)
+        if labels.shape != shape:
+            raise ValueError(f"ROI layer {roi.name} has shape {labels.shape}; the maps are {shape}.")
+        return labels.astype(np.int64, copy=False)
+    if kind != "Shapes":
+        raise ValueError(f"ROI layer {roi.name} is neither a Shapes nor a Labels layer.")
+    if len(roi.data) == 0:
+        return np.zeros(shape, dtype=np.int64)
+    if roi.ndim != len(shape):
+        raise ValueError(f"ROI layer {roi.name} has {roi.ndim} axes; the maps have {len(shape)}.")
+    same_grid = np.allclose(roi.scale, target.scale) and np.allclose(roi.translate, target.translate)
+    if same_grid:
+        return np.asarray(roi.to_labels(labels_shape=shape), dtype=np.int64)
+    from napari.layers import Shapes
+
+    # vertices: ROI data → world → map data coordinates (scale and translate; no rotation)
+    scale, shift = np.asarray(roi.scale), np.asarray(roi.translate)
+    t_scale, t_shift = np.asarray(target.scale), np.asarray(target.translate)
+    moved = [((np.asarray(v) * scale + shift) - t_shift) / t_scale for v in roi.data]
+    on_grid = Shapes(moved, shape_type=list(roi.shape_type))
+    return np.asarray(on_grid.to_labels(labels_shape=shape), dtype=np.int64)
+
+
+def format_stat(value: Any) -> str:
+    """Table text of one value: integers as they are, floats with 4 significant digits."""
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.4g}"
+    return str(value)
+
+
+def write_csv(rows: Sequence[Row], path: str | Path) -> Path:
+    """Write the statistics rows as CSV (header = :data:`COLUMNS`), atomically.
+
+    Raises
+    ------
+    recon_engine.errors.ExportError
+        The target directory does not exist.
+    """
+    from recon_engine.io._atomic import atomic_file, check_parent
+
+    target = check_parent(path)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow([row.get(key, "") for key in COLUMNS])
+    with atomic_file(target) as tmp:
+        tmp.write_text(buffer.getvalue(), encoding="utf-8")
+    return target
+
+
+class RoiPanel(QWidget):
+    """ROI layer choice, "Statistics" and "Export CSV…" buttons, and the table.
+
+    Attributes
+    ----------
+    roi_choice
+        Shapes and Labels layers of the viewer.
+    table
+        One row per (label, map): label, map, unit, mean, SD, median, N.
+    rows
+        The rows shown (as the engine returned them).
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._viewer = viewer
+        self.rows: list[dict[str, Any]] = []
+        self.roi_choice = QComboBox()
+        self.roi_choice.setToolTip("Shapes (one region per shape) or Labels layer (one region per label)")
+        self.stats_button = QPushButton("Statistics")
+        self.stats_button.setToolTip("Mean, SD, median and voxel count of every map in every region")
+        self.export_button = QPushButton("Export CSV…")
+        self.export_button.setToolTip("Save the table as a CSV file")
+        self.export_button.setEnabled(False)
+        row = QHBoxLayout()
+        row.addWidget(self.roi_choice, 1)
+        row.addWidget(self.stats_button)
+        row.addWidget(self.export_button)
+        self.table = QTableWidget(0, len(_HEADERS))
+        self.table.setHorizontalHeaderLabels(list(_HEADERS))
+        header, vertical = self.table.horizontalHeader(), self.table.verticalHeader()
+        if header is not None and vertical is not None:
+            header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+            vertical.setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setMinimumHeight(120)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+        layout.addWidget(self.table)
+        viewer.layers.events.inserted.connect(self.refresh)
+        viewer.layers.events.removed.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self, event: Any = None) -> None:
+        """List the viewer's Shapes and Labels layers (a new one is selected)."""
+        current = self.roi_choice.currentText()
+        names = [la.name for la in self._viewer.layers if type(la).__name__ in ("Shapes", "Labels")]
+        added = getattr(event, "value", None)
+        self.roi_choice.clear()
+        self.roi_choice.addItems(names)
+        if added is not None and added.name in names:
+            self.roi_choice.setCurrentText(added.name)
+        elif current in names:
+            self.roi_choice.setCurrentText(current)
+
+    def roi_layer(self) -> napari.layers.Layer | None:
+        """The chosen ROI layer, or None."""
+        from napari_mrrecon._model import find_layer
+
+        name = self.roi_choice.currentText()
+        return find_layer(self._viewer.layers, name) if name else None
+
+    def show_rows(self, rows: Sequence[Row]) -> None:
+        """Fill the table with ``rows`` (dicts with the keys of :data:`COLUMNS`)."""
+        self.rows = [dict(r) for r in rows]
+        self.table.setRowCount(len(self.rows))
+        for i, r in enumerate(self.rows):
+            for j, key in enumerate(COLUMNS):
+                self.table.setItem(i, j, QTableWidgetItem(format_stat(r.get(key, ""))))
+        self.export_button.setEnabled(bool(self.rows))

@@ -1,0 +1,539 @@
+"""The "qMRI Fitting" dock: image series → voxel-wise model fit → parameter maps as layers.
+
+Choose the series (a layer opened with "Open series…" — ``.npy``/NIfTI/ISMRMRD file or DICOM
+folder through :func:`recon_engine.qmri.load_series` —, a multi-contrast result of the MR
+Reconstruction dock, or any image layer with the contrast axis first), the model, the times
+(pre-filled from the series, editable), TR and options, and the mask (threshold and/or a
+Labels layer). Run calls ONE engine function, :func:`recon_engine.qmri.fit_steps`, in a
+``thread_worker`` (progress, a throttled preview of the main map, Stop; see
+:class:`~napari_mrrecon._base.EngineRunWidget`). Each map becomes a layer ("T1 [ms]", "R²", …)
+with a colormap and contrast limits in ms and its unit in ``metadata["unit"]``; the layers carry
+the :class:`~recon_engine.qmri.FitResult`, which "Save maps…" exports
+(:func:`recon_engine.qmri.write_maps`). Clicking a voxel plots its signal and fitted curve; a
+Shapes or Labels ROI gives mean, SD, median and N per map (:func:`recon_engine.qmri.roi_statistics`),
+exportable as CSV.
+
+torch and the engine are imported only when something runs (npe2 imports this module at start).
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+)
+
+from napari_mrrecon._base import PREVIEW_LAYER, EngineRunWidget, _Failure
+from napari_mrrecon._method_panel import DEVICES
+from napari_mrrecon._model import find_layer
+from napari_mrrecon._qmri_layers import (
+    MapsEntry,
+    SeriesEntry,
+    map_layer,
+    map_style,
+    maps_of,
+    series_layer,
+    series_of,
+    usable_as_series,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    import napari.layers
+    import napari.viewer
+    from napari.qt.threading import GeneratorWorker
+
+    from napari_mrrecon._qmri_plot import VoxelCurve
+    from recon_engine.progress import ProgressEvent
+    from recon_engine.qmri import FitResult, QMRISeries
+
+__all__ = ["MAPS_FILTER", "NO_MASK_LAYER", "SERIES_FILTER", "QMRIWidget", "SeriesChoice"]
+
+#: File types of "Open series…".
+SERIES_FILTER = "Image series (*.npy *.nii *.nii.gz *.h5 *.mrd);;All files (*)"
+#: File types of "Save maps…" (anything but .npz: a folder of NIfTI files).
+MAPS_FILTER = "NumPy maps (*.npz);;Folder of NIfTI maps (*)"
+#: Mask-layer entry meaning "threshold only".
+NO_MASK_LAYER = "none"
+
+
+class SeriesChoice(QComboBox):
+    """Combo box of the image layers a fit can start from (newest series selected)."""
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__()
+        self._viewer = viewer
+        self.setToolTip("Image series, contrast axis first: (n, [z,] y, x)")
+        viewer.layers.events.inserted.connect(self._on_inserted)
+        viewer.layers.events.removed.connect(self.refresh)
+        for layer in viewer.layers:
+            layer.events.name.connect(self.refresh)
+        self.refresh()
+
+    def _on_inserted(self, event: Any) -> None:
+        layer = event.value
+        layer.events.name.connect(self.refresh)
+        self.refresh()
+        if layer.name != PREVIEW_LAYER and isinstance(layer.metadata.get("mrrecon"), SeriesEntry):
+            self.setCurrentText(layer.name)
+
+    def refresh(self, event: Any = None) -> None:
+        """Rebuild the list, keeping the selection if possible."""
+        current = self.currentText()
+        names = [la.name for la in self._viewer.layers if la.name != PREVIEW_LAYER and usable_as_series(la)]
+        self.blockSignals(True)
+        self.clear()
+        self.addItems(names)
+        self.blockSignals(False)
+        if current in names:
+            self.setCurrentText(current)
+        elif names:
+            self.setCurrentIndex(len(names) - 1)
+        self.currentIndexChanged.emit(self.currentIndex())
+
+    def layer(self) -> napari.layers.Layer | None:
+        """The chosen layer, or None."""
+        return find_layer(self._viewer.layers, self.currentText()) if self.currentText() else None
+
+
+class QMRIWidget(EngineRunWidget):
+    """Dock "qMRI Fitting".
+
+    Parameters
+    ----------
+    napari_viewer
+        The viewer (napari passes it when it creates the dock).
+
+    Attributes
+    ----------
+    series_choice, model_form, mask_threshold, mask_layer, device, max_iterations
+        The inputs of the fit.
+    result
+        The last fit (:class:`~recon_engine.qmri.FitResult`), or None.
+    map_names
+        Names of the layers showing it (the main map last).
+    plot
+        Signal and fitted curve of the last clicked voxel.
+    roi
+        ROI layer choice and statistics table.
+    """
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
+        super().__init__(napari_viewer)
+        from napari_mrrecon._qmri_form import ModelForm
+        from napari_mrrecon._qmri_plot import CurvePlot
+        from napari_mrrecon._qmri_roi import RoiPanel
+
+        self.result: FitResult | None = None
+        self.map_names: list[str] = []
+        self._main = "t1"
+        self._series_layer: napari.layers.Layer | None = None
+        # the base's raw-dataset choice does not apply: a series is an image layer
+        self.dataset_choice.hide()
+        if (label := self.form.labelForField(self.dataset_choice)) is not None:
+            label.hide()
+        self.series_choice = SeriesChoice(napari_viewer)
+        self.open_button = QPushButton("Open series…")
+        self.open_button.setToolTip(
+            "Load a .npy (contrast first), NIfTI (4th axis = contrast) or ISMRMRD file"
+        )
+        self.open_button.clicked.connect(self._open_dialog)
+        self.open_dicom_button = QPushButton("DICOM folder…")
+        self.open_dicom_button.setToolTip("Load a DICOM series (times from InversionTime/EchoTime/FlipAngle)")
+        self.open_dicom_button.clicked.connect(self._open_dicom_dialog)
+        open_row = QHBoxLayout()
+        open_row.addWidget(self.open_button)
+        open_row.addWidget(self.open_dicom_button)
+        self.form.addRow("Series", self.series_choice)
+        self.form.addRow(open_row)
+        self.model_form = ModelForm(self.form, self, viewer=napari_viewer)
+
+        self.mask_threshold = QDoubleSpinBox()
+        self.mask_threshold.setRange(0.0, 1.0)
+        self.mask_threshold.setDecimals(3)
+        self.mask_threshold.setSingleStep(0.01)
+        self.mask_threshold.setValue(0.05)
+        self.mask_threshold.setToolTip(
+            "Fit voxels above this fraction of the series' maximum (0: no threshold)"
+        )
+        self.mask_layer = QComboBox()
+        self.mask_layer.setToolTip("Fit only the voxels labelled > 0 in this Labels layer")
+        self.device = QComboBox()
+        self.device.addItems(list(DEVICES))
+        self.device.setToolTip("auto: a GPU when there is one")
+        self.max_iterations = QSpinBox()
+        self.max_iterations.setRange(1, 1000)
+        self.max_iterations.setValue(30)
+        self.max_iterations.setToolTip("Levenberg–Marquardt iterations")
+        self.form.addRow("Mask threshold", self.mask_threshold)
+        self.form.addRow("Mask layer", self.mask_layer)
+        self.form.addRow("Device", self.device)
+        self.form.addRow("Iterations", self.max_iterations)
+        self.status.setText("Open a series (Open series…, or File ▸ Open Sample ▸ qMRI phantom) and Run.")
+
+        self.plot = CurvePlot(self)
+        self.main_layout.addWidget(self.plot)
+        self.save_button = QPushButton("Save maps…")
+        self.save_button.setToolTip(
+            "Write every map (.npz, or a folder of NIfTI files) from the float master"
+        )
+        self.save_button.setEnabled(False)
+        self.save_button.clicked.connect(self._save_dialog)
+        self.roi = RoiPanel(napari_viewer, self)
+        self.roi.stats_button.clicked.connect(self.compute_statistics)
+        self.roi.export_button.clicked.connect(self._export_dialog)
+        box = QGroupBox("Maps")
+        box_layout = QVBoxLayout(box)
+        box_layout.addWidget(self.save_button)
+        box_layout.addWidget(self.roi)
+        self.main_layout.addWidget(box)
+        self.main_layout.addStretch(1)
+
+        self.series_choice.currentIndexChanged.connect(self._on_series_changed)
+        self.model_form.changed.connect(self._on_series_changed)
+        napari_viewer.layers.events.inserted.connect(self._refresh_mask_layers)
+        napari_viewer.layers.events.removed.connect(self._refresh_mask_layers)
+        napari_viewer.layers.events.inserted.connect(self.model_form.refresh_maps)
+        napari_viewer.layers.events.removed.connect(self.model_form.refresh_maps)
+        napari_viewer.mouse_drag_callbacks.append(self._on_click)
+        self._refresh_mask_layers()
+        self._on_series_changed()
+
+    # ---- inputs ------------------------------------------------------------------------------
+    def open_series(self, path: str | Path) -> napari.layers.Layer | None:
+        """Load a series file or DICOM folder as a layer (errors: notification, None)."""
+        from napari.utils.notifications import show_error
+
+        from recon_engine.errors import ReconError
+        from recon_engine.qmri import load_series
+
+        try:
+            series = load_series(path)
+        except ReconError as exc:
+            show_error(f"Open series: {exc}")
+            return None
+        name = (
+            Path(path).name.removesuffix(".gz").rsplit(".", 1)[0] if Path(path).is_file() else Path(path).name
+        )
+        data, kwargs, _ = series_layer(series, name, times_label=self.model_form.info.times_label)
+        return self.viewer.add_image(data, **kwargs)
+
+    def _open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open image series", "", SERIES_FILTER)
+        if path:
+            self.open_series(path)
+
+    def _open_dicom_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open DICOM series folder")
+        if path:
+            self.open_series(path)
+
+    def _on_series_changed(self, *_: Any) -> None:
+        """Pre-fill the times table (and TR) from the chosen series."""
+        layer = self.series_choice.layer()
+        if layer is None:
+            self.model_form.set_series(None, None, 0, None)
+            return
+        from recon_engine.errors import ReconError
+
+        try:
+            series: QMRISeries | None = series_of(layer)
+        except (ValueError, ReconError):  # not a series: the table just gets one empty row per image
+            series = None
+        if series is None:
+            self.model_form.set_series(None, None, int(layer.data.shape[0]), None)
+        else:
+            n = int(series.data.shape[0])
+            self.model_form.set_series(series.times, series.flip_angles, n, series.tr)
+
+    def _refresh_mask_layers(self, *_: Any) -> None:
+        current = self.mask_layer.currentText()
+        names = [la.name for la in self.viewer.layers if type(la).__name__ == "Labels"]
+        self.mask_layer.clear()
+        self.mask_layer.addItems([NO_MASK_LAYER, *names])
+        self.mask_layer.setCurrentText(current if current in names else NO_MASK_LAYER)
+
+    def gather(self) -> dict[str, Any]:
+        """The fit's keyword arguments from the form (main thread).
+
+        Raises
+        ------
+        ValueError
+            An invalid table cell, TR, option or mask layer.
+        """
+        options = self.model_form.gather()
+        threshold = self.mask_threshold.value()
+        options["mask_threshold"] = threshold if threshold > 0 else None
+        options["device"] = self.device.currentText()
+        options["max_iterations"] = self.max_iterations.value()
+        name = self.mask_layer.currentText()
+        mask_layer = find_layer(self.viewer.layers, name) if name != NO_MASK_LAYER else None
+        if mask_layer is not None:
+            options["mask"] = np.asarray(mask_layer.data) > 0
+        return options
+
+    # ---- running -----------------------------------------------------------------------------
+    def run(self, *, restart: bool = False) -> GeneratorWorker | None:
+        """Fit the chosen series in a ``thread_worker`` (None, with a notification, if impossible)."""
+        from napari.qt.threading import thread_worker
+        from napari.utils.notifications import show_error
+
+        from recon_engine.errors import ReconError
+
+        if self.worker is not None and not restart:
+            return self.worker
+        layer = self.series_choice.layer()
+        if layer is None:
+            show_error("No series chosen: open one (Open series…) or a sample first.")
+            return None
+        try:
+            series = series_of(layer)
+            options = self.gather()
+        except (ValueError, ReconError) as exc:
+            show_error(str(exc))
+            self.status.setText(f"Not started: {exc}")
+            return None
+        if self.worker is not None:
+            self.worker.quit()
+        self._generation += 1
+        gen = self._generation
+        self._series_layer = layer
+        self._main = _main_parameter(options["model"])
+
+        @thread_worker(start_thread=False)
+        def work() -> Generator[Any, None, Any]:
+            try:
+                return (yield from self.make_steps(series, **options))
+            except ReconError as exc:  # bad input: a message for the user, not a traceback
+                return _Failure(str(exc))
+
+        worker = work()
+        worker.yielded.connect(partial(self._if_current, gen, self._on_yielded, layer))
+        worker.returned.connect(partial(self._if_current, gen, self._on_returned, layer))
+        worker.errored.connect(partial(self._if_current, gen, self._on_errored))
+        worker.aborted.connect(partial(self._if_current, gen, self._on_aborted))
+        worker.finished.connect(partial(self._if_current, gen, self._on_finished))
+        self.worker = worker
+        self.last_error = None
+        self._pending_preview = None
+        self._preview_timer.stop()
+        self._show_event.cancel()
+        self.run_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.progress.setRange(0, 0)
+        self.status.setText(f"Fitting {options['model']} on {layer.name} …")
+        self._started = time.perf_counter()
+        worker.start()
+        self.run_started.emit(gen)
+        return worker
+
+    def make_steps(self, dataset: QMRISeries, **options: Any) -> Generator[ProgressEvent, None, FitResult]:  # type: ignore[override]
+        """:func:`recon_engine.qmri.fit_steps` on the series (worker thread)."""
+        from recon_engine.qmri import fit_steps
+
+        model = options.pop("model")
+        return fit_steps(dataset, model, **options)
+
+    def _show_preview(self, preview: Any) -> None:
+        """The main map as it converges, in the single preview layer, with the map's colormap."""
+        colormap, limits = map_style(self._main, preview)
+        layer = find_layer(self.viewer.layers, PREVIEW_LAYER)
+        source = self._series_layer
+        scale = tuple(source.scale[-preview.ndim :]) if source is not None else None
+        if layer is None or layer.ndim != preview.ndim:
+            if layer is not None:
+                self.viewer.layers.remove(layer)
+            self.viewer.add_image(
+                preview, name=PREVIEW_LAYER, colormap=colormap, contrast_limits=limits, scale=scale
+            )
+        else:
+            layer.data = preview
+            layer.colormap = colormap
+            layer.contrast_limits = limits
+            layer.visible = True
+
+    def show_result(self, result: FitResult, dataset_layer: napari.layers.Layer) -> None:
+        """One layer per map (reused on re-runs; maps of a previous model removed), main map on top."""
+        from napari_mrrecon._views import upsert_image
+
+        entry = dataset_layer.metadata.get("mrrecon")
+        name = entry.name if isinstance(entry, SeriesEntry) else dataset_layer.name
+        affine = entry.series.affine if isinstance(entry, SeriesEntry) else None
+        ndim = next(iter(result.maps.values())).ndim
+        scale = tuple(dataset_layer.scale[-ndim:])
+        translate = tuple(dataset_layer.translate[-ndim:])
+        quality = [k for k in ("residual", "r2") if k in result.maps]
+        keys = [k for k in result.maps if k not in (*quality, self._main)] + quality
+        keys += [self._main] if self._main in result.maps else []  # last, i.e. on top
+        new_layers = []
+        for key in keys:
+            data, kwargs = map_layer(MapsEntry(result, key, name, affine), scale=scale, translate=translate)
+            layer = upsert_image(self.viewer, data, **kwargs)
+            lo, hi = kwargs["contrast_limits"]
+            finite = data[np.isfinite(data)]
+            top = max(hi, float(finite.max())) if finite.size else hi
+            bottom = min(lo, float(finite.min())) if finite.size else lo
+            layer.contrast_limits_range = (bottom, top)
+            layer.contrast_limits = (lo, hi)
+            layer.visible = key == self._main
+            new_layers.append(layer)
+        names = [layer.name for layer in new_layers]
+        for stale in self.map_names:
+            if stale not in names and (old := find_layer(self.viewer.layers, stale)) is not None:
+                self.viewer.layers.remove(old)
+        self.map_names = names
+        self.result = result
+        self.save_button.setEnabled(True)
+        self.plot.clear()
+        self.viewer.layers.selection.active = new_layers[-1]
+
+    # ---- voxel curve ------------------------------------------------------------------------
+    def _on_click(self, viewer: Any, event: Any) -> None:
+        """Mouse press on the canvas: plot the voxel under the cursor (when maps are shown)."""
+        layer = self.current_map_layer()
+        if layer is None or self.result is None:
+            return
+        coords = np.asarray(layer.world_to_data(event.position))[-layer.ndim :]
+        index = tuple(int(np.rint(c)) for c in coords)
+        if all(0 <= i < s for i, s in zip(index, layer.data.shape, strict=True)):
+            self.show_voxel(index)
+
+    def current_map_layer(self) -> napari.layers.Layer | None:
+        """The active layer if it shows a map of the current result, else the main map layer."""
+        active = self.viewer.layers.selection.active
+        entry = maps_of(active)
+        if entry is not None and entry.result is self.result:
+            return active
+        return find_layer(self.viewer.layers, self.map_names[-1]) if self.map_names else None
+
+    def show_voxel(self, index: tuple[int, ...]) -> VoxelCurve | None:
+        """Plot the signal and the fitted curve of the voxel ``index`` (``([z,] y, x)``)."""
+        from napari_mrrecon._qmri_layers import MAP_LABELS
+        from napari_mrrecon._qmri_plot import VoxelCurve
+
+        result = self.result
+        if result is None:
+            return None
+        observed = np.asarray(result.observed(index), dtype=float)
+        curve_times, curve = result.curve(index)
+        info = self.model_form._model_info(result.model)
+        shown = [k for k in (self._main, "r2") if k in result.maps]
+        values = "  ".join(
+            f"{MAP_LABELS.get(k, k)} = {float(result.maps[k][index]):.4g} {result.units.get(k, '')}".rstrip()
+            for k in shown
+        )
+        times = np.asarray(result.times, dtype=float)  # ms, or degrees for VFA
+        voxel = VoxelCurve(
+            index=index,
+            times=times,
+            observed=observed,
+            curve_times=np.asarray(curve_times, dtype=float),
+            curve=np.asarray(curve, dtype=float),
+            xlabel=f"{info.times_label} [{info.times_unit}]",
+            title=f"voxel {index}  {values}",
+        )
+        self.plot.show_curve(voxel)
+        return voxel
+
+    # ---- export and statistics ----------------------------------------------------------------
+    def save_maps(self, path: str | Path) -> list[Path]:
+        """Write every map (``.npz``, or a folder of NIfTI files); errors as notifications."""
+        from napari.utils.notifications import show_error, show_info
+
+        from recon_engine.errors import ReconError
+        from recon_engine.qmri import write_maps
+
+        entry = maps_of(self.current_map_layer())
+        if entry is None:
+            show_error("Nothing to save yet: run a fit first.")
+            return []
+        try:
+            written = write_maps(entry.result, path, affine=entry.affine)
+        except ReconError as exc:
+            show_error(f"Save maps failed: {exc}")
+            return []
+        show_info(f"Saved {len(written)} map file(s) to {Path(path).name}")
+        return written
+
+    def _save_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save maps", "maps.npz", MAPS_FILTER)
+        if path:
+            self.save_maps(path)
+
+    def compute_statistics(self) -> list[dict[str, Any]]:
+        """ROI statistics of every map of the current fit, shown in the table."""
+        from napari.utils.notifications import show_error
+
+        from napari_mrrecon._qmri_roi import roi_labels
+        from recon_engine.errors import ReconError
+        from recon_engine.qmri import roi_statistics
+
+        roi, target = self.roi.roi_layer(), self.current_map_layer()
+        if self.result is None or target is None:
+            show_error("ROI statistics: run a fit first.")
+            return []
+        if roi is None:
+            show_error("ROI statistics: add a Shapes or Labels layer and draw the regions.")
+            return []
+        try:
+            labels = roi_labels(roi, target)
+            rows = roi_statistics(self.result.maps, labels, self.result.units)
+        except (ValueError, ReconError) as exc:
+            show_error(f"ROI statistics: {exc}")
+            return []
+        self.roi.show_rows(rows)
+        return list(self.roi.rows)
+
+    def export_statistics(self, path: str | Path) -> Path | None:
+        """Write the statistics table as CSV (atomically); errors as notifications."""
+        from napari.utils.notifications import show_error, show_info
+
+        from napari_mrrecon._qmri_roi import write_csv
+        from recon_engine.errors import ReconError
+
+        if not self.roi.rows:
+            show_error("Nothing to export: compute the ROI statistics first.")
+            return None
+        try:
+            written = write_csv(self.roi.rows, path)
+        except (ReconError, OSError) as exc:
+            show_error(f"Export CSV failed: {exc}")
+            return None
+        show_info(f"Saved {written.name}")
+        return written
+
+    def _export_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export ROI statistics", "roi.csv", "CSV (*.csv)")
+        if path:
+            self.export_statistics(path)
+
+    def closeEvent(self, event: Any) -> None:
+        """Stop the worker and unhook the mouse callback when the dock closes."""
+        if self._on_click in self.viewer.mouse_drag_callbacks:
+            self.viewer.mouse_drag_callbacks.remove(self._on_click)
+        super().closeEvent(event)
+
+
+def _main_parameter(model: str) -> str:
+    """The map a model is about (the first of its parameters in ms, e.g. ``t1``)."""
+    from recon_engine.qmri import model_info
+
+    info = model_info(model)
+    main = getattr(info, "main", "")
+    if main:
+        return str(main)
+    timed = [p for p in info.parameters if info.units.get(p) == "ms"]
+    return timed[0] if timed else info.parameters[0]

@@ -1,0 +1,281 @@
+"""The "qMRI Fitting" dock: fit through the dock, times table, voxel curve, ROI statistics, errors, Stop.
+
+The series is the tissue phantom (48², 8 TIs 50–4000 ms) through the magnitude inversion-recovery
+equation with Rician noise at SNR 200 (:mod:`recon_engine.simulate.qmri_series`), so T1 is known:
+830 ms in white matter, 1330 ms in grey matter.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Generator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from napari_mrrecon._base import PREVIEW_LAYER
+from napari_mrrecon._qmri_layers import MapsEntry, SeriesEntry, maps_of, series_layer
+from recon_engine.progress import ProgressEvent
+from recon_engine.simulate.phantom import TISSUES
+from recon_engine.simulate.qmri_series import SyntheticSeries, inversion_recovery_series
+
+PLUGIN = "napari-mrrecon"
+TIMEOUT_MS = 30_000
+N = 48
+#: Largest relative error of the median T1 in a tissue (SNR 200, 8 TIs).
+T1_TOLERANCE = 0.02
+WM, GM = list(TISSUES).index("white_matter"), list(TISSUES).index("grey_matter")
+
+
+@pytest.fixture(scope="module")
+def ir() -> SyntheticSeries:
+    return inversion_recovery_series(N, snr=200.0, seed=3)
+
+
+@pytest.fixture
+def qmri(viewer: Any) -> Any:
+    """The dock, created through the manifest, on the CPU."""
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "qMRI Fitting")
+    widget.device.setCurrentText("cpu")
+    return widget
+
+
+def _add_series(viewer: Any, sim: SyntheticSeries, name: str = "ir", *, times: bool = True) -> Any:
+    from recon_engine.qmri import QMRISeries
+
+    series = QMRISeries(
+        data=sim.data,
+        times=sim.times if times else None,
+        flip_angles=None,
+        tr=None,
+        affine=None,
+        source="test",
+    )
+    data, kwargs, _ = series_layer(series, name, times_label="TI")
+    return viewer.add_image(data, **kwargs)
+
+
+def _run(qtbot: Any, widget: Any) -> None:
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT_MS):
+        assert widget.run() is not None
+    assert widget.run_button.isEnabled()
+
+
+def _fitted(qtbot: Any, viewer: Any, qmri: Any, ir: SyntheticSeries) -> Any:
+    _add_series(viewer, ir)
+    _run(qtbot, qmri)
+    assert qmri.last_error is None, qmri.last_error
+    return viewer.layers["T1 [ms]"]
+
+
+def test_fit_through_dock_t1_within_2_percent(
+    qtbot: Any, viewer: Any, qmri: Any, ir: SyntheticSeries
+) -> None:
+    """Median T1 in white and grey matter within 2 % of 830 / 1330 ms; layers, units, colormaps."""
+    t1_layer = _fitted(qtbot, viewer, qmri, ir)
+    assert t1_layer.metadata["unit"] == "ms"
+    assert t1_layer.colormap.name == "magma"
+    np.testing.assert_allclose(t1_layer.contrast_limits, (0.0, 3000.0))
+    assert t1_layer.data.shape == (N, N)
+    labels = ir.truth["labels"]
+    for tissue, truth in ((WM, 830.0), (GM, 1330.0)):
+        median = float(np.nanmedian(t1_layer.data[labels == tissue]))
+        assert abs(median / truth - 1) < T1_TOLERANCE, (tissue, median)
+    r2 = viewer.layers["R²"]
+    assert r2.colormap.name == "viridis"
+    np.testing.assert_allclose(r2.contrast_limits, (0.0, 1.0))
+    assert float(np.nanmedian(r2.data[labels == WM])) > 0.99
+    entry = maps_of(t1_layer)
+    assert isinstance(entry, MapsEntry)
+    assert entry.result is qmri.result  # the float master, for export and the voxel curve
+    np.testing.assert_array_equal(t1_layer.data, qmri.result.maps["t1"])
+    assert viewer.layers.selection.active.name == "T1 [ms]"
+    assert PREVIEW_LAYER not in viewer.layers
+    assert np.isnan(t1_layer.data[0, 0])  # background: masked by the 5 % threshold
+
+
+def test_times_prefilled_from_metadata_and_editable(viewer: Any, qmri: Any, ir: SyntheticSeries) -> None:
+    layer = _add_series(viewer, ir)
+    assert qmri.series_choice.currentText() == layer.name
+    form = qmri.model_form
+    np.testing.assert_array_equal(form.values(), ir.times)
+    assert form.times_table.horizontalHeaderItem(0).text() == "TI [ms]"
+    form.model.setCurrentText("t2")
+    assert form.times_table.horizontalHeaderItem(0).text() == "TE [ms]"
+    form.model.setCurrentText("ir")
+    form.times_table.item(2, 0).setText("333")
+    assert form.gather()["times"][2] == 333.0
+    form.times_table.item(2, 0).setText("")
+    with pytest.raises(ValueError, match="TI of image 3 is empty"):
+        form.gather()
+    _add_series(viewer, ir, "no times", times=False)
+    assert form.times_table.rowCount() == len(ir.times)
+    assert form.values() is None  # nothing known: empty rows to fill in
+
+
+def test_voxel_click_plots_model_curve(qtbot: Any, viewer: Any, qmri: Any, ir: SyntheticSeries) -> None:
+    """The curve is |M0 − b·exp(−TI/T1)| at the voxel's fitted maps (rel. 1e-4); data = the series."""
+    t1_layer = _fitted(qtbot, viewer, qmri, ir)
+    y, x = np.argwhere(ir.truth["labels"] == WM)[0]
+    event = SimpleNamespace(position=(float(y), float(x)), type="mouse_press", button=1)
+    for callback in list(viewer.mouse_drag_callbacks):  # the dock's callback is registered on the viewer
+        callback(viewer, event)
+    shown = qmri.plot.shown
+    assert shown is not None
+    assert shown.index == (y, x)
+    np.testing.assert_allclose(shown.times, ir.times)
+    np.testing.assert_allclose(np.abs(shown.observed), ir.data[:, y, x], rtol=1e-5)
+    maps = qmri.result.maps
+    assert float(t1_layer.data[y, x]) == pytest.approx(float(maps["t1"][y, x]))
+    t = shown.curve_times
+    expected = np.abs(maps["m0"][y, x] - maps["b"][y, x] * np.exp(-t / maps["t1"][y, x]))
+    np.testing.assert_allclose(shown.curve, expected, rtol=1e-4, atol=1e-6)
+    assert shown.xlabel == "TI [ms]"
+    assert "T1 =" in shown.title
+
+
+def test_roi_statistics_equal_numpy_and_csv(
+    qtbot: Any, viewer: Any, qmri: Any, ir: SyntheticSeries, tmp_path: Path
+) -> None:
+    """Labels ROI: mean/SD/median/N equal numpy's (rel. 1e-5); Shapes rectangle = its voxels; CSV."""
+    _fitted(qtbot, viewer, qmri, ir)
+    labels = np.zeros((N, N), dtype=np.int32)
+    labels[ir.truth["labels"] == WM] = 1
+    labels[ir.truth["labels"] == GM] = 2
+    viewer.add_labels(labels, name="tissues")
+    qmri.roi.roi_choice.setCurrentText("tissues")
+    rows = qmri.compute_statistics()
+    maps = qmri.result.maps
+    assert len(rows) == 2 * len(maps)
+    assert qmri.roi.table.rowCount() == len(rows)
+    for row in rows:
+        values = maps[row["map"]][labels == row["label"]]
+        values = values[np.isfinite(values)]
+        assert row["n"] == values.size
+        assert row["mean"] == pytest.approx(values.mean(), rel=1e-5)
+        assert row["sd"] == pytest.approx(values.std(ddof=1), rel=1e-4)
+        assert row["median"] == pytest.approx(np.median(values), rel=1e-5)
+    wm_t1 = next(r for r in rows if r["label"] == 1 and r["map"] == "t1")
+    assert abs(wm_t1["median"] / 830.0 - 1) < T1_TOLERANCE
+
+    viewer.add_shapes(
+        [np.array([[10, 12], [10, 20], [16, 20], [16, 12]])], shape_type="rectangle", name="box"
+    )
+    qmri.roi.roi_choice.setCurrentText("box")
+    rows = qmri.compute_statistics()
+    box = maps["t1"][10:17, 12:21]
+    t1_row = next(r for r in rows if r["map"] == "t1")
+    assert t1_row["label"] == 1
+    assert t1_row["n"] == int(np.isfinite(box).sum())
+    assert t1_row["mean"] == pytest.approx(float(np.nanmean(box)), rel=1e-5)
+
+    written = qmri.export_statistics(tmp_path / "roi.csv")
+    assert written == tmp_path / "roi.csv"
+    with written.open() as f:
+        table = list(csv.DictReader(f))
+    assert list(table[0]) == ["label", "map", "unit", "mean", "sd", "median", "n"]
+    assert len(table) == len(rows)
+    t1_csv = next(r for r in table if r["map"] == "t1")
+    assert t1_csv["unit"] == "ms"
+    assert float(t1_csv["mean"]) == pytest.approx(t1_row["mean"], rel=1e-6)
+    assert int(t1_csv["n"]) == t1_row["n"]
+    assert [p.name for p in tmp_path.iterdir()] == ["roi.csv"]  # atomic: no temporary left
+
+
+def test_mismatched_times_notify_and_dock_stays_usable(
+    qtbot: Any, viewer: Any, qmri: Any, ir: SyntheticSeries, errors: list[str]
+) -> None:
+    _add_series(viewer, ir)
+    qmri.model_form.fill.setText("100, 200, 300")
+    qmri.model_form.fill.returnPressed.emit()
+    assert qmri.model_form.times_table.rowCount() == 3
+    _run(qtbot, qmri)
+    assert qmri.last_error is not None
+    assert errors, "no notification"
+    assert "T1 [ms]" not in viewer.layers
+    qmri.model_form.fill.setText(", ".join(str(t) for t in ir.times))
+    qmri.model_form.fill.returnPressed.emit()
+    _run(qtbot, qmri)
+    assert qmri.last_error is None
+    assert "T1 [ms]" in viewer.layers
+
+
+def test_unknown_model_and_no_series_notify(viewer: Any, qmri: Any, errors: list[str]) -> None:
+    assert qmri.run() is None
+    assert "No series" in errors[-1]
+    from recon_engine.errors import ParameterError
+    from recon_engine.qmri import model_info
+
+    with pytest.raises(ParameterError, match="ir"):
+        model_info("t7")
+
+
+def _slow_fit(series: Any, model: str, **options: Any) -> Generator[ProgressEvent, None, Any]:
+    """A fit that would take ~10 s, yielding a preview every 10 ms."""
+    total = 1000
+    for i in range(total):
+        time.sleep(0.01)
+        yield ProgressEvent("fit", i + 1, total, np.full((8, 8), 100.0 * i, np.float32))
+    raise AssertionError("the fit was not stopped")
+
+
+def test_stop_ends_run(
+    qtbot: Any, viewer: Any, qmri: Any, ir: SyntheticSeries, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import recon_engine.qmri
+
+    monkeypatch.setattr(recon_engine.qmri, "fit_steps", _slow_fit)
+    _add_series(viewer, ir)
+    qmri.run()
+    qtbot.waitUntil(lambda: PREVIEW_LAYER in viewer.layers, timeout=5000)
+    preview = viewer.layers[PREVIEW_LAYER]
+    assert preview.colormap.name == "magma"  # the T1 map's look while it converges
+    with qtbot.waitSignal(qmri.run_finished, timeout=5000):
+        qmri.stop()
+    assert qmri.status.text() == "Stopped."
+    assert qmri.progress.value() < 1000
+    assert qmri.run_button.isEnabled()
+    assert "T1 [ms]" not in viewer.layers
+
+
+def test_open_series_npy_and_save_maps(
+    qtbot: Any, viewer: Any, qmri: Any, ir: SyntheticSeries, tmp_path: Path, errors: list[str]
+) -> None:
+    np.save(tmp_path / "series.npy", ir.data)
+    layer = qmri.open_series(tmp_path / "series.npy")
+    assert layer is not None
+    assert isinstance(layer.metadata["mrrecon"], SeriesEntry)
+    assert qmri.series_choice.currentText() == "series"
+    qmri.model_form.set_values(ir.times)
+    _run(qtbot, qmri)
+    (written,) = qmri.save_maps(tmp_path / "maps.npz")
+    with np.load(written) as saved:
+        np.testing.assert_array_equal(saved["t1"], qmri.result.maps["t1"])
+        np.testing.assert_allclose(saved["times"], ir.times)
+    (tmp_path / "broken.npy").write_bytes(b"not numpy")
+    assert qmri.open_series(tmp_path / "broken.npy") is None
+    assert errors and "Open series" in errors[-1]
+
+
+def test_mask_layer_limits_the_fit(qtbot: Any, viewer: Any, qmri: Any, ir: SyntheticSeries) -> None:
+    _add_series(viewer, ir)
+    mask = np.zeros((N, N), dtype=np.int32)
+    mask[20:30, 10:40] = 1
+    viewer.add_labels(mask, name="mask")
+    qmri.mask_layer.setCurrentText("mask")
+    _run(qtbot, qmri)
+    t1 = viewer.layers["T1 [ms]"].data
+    assert np.all(np.isnan(t1[mask == 0]))
+    assert np.isfinite(t1[(mask == 1) & (ir.truth["labels"] == WM)]).all()
+
+
+def test_sample_series_opens_with_times(viewer: Any, qmri: Any) -> None:
+    (layer,) = viewer.open_sample(PLUGIN, "qmri_ir")
+    assert isinstance(layer.metadata["mrrecon"], SeriesEntry)
+    assert layer.data.shape == (8, 128, 128)
+    assert qmri.series_choice.currentText() == layer.name
+    assert qmri.model_form.values()[0] == 50.0
