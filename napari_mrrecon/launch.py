@@ -7,27 +7,48 @@ either exits or hands over to the napari event loop. When a Pulseq ``.seq`` is a
 files, or raw data is non-Cartesian, the "Trajectory" dock (and for a ``.seq`` the
 "Sequence" dock) is opened as well. Also runnable as
 ``python -m napari_mrrecon.launch FILE… [--screenshot PNG] [--quit] [--sample]``.
+
+With ``explorer=True`` (``mrrecon gui --explorer``) the "K-space Explorer" dock opens
+instead (files are opened but not reconstructed, so a raw dataset can be its source), is set
+from ``explorer_settings`` (``--explorer-settings '{"acceleration": 4}'``, see
+:meth:`~napari_mrrecon._explorer_widget.ExplorerWidget.set_settings`) and the screenshot is
+taken once its views (and an acquisition movie, if asked for) are computed: this is how the
+pictures of ``docs/teaching.md`` are made (``scripts/make_teaching_screenshots.sh``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import napari.viewer
 
     from napari_mrrecon._base import EngineRunWidget
+    from napari_mrrecon._explorer_widget import ExplorerWidget
 
-__all__ = ["PLUGIN", "SAMPLE", "launch", "main", "populate"]
+__all__ = [
+    "EXPLORER_WAIT_S",
+    "PLUGIN",
+    "SAMPLE",
+    "launch",
+    "main",
+    "parse_explorer_settings",
+    "populate",
+    "populate_explorer",
+]
 
 #: npe2 name of the plugin.
 PLUGIN = "napari-mrrecon"
 #: Sample opened when no file is given and ``sample=True``.
 SAMPLE = "phantom_R2"
 _WINDOW_SIZE = (1500, 950)
+#: Longest wait for the explorer's views (and movie) before a screenshot (s).
+EXPLORER_WAIT_S = 300.0
 
 
 def _wait_for_run(widget: EngineRunWidget) -> None:
@@ -82,31 +103,12 @@ def populate(viewer: napari.viewer.Viewer, files: Sequence[str], *, sample: bool
     list of str
         The error messages shown meanwhile (also printed to stderr).
     """
-    from napari.utils.notifications import NotificationSeverity, notification_manager
-
     from napari_mrrecon._model import RawDataset, SequenceDataset, layers_with
-    from napari_mrrecon._reader import get_reader
-    from napari_mrrecon._seq_reader import get_seq_reader
-    from napari_mrrecon._twix_reader import get_twix_reader
 
-    errors: list[str] = []
-
-    def echo(notification: Any) -> None:
-        if notification.severity >= NotificationSeverity.ERROR:
-            _echo_error(errors, str(notification.message))
-
-    notification_manager.notification_ready.connect(echo)
-    try:
+    with _collect_errors() as errors:
         _, recon = viewer.window.add_plugin_dock_widget(PLUGIN, "MR Reconstruction")
         viewer.window.add_plugin_dock_widget(PLUGIN, "Metadata")
-        for path in files:
-            # napari's builtin reader also matches *.h5: name ours when it claims the file
-            ours = (get_reader(path), get_twix_reader(path), get_seq_reader(path))
-            plugin = PLUGIN if any(r is not None for r in ours) else None
-            try:
-                viewer.open(path, plugin=plugin)
-            except Exception as exc:  # napari's own reader errors
-                _echo_error(errors, f"cannot open {path}: {exc}")
+        _open_files(viewer, files, errors)
         if sample and not files:
             viewer.open_sample(PLUGIN, SAMPLE)
         sequences = layers_with(viewer, SequenceDataset)
@@ -121,10 +123,100 @@ def populate(viewer: napari.viewer.Viewer, files: Sequence[str], *, sample: bool
         for layer in layers_with(viewer, RawDataset):
             recon.dataset_choice.setCurrentText(layer.name)
             _wait_for_run(recon)
-    finally:
-        notification_manager.notification_ready.disconnect(echo)
     if len(viewer.layers) > 1:
         _grid(viewer).enabled = True  # k-space and images side by side
+    viewer.reset_view()
+    return errors
+
+
+@contextmanager
+def _collect_errors() -> Iterator[list[str]]:
+    """Collect (and print to stderr) the error notifications shown inside the block."""
+    from napari.utils.notifications import NotificationSeverity, notification_manager
+
+    errors: list[str] = []
+
+    def echo(notification: Any) -> None:
+        if notification.severity >= NotificationSeverity.ERROR:
+            _echo_error(errors, str(notification.message))
+
+    notification_manager.notification_ready.connect(echo)
+    try:
+        yield errors
+    finally:
+        notification_manager.notification_ready.disconnect(echo)
+
+
+def _open_files(viewer: napari.viewer.Viewer, files: Sequence[str], errors: list[str]) -> None:
+    """Open ``files``, with the plugin's readers when they claim a file."""
+    from napari_mrrecon._reader import get_reader
+    from napari_mrrecon._seq_reader import get_seq_reader
+    from napari_mrrecon._twix_reader import get_twix_reader
+
+    for path in files:
+        # napari's builtin reader also matches *.h5: name ours when it claims the file
+        ours = (get_reader(path), get_twix_reader(path), get_seq_reader(path))
+        plugin = PLUGIN if any(r is not None for r in ours) else None
+        try:
+            viewer.open(path, plugin=plugin)
+        except Exception as exc:  # napari's own reader errors
+            _echo_error(errors, f"cannot open {path}: {exc}")
+
+
+def _wait_idle(widget: ExplorerWidget, timeout_s: float = EXPLORER_WAIT_S) -> bool:
+    """Process Qt events until the explorer has no computation running or waiting."""
+    import time
+
+    from qtpy.QtCore import QEventLoop, QTimer
+
+    deadline = time.monotonic() + timeout_s
+    _settle(2)  # the first update is queued with a zero timer
+    while widget.busy and time.monotonic() < deadline:
+        loop = QEventLoop()
+        QTimer.singleShot(20, loop.quit)
+        loop.exec()
+    return not widget.busy
+
+
+def populate_explorer(
+    viewer: napari.viewer.Viewer,
+    files: Sequence[str],
+    settings: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Open ``files`` (not reconstructed), dock the K-space Explorer, set it and wait for its views.
+
+    Parameters
+    ----------
+    viewer
+        The viewer to fill.
+    files
+        Files to open (a raw dataset can then be the explorer's ``source``).
+    settings
+        Explorer settings (:meth:`~napari_mrrecon._explorer_widget.ExplorerWidget.set_settings`);
+        ``acquisition_movie``, ``visible``, ``select`` and ``movie_frame`` are applied once
+        the views are shown.
+
+    Returns
+    -------
+    list of str
+        The error messages shown meanwhile (also printed to stderr).
+    """
+    settings = dict(settings or {})
+    with _collect_errors() as errors:
+        _open_files(viewer, files, errors)
+        _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "K-space Explorer")
+        widget.set_settings(settings)
+        if not _wait_idle(widget):
+            _echo_error(errors, f"the explorer did not finish within {EXPLORER_WAIT_S:.0f} s")
+        if "acquisition_movie" in settings:
+            widget.make_acquisition_movie()
+            _wait_idle(widget)
+        if "visible" in settings:
+            widget.layers.set_visible(settings["visible"])
+        if "select" in settings:
+            widget.select_view(settings["select"])
+        if "movie_frame" in settings:
+            widget.show_frame(settings["movie_frame"])
     viewer.reset_view()
     return errors
 
@@ -135,6 +227,8 @@ def launch(
     screenshot: str | None = None,
     quit: bool = False,
     sample: bool = False,
+    explorer: bool = False,
+    explorer_settings: Mapping[str, Any] | None = None,
 ) -> int:
     """Open napari with the plugin's docks, load and reconstruct ``files``.
 
@@ -149,6 +243,10 @@ def launch(
         Close the viewer and return instead of running the event loop.
     sample
         With no ``files``, open the R = 2 phantom sample.
+    explorer
+        Open the "K-space Explorer" dock instead of reconstructing (see :func:`populate_explorer`).
+    explorer_settings
+        Settings of the explorer (implies ``explorer``).
 
     Returns
     -------
@@ -160,7 +258,10 @@ def launch(
 
     viewer = napari.Viewer(title="napari-mrrecon")
     viewer.window.resize(*_WINDOW_SIZE)
-    errors = populate(viewer, files, sample=sample)
+    if explorer or explorer_settings is not None:
+        errors = populate_explorer(viewer, files, explorer_settings)
+    else:
+        errors = populate(viewer, files, sample=sample)
     if screenshot:
         _settle()
         viewer.screenshot(screenshot, canvas_only=False)
@@ -183,8 +284,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--screenshot", metavar="PNG", help="save the window once reconstructed")
     parser.add_argument("--quit", action="store_true", help="exit after loading (and the screenshot)")
     parser.add_argument("--sample", action="store_true", help="open the R = 2 phantom if no file is given")
+    parser.add_argument("--explorer", action="store_true", help="open the K-space Explorer (teaching)")
+    parser.add_argument(
+        "--explorer-settings", metavar="JSON", help="explorer settings, e.g. '{\"acceleration\": 4}'"
+    )
     args = parser.parse_args(argv)
-    return launch(args.files, screenshot=args.screenshot, quit=args.quit, sample=args.sample)
+    try:
+        settings = parse_explorer_settings(args.explorer_settings)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return launch(
+        args.files,
+        screenshot=args.screenshot,
+        quit=args.quit,
+        sample=args.sample,
+        explorer=args.explorer,
+        explorer_settings=settings,
+    )
+
+
+def parse_explorer_settings(text: str | None) -> dict[str, Any] | None:
+    """The ``--explorer-settings`` JSON object as a dict (None when not given).
+
+    Raises
+    ------
+    ValueError
+        Not JSON, or not a JSON object.
+    """
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--explorer-settings is not valid JSON ({exc})") from exc
+    if not isinstance(value, dict):
+        raise ValueError("--explorer-settings must be a JSON object, e.g. '{\"acceleration\": 4}'")
+    return value
 
 
 if __name__ == "__main__":

@@ -1,0 +1,181 @@
+"""Latest-wins background runs for the K-space Explorer dock.
+
+The explorer recomputes its views every time a control moves, far more often than a
+SENSE or CS reconstruction can finish. :class:`LatestRunner` keeps at most one worker
+running and at most one job waiting: submitting a job replaces the waiting one and asks
+the running worker to stop at its next step (``worker.quit()``; a generator stops at its
+next ``yield``). When the running worker ends, the waiting job starts. So a fast FFT-only
+job runs to completion (its views are shown, a newer job follows at once) while a slow
+iterative job is cancelled as soon as its settings are stale, and no two jobs ever compete
+for the CPU.
+
+Each job is a generator function run in a napari ``thread_worker``; what it yields goes to
+the job's ``on_yielded`` and what it returns to ``on_returned`` (main thread). A
+:class:`~recon_engine.errors.ReconError` raised by the engine ends the job with
+``on_failed(message)``; anything else is a bug and reaches napari's own error notification.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from qtpy.QtCore import QObject, Signal
+
+if TYPE_CHECKING:
+    from napari.qt.threading import GeneratorWorker
+
+__all__ = ["Job", "LatestRunner"]
+
+logger = logging.getLogger(__name__)
+
+
+def _ignore(*_: Any) -> None:
+    """Default callback: nothing to do."""
+
+
+@dataclass
+class Job:
+    """One background computation.
+
+    Attributes
+    ----------
+    steps
+        Generator function (no arguments) run in the worker thread; it must not touch
+        layers or widgets.
+    on_yielded
+        Called on the main thread with every value the generator yields.
+    on_returned
+        Called on the main thread with the generator's return value.
+    on_failed
+        Called on the main thread with the message of an engine error (bad settings).
+    label
+        What the job computes, for the status line.
+    """
+
+    steps: Callable[[], Generator[Any, None, Any]]
+    on_yielded: Callable[[Any], None] = _ignore
+    on_returned: Callable[[Any], None] = _ignore
+    on_failed: Callable[[str], None] = _ignore
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class _Failure:
+    message: str
+
+
+class LatestRunner(QObject):
+    """At most one running job and one waiting job; newer jobs cancel older ones.
+
+    Attributes
+    ----------
+    busy_changed
+        Qt signal emitted with True when a job starts after idleness and False when the
+        last job ended and none is waiting.
+    job_finished
+        Qt signal emitted with the job's wall time (s) after each job that ran to the end.
+    jobs_started, jobs_cancelled
+        Counters (all time).
+    """
+
+    busy_changed = Signal(bool)
+    job_finished = Signal(float)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._worker: GeneratorWorker | None = None
+        self._current: Job | None = None
+        self._pending: Job | None = None
+        self._started = 0.0
+        self.jobs_started = 0
+        self.jobs_cancelled = 0
+        # the workers' signals may arrive after this object was deleted (viewer closed): the
+        # callbacks below check this flag, which outlives the Qt object
+        alive = self._alive = [True]
+        running: list[Any] = [None]  # the running worker, stopped when this object is deleted
+        self._running = running
+        self.destroyed.connect(lambda *_: (alive.__setitem__(0, False), running[0] and running[0].quit()))
+
+    @property
+    def busy(self) -> bool:
+        """True while a job runs or waits."""
+        return self._worker is not None or self._pending is not None
+
+    @property
+    def current_label(self) -> str:
+        """Label of the running job ("" when idle)."""
+        return "" if self._current is None else self._current.label
+
+    def submit(self, job: Job) -> None:
+        """Run ``job`` as soon as possible; the waiting job is dropped, the running one stopped."""
+        self._pending = job
+        if self._worker is None:
+            self._start_pending(announce=True)
+        else:
+            self._worker.quit()
+
+    def cancel(self) -> None:
+        """Drop the waiting job and stop the running one at its next step."""
+        self._pending = None
+        if self._worker is not None:
+            self._worker.quit()
+
+    def _start_pending(self, *, announce: bool = False) -> None:
+        from napari.qt.threading import thread_worker
+
+        job, self._pending = self._pending, None
+        if job is None:
+            return
+
+        @thread_worker(start_thread=False)
+        def work() -> Generator[Any, None, Any]:
+            from recon_engine.errors import ReconError
+
+            try:
+                return (yield from job.steps())
+            except ReconError as exc:  # bad settings: a message for the user, not a traceback
+                return _Failure(" ".join(str(exc).split()))
+
+        worker = work()
+        alive = self._alive
+        worker.yielded.connect(lambda value: alive[0] and self._if_current(worker, job.on_yielded, value))
+        worker.returned.connect(
+            lambda value: alive[0] and self._if_current(worker, self._on_returned, job, value)
+        )
+        worker.aborted.connect(lambda: alive[0] and self._count_cancelled())
+        worker.finished.connect(lambda: alive[0] and self._on_finished(worker))
+        self._worker, self._current = worker, job
+        self._running[0] = worker
+        self._started = time.perf_counter()
+        self.jobs_started += 1
+        worker.start()
+        if announce:
+            self.busy_changed.emit(True)
+
+    def _if_current(self, worker: Any, slot: Callable[..., None], *args: Any) -> None:
+        if worker is self._worker:
+            slot(*args)
+
+    def _count_cancelled(self) -> None:
+        self.jobs_cancelled += 1
+
+    def _on_returned(self, job: Job, value: Any) -> None:
+        if isinstance(value, _Failure):
+            job.on_failed(value.message)
+            return
+        self.job_finished.emit(time.perf_counter() - self._started)
+        job.on_returned(value)
+
+    def _on_finished(self, worker: Any) -> None:
+        if worker is not self._worker:
+            return
+        self._worker, self._current = None, None
+        self._running[0] = None
+        if self._pending is not None:
+            self._start_pending()
+        else:
+            self.busy_changed.emit(False)
