@@ -21,8 +21,10 @@ anything else with a literal default        text field evaluated as a Python lit
 (``None``, a tuple, a dict)                 (``levels: int | None = None``)
 ==========================================  ===========================================
 
-Options whose default is not a plain value (arrays, tensors) are left out: the engine's
-default is used.
+Options that a user cannot sensibly type are left out of the form (the engine's default is
+used; scripts still pass them): those whose default is not a plain value, and those whose
+annotation admits an array, a tensor or a mapping (``maps: ndarray | Tensor | None = None``,
+``coil_map_options: Mapping[str, Any] | None = None``).
 """
 
 from __future__ import annotations
@@ -110,6 +112,18 @@ def _is_plain(value: Any) -> bool:
     return type(value) in _PLAIN
 
 
+_NOT_TYPED = ("ndarray", "Tensor", "Mapping", "MutableMapping", "dict", "Dict")
+
+
+def _not_typeable(annotation: Any) -> bool:
+    """True when a member of the annotation is an array, tensor or mapping (not typed in a form)."""
+    for member in _members(annotation):
+        origin = typing.get_origin(member) or member
+        if getattr(origin, "__name__", "") in _NOT_TYPED:
+            return True
+    return False
+
+
 def _spec(name: str, annotation: Any, default: Any, tooltip: str) -> OptionSpec | None:
     """Describe one option, or None when it cannot be edited in a form."""
     for member in _members(annotation):
@@ -117,6 +131,8 @@ def _spec(name: str, annotation: Any, default: Any, tooltip: str) -> OptionSpec 
             return OptionSpec(name, "choice", default, typing.get_args(member), tooltip)
         if isinstance(member, type) and issubclass(member, enum.Enum) and isinstance(default, member):
             return OptionSpec(name, "choice", default, tuple(member), tooltip)
+    if _not_typeable(annotation):
+        return None
     simple: dict[type, Kind] = {bool: "bool", int: "int", float: "float", str: "text"}
     kind = simple.get(type(default))
     if kind is not None:

@@ -1,8 +1,12 @@
-"""Rows shared by the reconstruction docks: method, its options form, device, memory estimate.
+"""Rows shared by the reconstruction docks: method, its options, preprocessing, device, memory.
 
 The method list is the engine's registry (:data:`recon_engine.reconstructions.METHODS`),
 read again whenever the list is opened, so methods registered later appear. Choosing a
 method swaps in the form generated from its signature (:func:`~napari_mrrecon._forms.options_form`).
+The "Preprocessing" form (partial Fourier, coil compression) is generated from
+:func:`recon_engine.calibration.preprocess.preprocess_steps` and applies to every method.
+A few options start from GUI defaults that differ from the engine's
+(:data:`FORM_DEFAULTS`: SENSE computes its g-factor map).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import QObject, Signal
-from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QWidget
+from qtpy.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from napari_mrrecon._forms import form_values, options_form, set_form_values
 
@@ -22,13 +26,20 @@ if TYPE_CHECKING:
 
     from recon_engine.data import KSpace
 
-__all__ = ["DEVICES", "SUPPLIED", "MethodChoice", "MethodPanel"]
+__all__ = ["DEVICES", "FORM_DEFAULTS", "SUPPLIED", "MethodChoice", "MethodPanel"]
 
 #: Device choices (``"auto"`` takes CUDA when there is a GPU).
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
 #: Parameters of a method that the docks fill in themselves.
 SUPPLIED: tuple[str, ...] = ("kspace", "device")
+
+#: Parameters of the preprocessing that the docks fill in themselves (prewhitening follows
+#: the method's own option).
+PREPROCESS_SUPPLIED: tuple[str, ...] = ("kspace", "device", "prewhitening")
+
+#: Option values a method's form starts from when they differ from the engine's defaults.
+FORM_DEFAULTS: dict[str, dict[str, Any]] = {"sense": {"gfactor": "auto"}}
 
 
 class MethodChoice(QComboBox):
@@ -100,6 +111,8 @@ class MethodPanel(QObject):
         The method combo box, the device combo box and the memory-estimate label.
     options
         The current method's magicgui form.
+    preprocessing
+        The preprocessing form (partial Fourier, coil compression), the same for every method.
     memory_bytes
         The last estimate (None without data).
     """
@@ -109,13 +122,18 @@ class MethodPanel(QObject):
 
     def __init__(self, form: QFormLayout, parent: QWidget, *, default: str = "direct") -> None:
         super().__init__(parent)
+        from recon_engine.calibration.preprocess import preprocess_steps
         from recon_engine.reconstructions import METHODS
 
         self.methods = METHODS
         self._form = form
         self.method = MethodChoice(METHODS, parent)
         self.method.select(default)
-        self.options: Container = options_form(METHODS[self.method.currentText()], skip=SUPPLIED)
+        self.options: Container = _method_form(METHODS, self.method.currentText())
+        self.preprocessing: Container = options_form(preprocess_steps, skip=PREPROCESS_SUPPLIED)
+        self.preprocessing.native.setToolTip(
+            "Before any method: fill partial Fourier k-space, compress the receive coils"
+        )
         self.device = QComboBox(parent)
         self.device.addItems(list(DEVICES))
         self.device.setToolTip("Compute device; auto uses a CUDA GPU when there is one")
@@ -127,11 +145,15 @@ class MethodPanel(QObject):
         self.memory_bytes: int | None = None
         form.addRow("Method", self.method)
         form.addRow(self.options.native)
+        box = QGroupBox("Preprocessing", parent)
+        QVBoxLayout(box).addWidget(self.preprocessing.native)
+        form.addRow(box)
         form.addRow("Device", self.device)
         form.addRow("Memory", self.memory)
         self.method.currentTextChanged.connect(self._on_method_changed)
         self.device.currentTextChanged.connect(self._emit_changed)
         self.options.changed.connect(self._emit_changed)
+        self.preprocessing.changed.connect(self._emit_changed)
 
     def _emit_changed(self, *_: Any) -> None:
         self.changed.emit()
@@ -139,7 +161,7 @@ class MethodPanel(QObject):
     def _on_method_changed(self, method: str) -> None:
         if method not in self.methods:
             return
-        new = options_form(self.methods[method], skip=SUPPLIED)
+        new = _method_form(self.methods, method)
         self._form.replaceWidget(self.options.native, new.native)
         self.options.changed.disconnect(self._emit_changed)
         self.options.native.deleteLater()
@@ -149,32 +171,48 @@ class MethodPanel(QObject):
         self.changed.emit()
 
     def values(self) -> dict[str, Any]:
-        """``method``, ``device`` and the method's options.
+        """``method``, ``device``, the preprocessing options that do something, the method's options.
 
         Raises
         ------
         ValueError
             An option's text is not a valid value.
         """
+        from recon_engine.calibration.preprocess import split_preprocessing
+
+        preprocess, _ = split_preprocessing(form_values(self.preprocessing))
         return {
             "method": self.method.currentText(),
             "device": self.device.currentText(),
+            **preprocess,
             **form_values(self.options),
         }
 
-    def set_values(self, method: str, device: str, options: Mapping[str, Any]) -> list[str]:
-        """Choose ``method`` and ``device`` and fill the form; returns options it has no field for.
+    def set_values(
+        self,
+        method: str,
+        device: str,
+        options: Mapping[str, Any],
+        preprocess: Mapping[str, Any] | None = None,
+    ) -> list[str]:
+        """Choose ``method`` and ``device`` and fill the forms; returns options they have no field for.
+
+        ``preprocess`` (e.g. a recipe's) sets the preprocessing form; options it does not
+        name go back to their defaults (nothing done).
 
         Raises
         ------
         ValueError
             ``method`` is not registered.
         """
+        from recon_engine.calibration.preprocess import PREPROCESS_DEFAULTS
+
         if not self.method.select(method):
             raise ValueError(f"method {method!r} is not registered; known: {sorted(self.methods)}")
         if self.device.findText(device) >= 0:
             self.device.setCurrentText(device)
-        return set_form_values(self.options, dict(options))
+        missing = set_form_values(self.preprocessing, {**PREPROCESS_DEFAULTS, **dict(preprocess or {})})
+        return missing + set_form_values(self.options, dict(options))
 
     def update_memory(self, kspace: KSpace | None) -> int | None:
         """Show the memory estimate of a run on ``kspace`` with the current settings."""
@@ -203,3 +241,11 @@ class MethodPanel(QObject):
         )
         self.memory.setText(f"≈ {format_bytes(self.memory_bytes)} ({device})")
         return self.memory_bytes
+
+
+def _method_form(methods: Mapping[str, Callable[..., Any]], method: str) -> Container:
+    """The options form of ``method``, starting from :data:`FORM_DEFAULTS` where they apply."""
+    form = options_form(methods[method], skip=SUPPLIED)
+    names = {w.name for w in form}
+    set_form_values(form, {k: v for k, v in FORM_DEFAULTS.get(method, {}).items() if k in names})
+    return form

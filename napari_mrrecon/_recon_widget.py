@@ -376,7 +376,9 @@ class ReconWidget(EngineRunWidget):
         return written
 
     def load_recipe(self, path: str | Path) -> Recipe | None:
-        """Set the dock from a recipe: dataset (opened if not loaded), sequence, method, options, device.
+        """Set the dock from a recipe: dataset (opened if needed), sequence, method, options, device.
+
+        The recipe's preprocessing fills the "Preprocessing" form.
 
         Run then replays it. Problems (unreadable recipe, missing input, unknown method)
         are shown as notifications and return None.
@@ -410,7 +412,7 @@ class ReconWidget(EngineRunWidget):
                 return None
             self.trajectory_source.setCurrentText(seq_layer.name)
         try:
-            missing = self.panel.set_values(recipe.method, recipe.device, recipe.options)
+            missing = self.panel.set_values(recipe.method, recipe.device, recipe.options, recipe.preprocess)
         except ValueError as exc:
             show_error(f"Load recipe: {exc}")
             return None

@@ -50,7 +50,7 @@ from recon_engine.errors import DataError, FileFormatError, ParameterError
 from recon_engine.io.cfl import read_cfl
 from recon_engine.progress import ProgressEvent, run
 from recon_engine.reconstructions import METHODS, sense_steps, tv_steps, wavelet_steps
-from recon_engine.reconstructions.gfactor import gfactor_map, gfactor_steps
+from recon_engine.reconstructions.gfactor import gfactor_map, gfactor_steps, regular_acceleration
 from recon_engine.reconstructions.nufft_direct import direct_nufft_steps
 from recon_engine.simulate import (
     birdcage_sensitivities,
@@ -332,6 +332,33 @@ def test_gfactor_options_and_errors() -> None:
         gfactor_map(maps, np.ones((2, n), bool), device="cpu")
     with pytest.raises(DataError, match="coil maps"):
         gfactor_map(maps[0, 0], 2, device="cpu")
+
+
+def test_sense_returns_its_gfactor_map(phantom: tuple[KSpace, np.ndarray]) -> None:
+    """``sense_steps(gfactor=...)``: analytic for every R-th line (+ ACS, ignored), else pseudo-replica."""
+    ks, maps = phantom
+    whitened = replace(ks, noise=None)  # maps given in the coil space of white noise
+    for calibration in (0, 8):  # regular, and regular + central ACS block → analytic at R = 2
+        img = run(sense_steps(undersample(whitened, 2, calibration), maps=maps, iterations=3, gfactor="auto"))
+        assert img.meta["gfactor_method"] == "analytic"
+        expected = gfactor_map(maps, 2, device="cpu").numpy()[:, :, N // 2 : N // 2 + N]  # recon space
+        np.testing.assert_allclose(img.meta["gfactor"], expected, rtol=1e-5)
+        assert img.meta["gfactor"].shape == (1, N, N)
+    assert regular_acceleration(np.broadcast_to((np.arange(N) % 3) == 1, (1, N))) == 3
+    irregular = undersample(whitened, 2, 8, offset=1)
+    mask = irregular.sampling_mask.clone()
+    mask[0, 2] = True  # one extra line outside the calibration block: not R-th line + ACS
+    irregular = replace(irregular, sampling_mask=mask)
+    assert regular_acceleration(mask) is None
+    img = run(sense_steps(irregular, maps=maps, iterations=3, gfactor="auto", gfactor_replicas=4))
+    assert img.meta["gfactor_method"] == "pseudo_replica"
+    g = img.meta["gfactor"][0]
+    assert np.median(g[g > 0]) > 1.0
+    assert "gfactor" not in run(sense_steps(undersample(ks, 2), maps=maps, iterations=1)).meta
+    with pytest.raises(ParameterError, match="g-factor"):
+        run(sense_steps(undersample(ks, 2), maps=maps, gfactor="exact"))  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match="pseudo_replica"):
+        run(sense_steps(undersample(ks, 2, 8), maps=maps, iterations=1, gfactor="analytic"))
 
 
 def _events(gen):  # type: ignore[no-untyped-def]

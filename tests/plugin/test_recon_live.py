@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -106,7 +106,9 @@ def test_form_widgets_for_union_and_optional_options() -> None:
         coil_maps: Literal["espirit", "walsh"] | np.ndarray = "espirit",
         levels: int | None = None,
         acceleration: int | tuple[int, int] = 0,
-        extra: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,  # a mapping: not typed in a form
+        maps: np.ndarray | None = None,  # an array: not typed in a form
+        options: Mapping[str, Any] | None = None,
         maps_array: np.ndarray = np.zeros(2),  # noqa: B008 - not a plain value: left out
         device: str = "auto",
     ) -> None:
@@ -117,9 +119,14 @@ def test_form_widgets_for_union_and_optional_options() -> None:
         "coil_maps": "choice",
         "levels": "literal",
         "acceleration": "int",
-        "extra": "literal",
     }
     assert specs["coil_maps"].choices == ("espirit", "walsh")
+    # the real iterative methods: maps and coil_map_options stay usable from Python only
+    for name in ("sense", "tv", "wavelet"):
+        if name in METHODS:
+            names = {s.name for s in option_specs(METHODS[name], skip=("kspace", "device"))}
+            assert "coil_maps" in names and "iterations" in names
+            assert not names & {"maps", "coil_map_options"}
 
 
 def test_run_shows_previews_plot_maps_and_finishes(qtbot: Any, viewer: Any, dock: Any) -> None:
@@ -280,11 +287,22 @@ def test_real_sense_when_registered(qtbot: Any, viewer: Any, raw_path: Path) -> 
     widget.device.setCurrentText("cpu")
     names = [w.name for w in widget.options]
     assert "coil_maps" in names and "iterations" in names
+    assert "maps" not in names and "coil_map_options" not in names  # arrays/dicts: Python only
+    assert widget.options.gfactor.value == "auto"  # the dock asks SENSE for its g-factor map
     widget.options.iterations.value = 5
     _finish(qtbot, widget)
     assert viewer.layers[RESULT].data.shape == (1, 128, 128)
     assert "phantom_R2 coil maps" in viewer.layers
     assert len(widget.plot.history["residual"][1]) >= 1
+    # g-factor next to the coil maps: R = 2 + 24 ACS lines → analytic for R = 2 (ACS ignored);
+    # measured mean 1.47 where the maps are non-zero (ESPIRiT crop), 1.0 … 2.33
+    g = viewer.layers["phantom_R2 g-factor"].data
+    assert g.shape == (1, 128, 128)
+    inside = g > 0
+    assert inside.mean() > 0.3
+    assert g[inside].min() >= 1.0 - 1e-4
+    assert 1.3 < g[inside].mean() < 1.65
+    assert result_of(viewer.layers[RESULT]).image.meta["gfactor_method"] == "analytic"
 
 
 def _left() -> Any:

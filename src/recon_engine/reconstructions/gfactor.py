@@ -43,7 +43,7 @@ from recon_engine.operators.sampling import CartesianSamplingOp
 from recon_engine.progress import ProgressEvent, Steps, run
 from recon_engine.solvers.cg import conjugate_gradient
 
-__all__ = ["GFACTOR_METHODS", "gfactor_map", "gfactor_steps"]
+__all__ = ["GFACTOR_METHODS", "gfactor_map", "gfactor_steps", "regular_acceleration"]
 
 GFactorMethod = Literal["analytic", "pseudo_replica"]
 GFACTOR_METHODS: tuple[str, ...] = ("analytic", "pseudo_replica")
@@ -124,6 +124,35 @@ def _mask_and_factors(
     ky = (torch.arange(ny, device=device) - ny // 2) % ry == 0
     kz = (torch.arange(nz, device=device) - nz // 2) % rz == 0
     return kz[:, None] & ky[None, :], (rz, ry)
+
+
+def regular_acceleration(mask: np.ndarray | torch.Tensor) -> int | None:
+    """``R`` of a ``(k2, k1)`` mask that is every ``R``-th ``k1`` line plus a central calibration block.
+
+    Every ``k2`` partition must be sampled alike (1D acceleration). The analytic g-factor of
+    that ``R`` ignores the calibration lines, which only lower the noise (a conservative
+    estimate, exact for the pure regular pattern). Returns None when the mask is not of
+    that form (or not undersampled).
+    """
+    m = _tensor(mask).to("cpu", torch.bool)
+    if m.ndim != 2 or not bool((m == m[:1]).all()):
+        return None
+    line = m[0].tolist()
+    n = len(line)
+    sampled = [i for i, v in enumerate(line) if v]
+    for r in range(min(8, n), 1, -1):
+        for offset in range(r):
+            pattern = {i for i in range(offset, n, r)}
+            if not pattern <= set(sampled):
+                continue
+            extra = sorted(set(sampled) - pattern)
+            if not extra:
+                return r
+            lo, hi = extra[0], extra[-1]
+            block = [i for i in range(lo, hi + 1) if line[i]] == list(range(lo, hi + 1))
+            if block and lo <= n // 2 <= hi + 1:
+                return r
+    return None
 
 
 def _analytic(maps: torch.Tensor, rz: int, ry: int) -> torch.Tensor:

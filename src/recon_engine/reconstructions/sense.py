@@ -22,17 +22,20 @@ arbitrary k-space trajectories", Magn. Reson. Med. 46:638–651 (2001), doi:10.1
 from __future__ import annotations
 
 from collections.abc import Generator, Mapping
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
 import torch
 
 from recon_engine.calibration.coil_maps import CoilMapMethod
 from recon_engine.calibration.density import DensityMethod
+from recon_engine.calibration.oversampling import fit_to_recon_space
 from recon_engine.data.image import ImageData
 from recon_engine.data.kspace import KSpace
 from recon_engine.device import DeviceLike
+from recon_engine.errors import ParameterError
 from recon_engine.progress import ProgressEvent, Steps
-from recon_engine.reconstructions._encoding import Encoding
+from recon_engine.reconstructions._encoding import Encoding, Problem
 from recon_engine.reconstructions._iterative import (
     MapsArray,
     SolverState,
@@ -40,9 +43,13 @@ from recon_engine.reconstructions._iterative import (
     prepare,
     solve_all,
 )
+from recon_engine.reconstructions.gfactor import gfactor_steps, regular_acceleration
 from recon_engine.solvers.cg import conjugate_gradient
 
-__all__ = ["sense_steps"]
+__all__ = ["SENSE_GFACTORS", "SenseGFactor", "sense_steps"]
+
+SenseGFactor = Literal["none", "auto", "analytic", "pseudo_replica"]
+SENSE_GFACTORS: tuple[str, ...] = ("none", "auto", "analytic", "pseudo_replica")
 
 
 def sense_steps(
@@ -56,6 +63,8 @@ def sense_steps(
     prewhitening: bool = True,
     density: DensityMethod = "pipe",
     coil_map_options: Mapping[str, Any] | None = None,
+    gfactor: SenseGFactor = "none",
+    gfactor_replicas: int = 16,
     device: DeviceLike = "auto",
 ) -> Steps[ImageData]:
     """CG-SENSE reconstruction as a progress generator.
@@ -85,6 +94,14 @@ def sense_steps(
     coil_map_options
         Options of :func:`~recon_engine.calibration.coil_maps.estimate_coil_maps`
         (``kernel_size``, ``calibration_size``, ``threshold``, ``crop``, ``n_maps``).
+    gfactor
+        Also compute the g-factor map of the first volume (Cartesian data):
+        ``"analytic"`` (regular undersampling only), ``"pseudo_replica"`` (noise through
+        this reconstruction, same CG iterations), ``"auto"`` (analytic where the mask is
+        every R-th line plus a central calibration block, whose lines it ignores; else
+        pseudo-replica) or ``"none"``.
+    gfactor_replicas
+        Noise replicas of the pseudo-replica g-factor (≥ 2; its error ≈ 1/√(2·replicas)).
     device
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
 
@@ -94,7 +111,9 @@ def sense_steps(
         complex64 ``(*other, n_maps, z, y, x)`` in the recon space (``n_maps`` = 1 unless the
         maps have several sets). ``meta``: ``"coil_maps"`` (numpy complex64, prewhitened coil
         space, encoded grid), ``"residuals"`` and ``"objectives"`` (a list per volume, one
-        value per iteration), ``"iterations"``, ``"regularization_weight"``.
+        value per iteration), ``"iterations"``, ``"regularization_weight"``; with ``gfactor``
+        also ``"gfactor"`` (float32 ``(z, y, x)`` in the recon space, first volume) and
+        ``"gfactor_method"``.
 
     Raises
     ------
@@ -104,6 +123,8 @@ def sense_steps(
         Maps of the wrong shape, NaNs, trajectory/data mismatch.
     """
     check_options(iterations, tolerance, regularization_weight=regularization_weight)
+    if gfactor not in SENSE_GFACTORS:
+        raise ParameterError(f"unknown g-factor method {gfactor!r}; choose one of {SENSE_GFACTORS}")
     lam = float(regularization_weight)
     problem = yield from prepare(
         kspace,
@@ -130,4 +151,51 @@ def sense_steps(
         "regularization_weight": lam,
         "tolerance": float(tolerance),
     }
-    return (yield from solve_all(problem, "sense", solve, int(iterations), meta))
+    image = yield from solve_all(problem, "sense", solve, int(iterations), meta)
+    if gfactor != "none":
+        g, used = yield from _gfactor_steps(
+            problem, gfactor, int(gfactor_replicas), int(iterations), float(tolerance)
+        )
+        if g is not None:
+            image.meta["gfactor"] = g
+            image.meta["gfactor_method"] = used
+    return image
+
+
+def _gfactor_steps(
+    problem: Problem, choice: str, replicas: int, iterations: int, tolerance: float
+) -> Steps[tuple[np.ndarray | None, str]]:
+    """g-factor of the first volume in the recon space (maps are prewhitened: white noise).
+
+    ``"auto"``: analytic when the mask is every R-th line plus a central calibration block
+    (:func:`~recon_engine.reconstructions.gfactor.regular_acceleration`; the calibration
+    lines are ignored, a conservative estimate), else pseudo-replica.
+    """
+    if problem.transform != "fft":
+        if choice == "auto":
+            return None, "none"  # no g-factor model for non-Cartesian sampling here
+        raise ParameterError("the g-factor map needs Cartesian data (regular or masked undersampling)")
+    maps = problem.maps.reshape(-1, *problem.maps.shape[-5:])[0]
+    mask = problem.mask.reshape(-1, *problem.mask.shape[-2:])[0]
+    if choice == "auto":
+        r = regular_acceleration(mask)
+        if r is not None and mask.shape[-1] % r:
+            r = None  # the analytic fold sets need the matrix divisible by R
+        sampling: int | torch.Tensor = mask if r is None else r
+        choice = "pseudo_replica" if r is None else "analytic"
+    else:
+        sampling = mask
+    if choice == "analytic":
+        g = yield from gfactor_steps(maps, sampling, method="analytic", device=problem.device)
+    else:  # the noise goes through this reconstruction: the same CG iterations
+        g = yield from gfactor_steps(
+            maps,
+            mask,
+            method="pseudo_replica",
+            replicas=replicas,
+            iterations=iterations,
+            tolerance=tolerance,
+            device=problem.device,
+        )
+    recon = fit_to_recon_space(g.to(torch.complex64), problem.kspace.header).real
+    return recon.to("cpu", torch.float32).numpy(), choice
