@@ -19,6 +19,7 @@ import torch
 from recon_engine.calibration.density import DensityMethod, density_compensation
 from recon_engine.calibration.oversampling import fit_to_recon_space
 from recon_engine.data.kspace import KSpace
+from recon_engine.operators.cartesian_normal import CartesianNormalOp
 from recon_engine.operators.coils import SensitivityOp
 from recon_engine.operators.fft import FFTOp
 from recon_engine.operators.nufft import NUFFTOp
@@ -151,7 +152,7 @@ class Problem:
             return Encoding(
                 a.forward,
                 a.adjoint,
-                a.gram.forward,
+                CartesianNormalOp(maps, mask[:, None, :, :, None], ndim).forward,  # = a.gram, fused
                 data,
                 a.adjoint(data),
                 lambda x: fit_to_recon_space(x, header),
