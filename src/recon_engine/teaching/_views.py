@@ -1,0 +1,52 @@
+"""Assembling :class:`~recon_engine.teaching.settings.ExplorerViews` from complex images."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recon_engine.metrics import nrmse
+from recon_engine.teaching.corruptions import SIGNAL_THRESHOLD
+from recon_engine.teaching.settings import ExplorerViews
+from recon_engine.teaching.source import ExplorerSource
+
+__all__ = ["add_gfactor", "make_views"]
+
+
+def make_views(
+    source: ExplorerSource,
+    mask: np.ndarray,
+    kspace_log: np.ndarray,
+    aliased: np.ndarray,
+    recon: np.ndarray,
+    psf: np.ndarray,
+) -> ExplorerViews:
+    """Views of complex ``aliased``/``recon`` ``(y, x)`` and the log PSF; metrics against the reference."""
+    ref = np.abs(source.reference())
+    mag = np.abs(recon).astype(np.float32)
+    fraction = float(mask.astype(bool).mean())
+    metrics = {
+        "nrmse": nrmse(mag, ref),
+        "sampled_fraction": fraction,
+        "acceleration": 1.0 / fraction if fraction > 0 else float("inf"),
+    }
+    return ExplorerViews(
+        mask=mask,
+        kspace_log=kspace_log.astype(np.float32),
+        aliased=np.abs(aliased).astype(np.float32),
+        recon=mag,
+        difference=np.abs(mag - ref).astype(np.float32),
+        psf=psf,
+        metrics=metrics,
+    )
+
+
+def add_gfactor(views: ExplorerViews, gmap: np.ndarray | None, source: ExplorerSource) -> None:
+    """Put the g-factor map and its mean/max over the object into ``views``."""
+    if gmap is None:
+        return
+    views.gfactor = gmap
+    ref = np.abs(source.reference())
+    inside = (ref > SIGNAL_THRESHOLD * ref.max()) & (gmap > 0)
+    if inside.any():
+        views.metrics["gfactor_mean"] = float(gmap[inside].mean())
+        views.metrics["gfactor_max"] = float(gmap[inside].max())
