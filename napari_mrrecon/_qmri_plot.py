@@ -57,7 +57,7 @@ class CurvePlot(QWidget):
 
         self.shown: VoxelCurve | None = None
         self.figure = Figure(figsize=(4.0, 2.4))
-        self.figure.subplots_adjust(left=0.17, right=0.97, top=0.88, bottom=0.2)
+        self.figure.subplots_adjust(left=0.17, right=0.97, top=0.88, bottom=0.24)
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(170)
         self.axes = self.figure.add_subplot(1, 1, 1)

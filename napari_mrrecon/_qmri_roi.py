@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -27,12 +28,16 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import qdebounced
 
 if TYPE_CHECKING:
     import napari.layers
     import napari.viewer
 
-__all__ = ["COLUMNS", "RoiPanel", "format_stat", "roi_labels", "write_csv"]
+__all__ = ["COLUMNS", "EDIT_DEBOUNCE_MS", "RoiPanel", "format_stat", "roi_labels", "write_csv"]
+
+#: The statistics follow the ROI layer's edits this long after the last one (ms).
+EDIT_DEBOUNCE_MS = 300
 
 #: Columns of the table and of the CSV file (keys of the engine's rows).
 COLUMNS: tuple[str, ...] = ("label", "map", "unit", "mean", "sd", "median", "n")
@@ -115,7 +120,12 @@ class RoiPanel(QWidget):
         One row per (label, map): label, map, unit, mean, SD, median, N.
     rows
         The rows shown (as the engine returned them).
+    roi_edited
+        Emitted (debounced, :data:`EDIT_DEBOUNCE_MS`) when the chosen ROI layer's regions change
+        (a shape drawn, moved or deleted; labels painted).
     """
+
+    roi_edited = Signal()
 
     def __init__(self, viewer: napari.viewer.Viewer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -144,9 +154,28 @@ class RoiPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(row)
         layout.addWidget(self.table)
+        self._watched: Any = None
+        self._edited = qdebounced(self.roi_edited.emit, timeout=EDIT_DEBOUNCE_MS, parent=self)
+        self.roi_choice.currentTextChanged.connect(self._watch)
         viewer.layers.events.inserted.connect(self.refresh)
         viewer.layers.events.removed.connect(self.refresh)
         self.refresh()
+
+    def _watch(self, *_: Any) -> None:
+        """Follow the edits of the chosen ROI layer only."""
+        if self._watched is not None:
+            for emitter in (self._watched.events.data, getattr(self._watched.events, "paint", None)):
+                if emitter is not None:
+                    emitter.disconnect(self._on_edit)
+        layer = self.roi_layer()
+        self._watched = layer
+        if layer is not None:
+            layer.events.data.connect(self._on_edit)
+            if hasattr(layer.events, "paint"):
+                layer.events.paint.connect(self._on_edit)
+
+    def _on_edit(self, event: Any = None) -> None:
+        self._edited()
 
     def refresh(self, event: Any = None) -> None:
         """List the viewer's Shapes and Labels layers (a new one is selected)."""

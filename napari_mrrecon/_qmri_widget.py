@@ -162,7 +162,7 @@ class QMRIWidget(EngineRunWidget):
         self.model_form = ModelForm(self.form, self, viewer=napari_viewer)
 
         self.mask_threshold = QDoubleSpinBox()
-        self.mask_threshold.setRange(0.0, 1.0)
+        self.mask_threshold.setRange(0.0, 0.99)
         self.mask_threshold.setDecimals(3)
         self.mask_threshold.setSingleStep(0.01)
         self.mask_threshold.setValue(0.05)
@@ -194,6 +194,7 @@ class QMRIWidget(EngineRunWidget):
         self.save_button.clicked.connect(self._save_dialog)
         self.roi = RoiPanel(napari_viewer, self)
         self.roi.stats_button.clicked.connect(self.compute_statistics)
+        self.roi.roi_edited.connect(partial(self.compute_statistics, quiet=True))
         self.roi.export_button.clicked.connect(self._export_dialog)
         box = QGroupBox("Maps")
         box_layout = QVBoxLayout(box)
@@ -247,11 +248,9 @@ class QMRIWidget(EngineRunWidget):
         if layer is None:
             self.model_form.set_series(None, None, 0, None)
             return
-        from recon_engine.errors import ReconError
-
         try:
             series: QMRISeries | None = series_of(layer)
-        except (ValueError, ReconError):  # not a series: the table just gets one empty row per image
+        except Exception:  # not a series (or not yet readable): one empty row per image
             series = None
         if series is None:
             self.model_form.set_series(None, None, int(layer.data.shape[0]), None)
@@ -428,6 +427,8 @@ class QMRIWidget(EngineRunWidget):
         if result is None:
             return None
         observed = np.asarray(result.observed(index), dtype=float)
+        if getattr(result, "magnitude", False):  # IR on magnitude data: the curve is |S|, so the data too
+            observed = np.abs(observed)
         curve_times, curve = result.curve(index)
         info = self.model_form._model_info(result.model)
         shown = [k for k in (self._main, "r2") if k in result.maps]
@@ -473,8 +474,11 @@ class QMRIWidget(EngineRunWidget):
         if path:
             self.save_maps(path)
 
-    def compute_statistics(self) -> list[dict[str, Any]]:
-        """ROI statistics of every map of the current fit, shown in the table."""
+    def compute_statistics(self, *, quiet: bool = False) -> list[dict[str, Any]]:
+        """ROI statistics of every map of the current fit, shown in the table.
+
+        With ``quiet`` (an ROI edit), nothing is said when there is no fit or no ROI yet.
+        """
         from napari.utils.notifications import show_error
 
         from napari_mrrecon._qmri_roi import roi_labels
@@ -482,11 +486,13 @@ class QMRIWidget(EngineRunWidget):
         from recon_engine.qmri import roi_statistics
 
         roi, target = self.roi.roi_layer(), self.current_map_layer()
-        if self.result is None or target is None:
-            show_error("ROI statistics: run a fit first.")
-            return []
-        if roi is None:
-            show_error("ROI statistics: add a Shapes or Labels layer and draw the regions.")
+        if self.result is None or target is None or roi is None:
+            if not quiet:
+                show_error(
+                    "ROI statistics: run a fit first."
+                    if roi is not None
+                    else "ROI statistics: add a Shapes or Labels layer and draw the regions."
+                )
             return []
         try:
             labels = roi_labels(roi, target)

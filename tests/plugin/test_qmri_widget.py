@@ -173,6 +173,11 @@ def test_roi_statistics_equal_numpy_and_csv(
     assert t1_row["n"] == int(np.isfinite(box).sum())
     assert t1_row["mean"] == pytest.approx(float(np.nanmean(box)), rel=1e-5)
 
+    layer = viewer.layers["box"]
+    layer.data = [*layer.data, np.array([[30, 10], [30, 14], [34, 14], [34, 10]])]  # a second region
+    qtbot.waitUntil(lambda: {r["label"] for r in qmri.roi.rows} == {1, 2}, timeout=5000)  # follows edits
+    rows = qmri.roi.rows
+
     written = qmri.export_statistics(tmp_path / "roi.csv")
     assert written == tmp_path / "roi.csv"
     with written.open() as f:
@@ -195,8 +200,12 @@ def test_mismatched_times_notify_and_dock_stays_usable(
     assert qmri.model_form.times_table.rowCount() == 3
     _run(qtbot, qmri)
     assert qmri.last_error is not None
-    assert errors, "no notification"
+    assert any("3 TI times (ms) were given for 8 images" in m for m in errors), errors
     assert "T1 [ms]" not in viewer.layers
+    qmri.model_form.fill.setText("-5, 100, 200, 300, 400, 500, 600, 700")
+    qmri.model_form.fill.returnPressed.emit()
+    _run(qtbot, qmri)
+    assert "must be positive" in errors[-1]
     qmri.model_form.fill.setText(", ".join(str(t) for t in ir.times))
     qmri.model_form.fill.returnPressed.emit()
     _run(qtbot, qmri)
