@@ -168,7 +168,7 @@ def test_noise_and_spikes_in_the_views(phantom: ExplorerSource) -> None:
     v = explore(phantom, ExplorerSettings(snr=10.0))
     assert v.metrics["noise_std"] == pytest.approx(mean_signal(phantom.kspace) / 10.0, rel=1e-5)
     assert 0.05 < v.metrics["nrmse"] < 0.3
-    spike = explore(phantom, ExplorerSettings(spikes=((10, 50),), spike_amplitude=2.0))
+    spike = explore(phantom, ExplorerSettings(spikes=((10, 50),), spike_amplitude=200.0))
     assert np.unravel_index(np.argmax(spike.kspace_log), (N, N)) == (10, 50)
 
 

@@ -164,7 +164,7 @@ def test_spike_makes_stripes_of_the_predicted_frequency() -> None:
     (±10, ∓6) cycles/FOV."""
     src = ExplorerSource.phantom(96, 8)
     c = 48
-    spiky = add_spikes(src.kspace, [(c + 10, c - 6)], 0.5)
+    spiky = add_spikes(src.kspace, [(c + 10, c - 6)], 40.0)
     assert np.count_nonzero(spiky - src.kspace) == src.n_coils
     change = np.abs(src.combine(ifft2c(spiky))) - np.abs(src.reference())
     spectrum = np.abs(np.fft.fftshift(np.fft.fft2(change)))

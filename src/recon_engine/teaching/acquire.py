@@ -139,7 +139,7 @@ def acquisition_masks(shape: tuple[int, int], s: ExplorerSettings) -> Masks:
 class _Natural:
     kspace: torch.Tensor  # (coils, ky, kx) FFT order
     maps_conj: torch.Tensor | None  # (coils, y, x) FFT order, conjugated and divided by Σ|S|²
-    max_abs: float
+    mean_abs: float
     mean_signal: float
 
 
@@ -152,7 +152,7 @@ def _natural_source(source: ExplorerSource) -> _Natural:
             inv = torch.where(power > 1e-12, 1.0 / power.clamp_min(1e-12), 0.0)
             maps = natural_order(m.conj() * inv).contiguous()
         k = natural_order(tensor(source.kspace)).contiguous()
-        return _Natural(k, maps, float(np.abs(source.kspace).max()), mean_signal(source.kspace))
+        return _Natural(k, maps, float(np.abs(source.kspace).mean()), mean_signal(source.kspace))
 
     return source.cached("natural", make)
 
@@ -214,7 +214,7 @@ def acquire(source: ExplorerSource, s: ExplorerSettings) -> CartesianAcquisition
     if spikes:
         measured = measured.clone()
         ny, nx = source.shape
-        value = float(s.spike_amplitude) * nat.max_abs
+        value = float(s.spike_amplitude) * nat.mean_abs
         for ky, kx in spikes:
             measured[:, (ky - ny // 2) % ny, (kx - nx // 2) % nx] += value
     return CartesianAcquisition(masks, measured, sigma)

@@ -42,7 +42,9 @@ class ExplorerSettings:
     snr
         Image SNR of added noise (mean object signal / noise σ), None for none.
     spikes, spike_amplitude
-        ``(ky, kx)`` indices of spikes, each adding ``spike_amplitude × max|k|`` to every coil.
+        ``(ky, kx)`` indices of spikes, each adding ``spike_amplitude × mean|k|`` (the mean
+        magnitude of the fully sampled k-space) to every coil (see
+        :func:`~recon_engine.teaching.corruptions.add_spikes`).
     filter, filter_radius
         ``"none"``, ``"lowpass"``, ``"highpass"`` with the radius as a fraction of ``k_max``.
     radial_spokes, golden_angle
