@@ -21,11 +21,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from qtpy.QtWidgets import QComboBox
 
-from napari_mrrecon._model import METADATA_KEY, entry_of, result_of
+from napari_mrrecon._base import PREVIEW_LAYER
+from napari_mrrecon._model import METADATA_KEY, entry_of, find_layer, result_of
 
 if TYPE_CHECKING:
     import napari.layers
+    import napari.viewer
 
     from recon_engine.qmri import FitResult, QMRISeries
 
@@ -33,6 +36,7 @@ __all__ = [
     "MAP_LABELS",
     "MAP_STYLES",
     "MapsEntry",
+    "SeriesChoice",
     "SeriesEntry",
     "map_layer",
     "map_layer_name",
@@ -40,6 +44,7 @@ __all__ = [
     "maps_of",
     "series_layer",
     "series_of",
+    "show_maps",
     "usable_as_series",
 ]
 
@@ -215,3 +220,88 @@ def map_layer(
     if translate is not None:
         kwargs["translate"] = translate
     return data, kwargs
+
+
+def show_maps(
+    viewer: napari.viewer.Viewer,
+    result: FitResult,
+    *,
+    main: str,
+    series_name: str,
+    affine: np.ndarray | None,
+    over: napari.layers.Layer,
+    replace: list[str],
+) -> list[str]:
+    """Put every map of ``result`` into its layer (main thread); returns the layer names.
+
+    Layers are reused by name; those in ``replace`` (the previous fit's) that the new fit does
+    not have are removed. The maps take the spatial scale/translate of the series layer
+    ``over``; the main map comes last (on top), visible and selected, the others hidden. The
+    contrast-limit range also covers the data (CSF's T1 of 4000 ms stays reachable).
+    """
+    from napari_mrrecon._views import upsert_image
+
+    ndim = next(iter(result.maps.values())).ndim
+    scale, translate = tuple(over.scale[-ndim:]), tuple(over.translate[-ndim:])
+    quality = [k for k in ("residual", "r2") if k in result.maps]
+    keys = [k for k in result.maps if k not in (*quality, main)] + quality
+    keys += [main] if main in result.maps else []
+    names = []
+    layer = None
+    for key in keys:
+        data, kwargs = map_layer(
+            MapsEntry(result, key, series_name, affine), scale=scale, translate=translate
+        )
+        layer = upsert_image(viewer, data, **kwargs)
+        lo, hi = kwargs["contrast_limits"]
+        finite = data[np.isfinite(data)]
+        if finite.size:
+            layer.contrast_limits_range = (min(lo, float(finite.min())), max(hi, float(finite.max())))
+        layer.contrast_limits = (lo, hi)
+        layer.visible = key == main
+        names.append(layer.name)
+    for stale in replace:
+        if stale not in names and (old := find_layer(viewer.layers, stale)) is not None:
+            viewer.layers.remove(old)
+    if layer is not None:
+        viewer.layers.selection.active = layer
+    return names
+
+
+class SeriesChoice(QComboBox):
+    """Combo box of the image layers a fit can start from (newest series selected)."""
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__()
+        self._viewer = viewer
+        self.setToolTip("Image series, contrast axis first: (n, [z,] y, x)")
+        viewer.layers.events.inserted.connect(self._on_inserted)
+        viewer.layers.events.removed.connect(self.refresh)
+        for layer in viewer.layers:
+            layer.events.name.connect(self.refresh)
+        self.refresh()
+
+    def _on_inserted(self, event: Any) -> None:
+        layer = event.value
+        layer.events.name.connect(self.refresh)
+        self.refresh()
+        if layer.name != PREVIEW_LAYER and isinstance(layer.metadata.get("mrrecon"), SeriesEntry):
+            self.setCurrentText(layer.name)
+
+    def refresh(self, event: Any = None) -> None:
+        """Rebuild the list, keeping the selection if possible."""
+        current = self.currentText()
+        names = [la.name for la in self._viewer.layers if la.name != PREVIEW_LAYER and usable_as_series(la)]
+        self.blockSignals(True)
+        self.clear()
+        self.addItems(names)
+        self.blockSignals(False)
+        if current in names:
+            self.setCurrentText(current)
+        elif names:
+            self.setCurrentIndex(len(names) - 1)
+        self.currentIndexChanged.emit(self.currentIndex())
+
+    def layer(self) -> napari.layers.Layer | None:
+        """The chosen layer, or None."""
+        return find_layer(self._viewer.layers, self.currentText()) if self.currentText() else None

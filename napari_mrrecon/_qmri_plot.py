@@ -7,11 +7,15 @@ markers, the model curve as a line, the fitted parameters of the voxel in the ti
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
-__all__ = ["CurvePlot", "VoxelCurve"]
+if TYPE_CHECKING:
+    from recon_engine.qmri import FitResult
+
+__all__ = ["CurvePlot", "VoxelCurve", "voxel_curve"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,36 @@ class VoxelCurve:
     curve: np.ndarray
     xlabel: str
     title: str
+
+
+def voxel_curve(result: FitResult, index: tuple[int, ...], main: str) -> VoxelCurve:
+    """The data and fitted curve of one voxel (``FitResult.observed`` / ``FitResult.curve``).
+
+    For inversion recovery on magnitude data the curve is ``|S|``, so the (polarity-restored)
+    data are shown as magnitudes too. ``main`` (e.g. ``"t1"``) and R² go into the title.
+    """
+    from napari_mrrecon._qmri_layers import MAP_LABELS
+    from recon_engine.qmri import model_info
+
+    observed = np.asarray(result.observed(index), dtype=float)
+    if getattr(result, "magnitude", False):
+        observed = np.abs(observed)
+    curve_times, curve = result.curve(index)
+    info = model_info(result.model)
+    values = "  ".join(
+        f"{MAP_LABELS.get(k, k)} = {float(result.maps[k][index]):.4g} {result.units.get(k, '')}".rstrip()
+        for k in (main, "r2")
+        if k in result.maps
+    )
+    return VoxelCurve(
+        index=tuple(int(i) for i in index),
+        times=np.asarray(result.times, dtype=float),  # ms, or degrees for VFA
+        observed=observed,
+        curve_times=np.asarray(curve_times, dtype=float),
+        curve=np.asarray(curve, dtype=float),
+        xlabel=f"{info.times_label} [{info.times_unit}]",
+        title=f"voxel {tuple(int(i) for i in index)}  {values}",
+    )
 
 
 class CurvePlot(QWidget):

@@ -20,6 +20,7 @@ from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QPushButton,
@@ -33,6 +34,8 @@ from superqt.utils import qdebounced
 if TYPE_CHECKING:
     import napari.layers
     import napari.viewer
+
+    from recon_engine.qmri import FitResult
 
 __all__ = ["COLUMNS", "EDIT_DEBOUNCE_MS", "RoiPanel", "format_stat", "roi_labels", "write_csv"]
 
@@ -138,6 +141,7 @@ class RoiPanel(QWidget):
         self.export_button = QPushButton("Export CSV…")
         self.export_button.setToolTip("Save the table as a CSV file")
         self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self._export_dialog)
         row = QHBoxLayout()
         row.addWidget(self.roi_choice, 1)
         row.addWidget(self.stats_button)
@@ -204,3 +208,55 @@ class RoiPanel(QWidget):
             for j, key in enumerate(COLUMNS):
                 self.table.setItem(i, j, QTableWidgetItem(format_stat(r.get(key, ""))))
         self.export_button.setEnabled(bool(self.rows))
+
+    def compute(
+        self, result: FitResult | None, target: napari.layers.Layer | None, *, quiet: bool = False
+    ) -> list[dict[str, Any]]:
+        """Statistics of every map of ``result`` in the chosen ROI, on the grid of map layer ``target``.
+
+        Problems are notifications; with ``quiet`` (an ROI edit) a missing fit or ROI is not one.
+        """
+        from napari.utils.notifications import show_error
+
+        from recon_engine.errors import ReconError
+        from recon_engine.qmri import roi_statistics
+
+        roi = self.roi_layer()
+        if result is None or target is None or roi is None:
+            if not quiet:
+                show_error(
+                    "ROI statistics: run a fit first."
+                    if roi is not None
+                    else "ROI statistics: add a Shapes or Labels layer and draw the regions."
+                )
+            return []
+        try:
+            labels = roi_labels(roi, target)
+            rows = roi_statistics(result.maps, labels, result.units)
+        except (ValueError, ReconError) as exc:
+            show_error(f"ROI statistics: {exc}")
+            return []
+        self.show_rows(rows)
+        return list(self.rows)
+
+    def export(self, path: str | Path) -> Path | None:
+        """Write the table as CSV (atomically); errors as notifications."""
+        from napari.utils.notifications import show_error, show_info
+
+        from recon_engine.errors import ReconError
+
+        if not self.rows:
+            show_error("Nothing to export: compute the ROI statistics first.")
+            return None
+        try:
+            written = write_csv(self.rows, path)
+        except (ReconError, OSError) as exc:
+            show_error(f"Export CSV failed: {exc}")
+            return None
+        show_info(f"Saved {written.name}")
+        return written
+
+    def _export_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export ROI statistics", "roi.csv", "CSV (*.csv)")
+        if path:
+            self.export(path)

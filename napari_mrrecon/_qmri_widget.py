@@ -39,14 +39,12 @@ from napari_mrrecon._base import PREVIEW_LAYER, EngineRunWidget, _Failure
 from napari_mrrecon._method_panel import DEVICES
 from napari_mrrecon._model import find_layer
 from napari_mrrecon._qmri_layers import (
-    MapsEntry,
+    SeriesChoice,
     SeriesEntry,
-    map_layer,
     map_style,
     maps_of,
     series_layer,
     series_of,
-    usable_as_series,
 )
 
 if TYPE_CHECKING:
@@ -60,7 +58,7 @@ if TYPE_CHECKING:
     from recon_engine.progress import ProgressEvent
     from recon_engine.qmri import FitResult, QMRISeries
 
-__all__ = ["MAPS_FILTER", "NO_MASK_LAYER", "SERIES_FILTER", "QMRIWidget", "SeriesChoice"]
+__all__ = ["MAPS_FILTER", "NO_MASK_LAYER", "SERIES_FILTER", "QMRIWidget"]
 
 #: File types of "Open series…".
 SERIES_FILTER = "Image series (*.npy *.nii *.nii.gz *.h5 *.mrd);;All files (*)"
@@ -68,45 +66,6 @@ SERIES_FILTER = "Image series (*.npy *.nii *.nii.gz *.h5 *.mrd);;All files (*)"
 MAPS_FILTER = "NumPy maps (*.npz);;Folder of NIfTI maps (*)"
 #: Mask-layer entry meaning "threshold only".
 NO_MASK_LAYER = "none"
-
-
-class SeriesChoice(QComboBox):
-    """Combo box of the image layers a fit can start from (newest series selected)."""
-
-    def __init__(self, viewer: napari.viewer.Viewer) -> None:
-        super().__init__()
-        self._viewer = viewer
-        self.setToolTip("Image series, contrast axis first: (n, [z,] y, x)")
-        viewer.layers.events.inserted.connect(self._on_inserted)
-        viewer.layers.events.removed.connect(self.refresh)
-        for layer in viewer.layers:
-            layer.events.name.connect(self.refresh)
-        self.refresh()
-
-    def _on_inserted(self, event: Any) -> None:
-        layer = event.value
-        layer.events.name.connect(self.refresh)
-        self.refresh()
-        if layer.name != PREVIEW_LAYER and isinstance(layer.metadata.get("mrrecon"), SeriesEntry):
-            self.setCurrentText(layer.name)
-
-    def refresh(self, event: Any = None) -> None:
-        """Rebuild the list, keeping the selection if possible."""
-        current = self.currentText()
-        names = [la.name for la in self._viewer.layers if la.name != PREVIEW_LAYER and usable_as_series(la)]
-        self.blockSignals(True)
-        self.clear()
-        self.addItems(names)
-        self.blockSignals(False)
-        if current in names:
-            self.setCurrentText(current)
-        elif names:
-            self.setCurrentIndex(len(names) - 1)
-        self.currentIndexChanged.emit(self.currentIndex())
-
-    def layer(self) -> napari.layers.Layer | None:
-        """The chosen layer, or None."""
-        return find_layer(self._viewer.layers, self.currentText()) if self.currentText() else None
 
 
 class QMRIWidget(EngineRunWidget):
@@ -195,7 +154,6 @@ class QMRIWidget(EngineRunWidget):
         self.roi = RoiPanel(napari_viewer, self)
         self.roi.stats_button.clicked.connect(self.compute_statistics)
         self.roi.roi_edited.connect(partial(self.compute_statistics, quiet=True))
-        self.roi.export_button.clicked.connect(self._export_dialog)
         box = QGroupBox("Maps")
         box_layout = QVBoxLayout(box)
         box_layout.addWidget(self.save_button)
@@ -365,39 +323,22 @@ class QMRIWidget(EngineRunWidget):
             layer.visible = True
 
     def show_result(self, result: FitResult, dataset_layer: napari.layers.Layer) -> None:
-        """One layer per map (reused on re-runs; maps of a previous model removed), main map on top."""
-        from napari_mrrecon._views import upsert_image
+        """One layer per map over the series (reused on re-runs; maps of another model removed)."""
+        from napari_mrrecon._qmri_layers import show_maps
 
         entry = dataset_layer.metadata.get("mrrecon")
-        name = entry.name if isinstance(entry, SeriesEntry) else dataset_layer.name
-        affine = entry.series.affine if isinstance(entry, SeriesEntry) else None
-        ndim = next(iter(result.maps.values())).ndim
-        scale = tuple(dataset_layer.scale[-ndim:])
-        translate = tuple(dataset_layer.translate[-ndim:])
-        quality = [k for k in ("residual", "r2") if k in result.maps]
-        keys = [k for k in result.maps if k not in (*quality, self._main)] + quality
-        keys += [self._main] if self._main in result.maps else []  # last, i.e. on top
-        new_layers = []
-        for key in keys:
-            data, kwargs = map_layer(MapsEntry(result, key, name, affine), scale=scale, translate=translate)
-            layer = upsert_image(self.viewer, data, **kwargs)
-            lo, hi = kwargs["contrast_limits"]
-            finite = data[np.isfinite(data)]
-            top = max(hi, float(finite.max())) if finite.size else hi
-            bottom = min(lo, float(finite.min())) if finite.size else lo
-            layer.contrast_limits_range = (bottom, top)
-            layer.contrast_limits = (lo, hi)
-            layer.visible = key == self._main
-            new_layers.append(layer)
-        names = [layer.name for layer in new_layers]
-        for stale in self.map_names:
-            if stale not in names and (old := find_layer(self.viewer.layers, stale)) is not None:
-                self.viewer.layers.remove(old)
-        self.map_names = names
+        self.map_names = show_maps(
+            self.viewer,
+            result,
+            main=self._main,
+            series_name=entry.name if isinstance(entry, SeriesEntry) else dataset_layer.name,
+            affine=entry.series.affine if isinstance(entry, SeriesEntry) else None,
+            over=dataset_layer,
+            replace=self.map_names,
+        )
         self.result = result
         self.save_button.setEnabled(True)
         self.plot.clear()
-        self.viewer.layers.selection.active = new_layers[-1]
 
     # ---- voxel curve ------------------------------------------------------------------------
     def _on_click(self, viewer: Any, event: Any) -> None:
@@ -420,32 +361,11 @@ class QMRIWidget(EngineRunWidget):
 
     def show_voxel(self, index: tuple[int, ...]) -> VoxelCurve | None:
         """Plot the signal and the fitted curve of the voxel ``index`` (``([z,] y, x)``)."""
-        from napari_mrrecon._qmri_layers import MAP_LABELS
-        from napari_mrrecon._qmri_plot import VoxelCurve
+        from napari_mrrecon._qmri_plot import voxel_curve
 
-        result = self.result
-        if result is None:
+        if self.result is None:
             return None
-        observed = np.asarray(result.observed(index), dtype=float)
-        if getattr(result, "magnitude", False):  # IR on magnitude data: the curve is |S|, so the data too
-            observed = np.abs(observed)
-        curve_times, curve = result.curve(index)
-        info = self.model_form._model_info(result.model)
-        shown = [k for k in (self._main, "r2") if k in result.maps]
-        values = "  ".join(
-            f"{MAP_LABELS.get(k, k)} = {float(result.maps[k][index]):.4g} {result.units.get(k, '')}".rstrip()
-            for k in shown
-        )
-        times = np.asarray(result.times, dtype=float)  # ms, or degrees for VFA
-        voxel = VoxelCurve(
-            index=index,
-            times=times,
-            observed=observed,
-            curve_times=np.asarray(curve_times, dtype=float),
-            curve=np.asarray(curve, dtype=float),
-            xlabel=f"{info.times_label} [{info.times_unit}]",
-            title=f"voxel {index}  {values}",
-        )
+        voxel = voxel_curve(self.result, index, self._main)
         self.plot.show_curve(voxel)
         return voxel
 
@@ -475,56 +395,12 @@ class QMRIWidget(EngineRunWidget):
             self.save_maps(path)
 
     def compute_statistics(self, *, quiet: bool = False) -> list[dict[str, Any]]:
-        """ROI statistics of every map of the current fit, shown in the table.
-
-        With ``quiet`` (an ROI edit), nothing is said when there is no fit or no ROI yet.
-        """
-        from napari.utils.notifications import show_error
-
-        from napari_mrrecon._qmri_roi import roi_labels
-        from recon_engine.errors import ReconError
-        from recon_engine.qmri import roi_statistics
-
-        roi, target = self.roi.roi_layer(), self.current_map_layer()
-        if self.result is None or target is None or roi is None:
-            if not quiet:
-                show_error(
-                    "ROI statistics: run a fit first."
-                    if roi is not None
-                    else "ROI statistics: add a Shapes or Labels layer and draw the regions."
-                )
-            return []
-        try:
-            labels = roi_labels(roi, target)
-            rows = roi_statistics(self.result.maps, labels, self.result.units)
-        except (ValueError, ReconError) as exc:
-            show_error(f"ROI statistics: {exc}")
-            return []
-        self.roi.show_rows(rows)
-        return list(self.roi.rows)
+        """ROI statistics of every map of the current fit, shown in the table (see :class:`RoiPanel`)."""
+        return self.roi.compute(self.result, self.current_map_layer(), quiet=quiet)
 
     def export_statistics(self, path: str | Path) -> Path | None:
         """Write the statistics table as CSV (atomically); errors as notifications."""
-        from napari.utils.notifications import show_error, show_info
-
-        from napari_mrrecon._qmri_roi import write_csv
-        from recon_engine.errors import ReconError
-
-        if not self.roi.rows:
-            show_error("Nothing to export: compute the ROI statistics first.")
-            return None
-        try:
-            written = write_csv(self.roi.rows, path)
-        except (ReconError, OSError) as exc:
-            show_error(f"Export CSV failed: {exc}")
-            return None
-        show_info(f"Saved {written.name}")
-        return written
-
-    def _export_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export ROI statistics", "roi.csv", "CSV (*.csv)")
-        if path:
-            self.export_statistics(path)
+        return self.roi.export(path)
 
     def closeEvent(self, event: Any) -> None:
         """Stop the worker and unhook the mouse callback when the dock closes."""
