@@ -108,7 +108,8 @@ MAP_STYLES: dict[str, tuple[str, tuple[float, float] | None]] = {
     "t2star": ("inferno", (0.0, 150.0)),
     "m0": ("gray", None),
     "r2": ("viridis", (0.0, 1.0)),
-    "b1": ("twilight_shifted", (0.5, 1.5)),
+    "b1": ("viridis", (0.0, 1.2)),
+    "correlation": ("viridis", (0.0, 1.0)),
     "residual": ("gray", None),
 }
 

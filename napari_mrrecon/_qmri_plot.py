@@ -64,13 +64,19 @@ def voxel_curve(result: FitResult, index: tuple[int, ...], main: str) -> VoxelCu
         for k in (main, "r2")
         if k in result.maps
     )
+    times = np.asarray(result.times, dtype=float)  # ms, or degrees for VFA
+    curve_times = np.asarray(curve_times, dtype=float)
+    xlabel = f"{info.times_label} [{info.times_unit}]"
+    frames = np.arange(observed.size, dtype=float)
+    if curve_times.shape == frames.shape and np.array_equal(curve_times, frames):
+        times, xlabel = frames, "frame"  # fingerprinting: the fit is over the frames of the schedule
     return VoxelCurve(
         index=tuple(int(i) for i in index),
-        times=np.asarray(result.times, dtype=float),  # ms, or degrees for VFA
+        times=times,
         observed=observed,
-        curve_times=np.asarray(curve_times, dtype=float),
+        curve_times=curve_times,
         curve=np.asarray(curve, dtype=float),
-        xlabel=f"{info.times_label} [{info.times_unit}]",
+        xlabel=xlabel,
         title=f"voxel {tuple(int(i) for i in index)}  {values}",
     )
 

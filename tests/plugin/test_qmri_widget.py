@@ -26,8 +26,8 @@ from recon_engine.simulate.qmri_series import SyntheticSeries, inversion_recover
 PLUGIN = "napari-mrrecon"
 TIMEOUT_MS = 30_000
 N = 48
-#: Largest relative error of the median T1 in a tissue (SNR 200, 8 TIs).
-T1_TOLERANCE = 0.02
+#: Largest relative error of the median T1 or T2 in a tissue (SNR 200, 8 TIs or TEs).
+MEDIAN_TOLERANCE = 0.02
 WM, GM = list(TISSUES).index("white_matter"), list(TISSUES).index("grey_matter")
 
 
@@ -84,7 +84,7 @@ def test_fit_through_dock_t1_within_2_percent(
     labels = ir.truth["labels"]
     for tissue, truth in ((WM, 830.0), (GM, 1330.0)):
         median = float(np.nanmedian(t1_layer.data[labels == tissue]))
-        assert abs(median / truth - 1) < T1_TOLERANCE, (tissue, median)
+        assert abs(median / truth - 1) < MEDIAN_TOLERANCE, (tissue, median)
     r2 = viewer.layers["R²"]
     assert r2.colormap.name == "viridis"
     np.testing.assert_allclose(r2.contrast_limits, (0.0, 1.0))
@@ -160,7 +160,7 @@ def test_roi_statistics_equal_numpy_and_csv(
         assert row["sd"] == pytest.approx(values.std(ddof=1), rel=1e-4)
         assert row["median"] == pytest.approx(np.median(values), rel=1e-5)
     wm_t1 = next(r for r in rows if r["label"] == 1 and r["map"] == "t1")
-    assert abs(wm_t1["median"] / 830.0 - 1) < T1_TOLERANCE
+    assert abs(wm_t1["median"] / 830.0 - 1) < MEDIAN_TOLERANCE
 
     viewer.add_shapes(
         [np.array([[10, 12], [10, 20], [16, 20], [16, 12]])], shape_type="rectangle", name="box"
@@ -288,3 +288,25 @@ def test_sample_series_opens_with_times(viewer: Any, qmri: Any) -> None:
     assert layer.data.shape == (8, 128, 128)
     assert qmri.series_choice.currentText() == layer.name
     assert qmri.model_form.values()[0] == 50.0
+
+
+def test_t2_fit_replaces_t1_maps(qtbot: Any, viewer: Any, qmri: Any, ir: SyntheticSeries) -> None:
+    """After an IR fit, a T2 fit: "T2 [ms]" (inferno, 0–300 ms), WM median within 2 % of 80 ms; no T1 maps."""
+    from recon_engine.simulate.qmri_series import t2_decay_series
+
+    _fitted(qtbot, viewer, qmri, ir)
+    se = t2_decay_series(N, snr=200.0, seed=4)
+    _add_series(viewer, se, "se")
+    assert qmri.series_choice.currentText() == "se"
+    qmri.model_form.model.setCurrentText("t2")
+    np.testing.assert_array_equal(qmri.model_form.values(), se.times)
+    _run(qtbot, qmri)
+    t2 = viewer.layers["T2 [ms]"]
+    assert t2.colormap.name == "inferno"
+    np.testing.assert_allclose(t2.contrast_limits, (0.0, 300.0))
+    assert t2.metadata["unit"] == "ms"
+    median = float(np.nanmedian(t2.data[se.truth["labels"] == WM]))
+    assert abs(median / 80.0 - 1) < MEDIAN_TOLERANCE, median
+    assert "T1 [ms]" not in viewer.layers
+    assert "b [a.u.]" not in viewer.layers
+    assert {"M0 [a.u.]", "R²", "residual [a.u.]"} <= {la.name for la in viewer.layers}
