@@ -310,3 +310,24 @@ def test_t2_fit_replaces_t1_maps(qtbot: Any, viewer: Any, qmri: Any, ir: Synthet
     assert "T1 [ms]" not in viewer.layers
     assert "b [a.u.]" not in viewer.layers
     assert {"M0 [a.u.]", "R²", "residual [a.u.]"} <= {la.name for la in viewer.layers}
+
+
+def test_3d_series_maps_and_click(qtbot: Any, viewer: Any, qmri: Any, ir: SyntheticSeries) -> None:
+    """A (n, z, y, x) series gives (z, y, x) maps; a click at (TI, z, y, x) plots voxel (z, y, x)."""
+    from recon_engine.qmri import QMRISeries
+
+    volume = np.stack([ir.data, ir.data[:, ::-1]], axis=1)  # (n, 2, y, x): second slice flipped
+    series = QMRISeries(data=volume, times=ir.times, source="test 3D")
+    data, kwargs, _ = series_layer(series, "volume", times_label="TI")
+    viewer.add_image(data, **kwargs)
+    _run(qtbot, qmri)
+    t1 = viewer.layers["T1 [ms]"]
+    assert t1.data.shape == (2, N, N)
+    assert tuple(t1.axis_labels) == ("z", "y", "x")
+    np.testing.assert_allclose(t1.data[1], t1.data[0, ::-1], rtol=1e-3)  # same fit, flipped
+    y, x = np.argwhere(ir.truth["labels"] == GM)[0]
+    viewer.layers.selection.active = t1
+    qmri._on_click(viewer, SimpleNamespace(position=(3.0, 1.0, float(N - 1 - y), float(x))))
+    assert qmri.plot.shown is not None
+    assert qmri.plot.shown.index == (1, N - 1 - y, x)
+    np.testing.assert_allclose(np.abs(qmri.plot.shown.observed), ir.data[:, y, x], rtol=1e-5)
