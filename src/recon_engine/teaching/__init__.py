@@ -15,13 +15,10 @@ from __future__ import annotations
 from recon_engine.teaching.corruptions import add_noise, add_spikes, mean_signal, noise_std
 from recon_engine.teaching.explanations import EXPLANATIONS
 from recon_engine.teaching.explorer import explore, explore_steps
+from recon_engine.teaching.filters import FILTERS, WINDOWS, filter_mask, kspace_window
 from recon_engine.teaching.masks import (
-    FILTERS,
     PATTERNS,
-    WINDOWS,
     calibration_region,
-    filter_mask,
-    kspace_window,
     partial_fourier_mask,
     resolution_mask,
     sampling_mask,

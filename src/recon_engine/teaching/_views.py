@@ -21,7 +21,7 @@ def make_views(
     psf: np.ndarray,
 ) -> ExplorerViews:
     """Views of complex ``aliased``/``recon`` ``(y, x)`` and the log PSF; metrics against the reference."""
-    ref = np.abs(source.reference())
+    ref = source.cached("reference_abs", lambda: np.abs(source.reference()).astype(np.float32))
     mag = np.abs(recon).astype(np.float32)
     fraction = float(mask.astype(bool).mean())
     metrics = {

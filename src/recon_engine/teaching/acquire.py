@@ -21,10 +21,9 @@ import torch
 
 from recon_engine.teaching._fft import tensor
 from recon_engine.teaching.corruptions import check_spikes, mean_signal, unit_noise
+from recon_engine.teaching.filters import filter_mask, kspace_window
 from recon_engine.teaching.masks import (
     calibration_region,
-    filter_mask,
-    kspace_window,
     partial_fourier_mask,
     resolution_mask,
     sampling_mask,

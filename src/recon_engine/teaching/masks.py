@@ -1,4 +1,4 @@
-"""Sampling masks, resolution and filter masks, and k-space windows for the teaching demos.
+"""Sampling masks (undersampling patterns, partial Fourier, resolution) for the teaching demos.
 
 All masks are ``(ky, kx)`` arrays (``ky`` = phase encoding = axis -2, ``kx`` = readout = axis -1)
 with the k-space centre at index ``N // 2``, as the centred FFT of
@@ -33,38 +33,21 @@ import math
 from functools import lru_cache
 
 import numpy as np
-from scipy.signal import windows
 
 from recon_engine.errors import ParameterError
 from recon_engine.teaching._poisson import poisson_disc_points
+from recon_engine.teaching._shapes import centre_block, check_shape, fraction, kept
 
 __all__ = [
-    "FILTERS",
     "PATTERNS",
-    "WINDOWS",
     "calibration_region",
-    "filter_mask",
-    "kspace_window",
     "partial_fourier_mask",
     "resolution_mask",
     "sampling_mask",
 ]
 
 PATTERNS: tuple[str, ...] = ("regular", "random", "variable_density", "poisson_disc")
-WINDOWS: tuple[str, ...] = ("none", "hamming", "tukey")
-FILTERS: tuple[str, ...] = ("none", "lowpass", "highpass")
 _VD_POWER = 2.0
-
-
-def _check_shape(shape: tuple[int, ...]) -> tuple[int, int]:
-    if len(shape) != 2 or min(int(s) for s in shape) < 2:
-        raise ParameterError(f"a k-space mask needs a 2D shape (ky, kx) of at least 2 × 2, got {shape!r}")
-    return int(shape[0]), int(shape[1])
-
-
-def _centre_block(n: int, width: int) -> slice:
-    start = n // 2 - width // 2
-    return slice(start, start + width)
 
 
 def _regular_lines(ny: int, acceleration: float) -> np.ndarray:
@@ -79,7 +62,7 @@ def _regular_lines(ny: int, acceleration: float) -> np.ndarray:
 
 def _drawn_lines(ny: int, acceleration: float, calibration: int, seed: int, dense_centre: bool) -> np.ndarray:
     lines = np.zeros(ny, dtype=bool)
-    lines[_centre_block(ny, calibration)] = True
+    lines[centre_block(ny, calibration)] = True
     target = max(round(ny / acceleration), int(lines.sum()), 1)
     free = np.flatnonzero(~lines)
     extra = target - int(lines.sum())
@@ -103,7 +86,7 @@ def _cached_mask(
     else:
         if pattern == "regular":
             lines = _regular_lines(ny, acceleration)
-            lines[_centre_block(ny, calibration)] = True
+            lines[centre_block(ny, calibration)] = True
         else:
             lines = _drawn_lines(ny, acceleration, calibration, seed, pattern == "variable_density")
         mask = np.broadcast_to(lines[:, None], (ny, nx)).copy()
@@ -140,7 +123,7 @@ def sampling_mask(
     ParameterError
         Unknown pattern, ``R < 1``, negative calibration, bad shape.
     """
-    ny, nx = _check_shape(tuple(shape))
+    ny, nx = check_shape(tuple(shape))
     if pattern not in PATTERNS:
         raise ParameterError(f"unknown sampling pattern {pattern!r}; choose one of {PATTERNS}")
     if not (math.isfinite(acceleration) and acceleration >= 1.0):
@@ -153,13 +136,13 @@ def sampling_mask(
 
 def calibration_region(shape: tuple[int, int], pattern: str, calibration: int) -> np.ndarray:
     """Return the fully sampled centre of :func:`sampling_mask`, bool ``(ky, kx)`` (lines or a square)."""
-    ny, nx = _check_shape(tuple(shape))
+    ny, nx = check_shape(tuple(shape))
     region = np.zeros((ny, nx), dtype=bool)
     if pattern == "poisson_disc":
         c = min(int(calibration), ny, nx)
-        region[_centre_block(ny, c), _centre_block(nx, c)] = True
+        region[centre_block(ny, c), centre_block(nx, c)] = True
     else:
-        region[_centre_block(ny, min(int(calibration), ny))] = True
+        region[centre_block(ny, min(int(calibration), ny))] = True
     return region
 
 
@@ -187,7 +170,7 @@ def partial_fourier_mask(shape: tuple[int, int], fraction: float) -> np.ndarray:
     ParameterError
         ``fraction`` outside ``[0.5, 1]``.
     """
-    ny, nx = _check_shape(tuple(shape))
+    ny, nx = check_shape(tuple(shape))
     if not (math.isfinite(fraction) and 0.5 <= fraction <= 1.0):
         raise ParameterError(
             f"partial Fourier fraction must lie in [0.5, 1] (e.g. 5/8 = 0.625), got {fraction!r}"
@@ -196,16 +179,6 @@ def partial_fourier_mask(shape: tuple[int, int], fraction: float) -> np.ndarray:
     mask = np.zeros((ny, nx), dtype=bool)
     mask[:n] = True
     return mask
-
-
-def _fraction(value: float, name: str) -> float:
-    if not (math.isfinite(value) and 0.0 < value <= 1.0):
-        raise ParameterError(f"{name} resolution must be a fraction in (0, 1], got {value!r}")
-    return float(value)
-
-
-def _kept(n: int, fraction: float) -> int:
-    return max(2, min(n, round(fraction * n)))
 
 
 def resolution_mask(shape: tuple[int, int], *, phase: float = 1.0, readout: float = 1.0) -> np.ndarray:
@@ -223,94 +196,8 @@ def resolution_mask(shape: tuple[int, int], *, phase: float = 1.0, readout: floa
     np.ndarray
         bool ``(ky, kx)``.
     """
-    ny, nx = _check_shape(tuple(shape))
-    py, px = _fraction(phase, "phase"), _fraction(readout, "readout")
+    ny, nx = check_shape(tuple(shape))
+    py, px = fraction(phase, "phase"), fraction(readout, "readout")
     mask = np.zeros((ny, nx), dtype=bool)
-    mask[_centre_block(ny, _kept(ny, py)), _centre_block(nx, _kept(nx, px))] = True
+    mask[centre_block(ny, kept(ny, py)), centre_block(nx, kept(nx, px))] = True
     return mask
-
-
-def filter_mask(shape: tuple[int, int], kind: str, radius: float) -> np.ndarray:
-    """Circular low- or high-pass mask in k-space.
-
-    Parameters
-    ----------
-    shape
-        ``(ky, kx)``.
-    kind
-        ``"none"`` (all True), ``"lowpass"`` (keep ``|k| ≤ radius · k_max``) or ``"highpass"``
-        (keep ``|k| > radius · k_max``); ``|k|`` is normalised per axis (``k_max = N/2``).
-    radius
-        Fraction of ``k_max``, in ``[0, 1.5]``.
-
-    Returns
-    -------
-    np.ndarray
-        bool ``(ky, kx)``.
-    """
-    ny, nx = _check_shape(tuple(shape))
-    if kind not in FILTERS:
-        raise ParameterError(f"unknown k-space filter {kind!r}; choose one of {FILTERS}")
-    if not (math.isfinite(radius) and 0.0 <= radius <= 1.5):
-        raise ParameterError(f"filter radius must be a fraction of k_max in [0, 1.5], got {radius!r}")
-    if kind == "none":
-        return np.ones((ny, nx), dtype=bool)
-    ky = (np.arange(ny) - ny // 2) / (ny / 2.0)
-    kx = (np.arange(nx) - nx // 2) / (nx / 2.0)
-    r = np.sqrt(ky[:, None] ** 2 + kx[None, :] ** 2)
-    return np.asarray(r <= radius if kind == "lowpass" else r > radius)
-
-
-def _window_1d(n: int, support: int, kind: str, alpha: float) -> np.ndarray:
-    w = np.zeros(n)
-    if kind == "hamming":
-        core = windows.hamming(support, sym=True)
-    else:
-        core = windows.tukey(support, alpha=alpha, sym=True)
-    w[_centre_block(n, support)] = core
-    return w
-
-
-@lru_cache(maxsize=32)
-def _cached_window(ny: int, nx: int, kind: str, alpha: float, support: tuple[float, float]) -> np.ndarray:
-    if kind == "none":
-        w = np.ones((ny, nx), dtype=np.float32)
-    else:
-        wy = _window_1d(ny, _kept(ny, support[0]), kind, alpha)
-        wx = _window_1d(nx, _kept(nx, support[1]), kind, alpha)
-        w = (wy[:, None] * wx[None, :]).astype(np.float32)
-    w.setflags(write=False)
-    return w
-
-
-def kspace_window(
-    shape: tuple[int, int], kind: str, alpha: float = 0.5, *, support: tuple[float, float] = (1.0, 1.0)
-) -> np.ndarray:
-    """Separable apodisation window that tapers the edges of the acquired k-space.
-
-    Parameters
-    ----------
-    shape
-        ``(ky, kx)``.
-    kind
-        ``"none"`` (all ones), ``"hamming"`` (``0.54 + 0.46 cos``) or ``"tukey"`` (flat centre,
-        cosine taper over the outer ``alpha`` fraction; ``alpha = 1`` is a Hann window).
-    alpha
-        Tukey taper fraction in ``[0, 1]`` (unused otherwise).
-    support
-        ``(phase, readout)`` fractions of k-space the window spans (centred; zero outside):
-        match the acquired resolution, so the window tapers towards the edge of what was
-        measured (a window over the full matrix barely touches a low-resolution acquisition).
-
-    Returns
-    -------
-    np.ndarray
-        float32 ``(ky, kx)`` in ``[0, 1]``, read-only (cached).
-    """
-    ny, nx = _check_shape(tuple(shape))
-    if kind not in WINDOWS:
-        raise ParameterError(f"unknown k-space window {kind!r}; choose one of {WINDOWS}")
-    if not (math.isfinite(alpha) and 0.0 <= alpha <= 1.0):
-        raise ParameterError(f"Tukey alpha must lie in [0, 1], got {alpha!r}")
-    sup = (_fraction(support[0], "phase"), _fraction(support[1], "readout"))
-    return _cached_window(ny, nx, kind, float(alpha) if kind == "tukey" else 0.0, sup)

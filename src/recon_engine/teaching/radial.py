@@ -27,7 +27,7 @@ from recon_engine.teaching._fft import fft2c, ifft2c, tensor
 from recon_engine.teaching._recon import iterative_steps, runner
 from recon_engine.teaching._views import make_views
 from recon_engine.teaching.corruptions import mean_signal, unit_noise
-from recon_engine.teaching.masks import filter_mask, kspace_window
+from recon_engine.teaching.filters import filter_mask, kspace_window
 from recon_engine.teaching.psf import log_magnitude
 from recon_engine.teaching.settings import ExplorerSettings, ExplorerViews
 from recon_engine.teaching.source import ExplorerSource

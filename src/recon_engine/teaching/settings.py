@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from recon_engine.errors import ParameterError
-from recon_engine.teaching.masks import FILTERS, PATTERNS, WINDOWS
+from recon_engine.teaching.filters import FILTERS, WINDOWS
+from recon_engine.teaching.masks import PATTERNS
 
 __all__ = [
     "CS_REGULARIZERS",

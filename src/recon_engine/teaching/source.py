@@ -118,6 +118,11 @@ class ExplorerSource:
         reference then combines by root-sum-of-squares).
     name
         Shown in the GUI.
+
+    Notes
+    -----
+    Precomputations (coil images, reference, FFT-ordered arrays, noise, radial set-ups) are cached
+    on the instance: treat its arrays as read-only.
     """
 
     kspace: np.ndarray
@@ -139,6 +144,10 @@ class ExplorerSource:
             if m.shape != k.shape:
                 raise DataError(f"coil maps {m.shape} do not match the k-space {k.shape} (coils, y, x)")
             self.maps = np.ascontiguousarray(m, dtype=np.complex64)
+
+    def __repr__(self) -> str:
+        maps = "given maps" if self.maps is not None else "no maps"
+        return f"ExplorerSource({self.name!r}, {self.n_coils} coils, {self.shape[0]}×{self.shape[1]}, {maps})"
 
     @property
     def shape(self) -> tuple[int, int]:
