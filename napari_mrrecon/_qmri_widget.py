@@ -168,6 +168,7 @@ class QMRIWidget(EngineRunWidget):
         napari_viewer.layers.events.inserted.connect(self.model_form.refresh_maps)
         napari_viewer.layers.events.removed.connect(self.model_form.refresh_maps)
         napari_viewer.mouse_drag_callbacks.append(self._on_click)
+        self.destroyed.connect(partial(_unhook, napari_viewer.mouse_drag_callbacks, self._on_click))
         self._refresh_mask_layers()
         self._on_series_changed()
 
@@ -343,7 +344,10 @@ class QMRIWidget(EngineRunWidget):
     # ---- voxel curve ------------------------------------------------------------------------
     def _on_click(self, viewer: Any, event: Any) -> None:
         """Mouse press on the canvas: plot the voxel under the cursor (when maps are shown)."""
-        layer = self.current_map_layer()
+        try:
+            layer = self.current_map_layer()
+        except RuntimeError:  # the dock's Qt object is gone (closed without closeEvent)
+            return
         if layer is None or self.result is None:
             return
         coords = np.asarray(layer.world_to_data(event.position))[-layer.ndim :]
@@ -404,9 +408,14 @@ class QMRIWidget(EngineRunWidget):
 
     def closeEvent(self, event: Any) -> None:
         """Stop the worker and unhook the mouse callback when the dock closes."""
-        if self._on_click in self.viewer.mouse_drag_callbacks:
-            self.viewer.mouse_drag_callbacks.remove(self._on_click)
+        _unhook(self.viewer.mouse_drag_callbacks, self._on_click)
         super().closeEvent(event)
+
+
+def _unhook(callbacks: list[Any], callback: Any, *_: Any) -> None:
+    """Remove ``callback`` from a viewer's callback list if it is still there."""
+    if callback in callbacks:
+        callbacks.remove(callback)
 
 
 def _main_parameter(model: str) -> str:
