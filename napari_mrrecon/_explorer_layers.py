@@ -71,21 +71,35 @@ def view_key(layer: napari.layers.Layer | None) -> str | None:
 
 
 def _limits(key: str, data: np.ndarray, reference_peak: float | None) -> tuple[float, float]:
-    """Contrast limits: images share the reference's scale, the difference is shown ×5."""
+    """Contrast limits of a view.
+
+    Fixed wherever possible, so that views compare across settings and an update does not
+    re-render thumbnails: mask [0, 1], PSF four decades below its peak (log10, 0 at the
+    peak), images [0, peak of the fully sampled reference], difference ×5 of that. k-space and
+    g-factor follow their data.
+    """
+    if key == "mask":
+        return (0.0, 1.0)
+    if key == "psf":
+        return (-4.0, 0.0)
+    if reference_peak and key in ("aliased", "recon", "acquisition_image", "iterations"):
+        return (0.0, reference_peak)
+    if reference_peak and key == "difference":
+        return (0.0, reference_peak / 5.0)
     finite = data[np.isfinite(data)]
     lo = float(finite.min()) if finite.size else 0.0
     hi = float(finite.max()) if finite.size else 1.0
-    if key == "mask":
-        return (0.0, max(hi, 1e-6))
-    if key == "difference" and reference_peak:
-        return (0.0, reference_peak / 5.0)
     if key == "gfactor":
         return (1.0, max(hi, 1.0 + 1e-3))
-    if key == "psf":  # log10 |PSF|, 0 at the peak: show four decades
-        return (max(lo, hi - 4.0), hi if hi > lo else lo + 1.0)
     if key == "kspace":
         return (lo, hi if hi > lo else lo + 1.0)
     return (0.0, hi if hi > 0 else 1.0)
+
+
+def _close(old: tuple[float, float], new: tuple[float, float], tolerance: float = 0.05) -> bool:
+    """True when two contrast ranges differ by less than ``tolerance`` of their width."""
+    width = max(abs(new[1] - new[0]), 1e-12)
+    return abs(old[0] - new[0]) <= tolerance * width and abs(old[1] - new[1]) <= tolerance * width
 
 
 class ExplorerLayers:
@@ -123,8 +137,10 @@ class ExplorerLayers:
         """Put the views ``keys`` of ``views`` (an ``ExplorerViews``) into their layers.
 
         A view that is None (e.g. ``gfactor`` without a SENSE g-factor run) hides its layer.
+        Missing layers are added together with the grid switched off, so napari lays out
+        its grid once (a re-layout per added layer costs ~0.3 s or more).
         """
-        created = False
+        arrays = {}
         for key in keys:
             data = getattr(views, _FIELD.get(key, key), None)
             if data is None:
@@ -132,70 +148,91 @@ class ExplorerLayers:
                 if layer is not None and layer.visible:
                     layer.visible = False
                 continue
-            created |= self.put(key, np.asarray(data, dtype=np.float32))
+            arrays[key] = np.asarray(data, dtype=np.float32)
+        missing = [key for key in arrays if self.layer(key) is None]
+        grid = viewer_grid(self.viewer)
+        if missing:
+            grid.enabled = False
+        reshaped = False
+        for key, data in arrays.items():
+            reshaped |= self.put(key, data)
         self.updates += 1
-        if created:
+        if missing or reshaped:
             self.arrange()
 
     def put(self, key: str, data: np.ndarray) -> bool:
-        """Show ``data`` in the layer of ``key`` (in place when the shape matches).
+        """Show ``data`` in the layer of ``key``: in place when the shape matches.
 
         Returns
         -------
         bool
-            True when the layer was created.
+            True when the layer was created or changed shape (the view needs a reset).
         """
         limits = _limits(key, data, self.reference_peak)
         layer = self.layer(key)
-        if layer is not None and layer.data.shape == data.shape and layer.data.dtype == data.dtype:
-            if not layer.visible:
-                layer.visible = True
+        if layer is None:
+            layer = self.viewer.add_image(
+                np.array(data, dtype=np.float32),
+                name=layer_name(key),
+                colormap=VIEW_COLORMAPS[key],
+                contrast_limits=limits,
+            )
+            layer.name_overlay.visible = True
+            if key == "kspace" and self._on_kspace_click is not None:
+                layer.mouse_drag_callbacks.append(self._on_kspace_click)
+            return True
+        if not layer.visible:
+            layer.visible = True
+        reshaped = layer.data.shape != data.shape or layer.data.dtype != data.dtype
+        if reshaped:  # other source or matrix: a new array, but the same layer (no grid re-layout)
+            layer.data = np.array(data, dtype=np.float32)
+        elif not np.array_equal(layer.data, data):  # unchanged views (e.g. the mask when only
+            # the SNR moves) cost nothing; the others are written into the displayed array and
+            # only the slice is redrawn (no thumbnail, no extent)
             layer.data[...] = data
             layer.refresh(thumbnail=False, extent=False, highlight=False)
             self._stale.add(key)
-            if tuple(layer.contrast_limits) != limits:
-                layer.contrast_limits_range = limits
-                layer.contrast_limits = limits
-            return False
-        if layer is not None:
-            self.viewer.layers.remove(layer)
-        layer = self.viewer.add_image(
-            np.array(data, dtype=np.float32),
-            name=layer_name(key),
-            colormap=VIEW_COLORMAPS[key],
-            contrast_limits=limits,
-        )
-        layer.name_overlay.visible = True
-        if key == "kspace" and self._on_kspace_click is not None:
-            layer.mouse_drag_callbacks.append(self._on_kspace_click)
-        return True
+        if not _close(tuple(layer.contrast_limits), limits):  # each change re-renders the thumbnail
+            layer.contrast_limits_range = limits
+            layer.contrast_limits = limits
+        return reshaped
 
     def put_stack(self, key: str, stack: np.ndarray) -> napari.layers.Image:
-        """Show a stack ``(frames, y, x)`` with the frames on the slider (layer replaced)."""
-        old = self.layer(key)
-        if old is not None:
-            self.viewer.layers.remove(old)
+        """Show a stack ``(frames, y, x)`` with the frames on the slider, the last frame shown."""
         stack = np.ascontiguousarray(stack, dtype=np.float32)
         top = float(stack.max()) if stack.size else 1.0
-        layer = self.viewer.add_image(
-            stack,
-            name=layer_name(key),
-            colormap=VIEW_COLORMAPS[key],
-            contrast_limits=(0.0, top if top > 0 else 1.0),
-            axis_labels=("frame", "y", "x"),
-        )
-        layer.name_overlay.visible = True
-        self.arrange()
+        limits = (0.0, top if top > 0 else 1.0)
+        layer = self.layer(key)
+        if layer is not None and layer.ndim == stack.ndim:
+            layer.visible = True
+            layer.data = stack
+            layer.contrast_limits_range = limits
+            layer.contrast_limits = limits
+        else:
+            if layer is not None:
+                self.viewer.layers.remove(layer)
+            layer = self.viewer.add_image(
+                stack,
+                name=layer_name(key),
+                colormap=VIEW_COLORMAPS[key],
+                contrast_limits=limits,
+                axis_labels=("frame", "y", "x"),
+            )
+            layer.name_overlay.visible = True
+            self.arrange()
         self.viewer.dims.set_current_step(self.viewer.dims.ndim - 3, stack.shape[0] - 1)
         return layer
 
     def settle(self) -> None:
-        """Refresh the thumbnails of the layers updated in place since the last call."""
-        for key in sorted(self._stale):
-            layer = self.layer(key)
-            if layer is not None:
-                layer.refresh()
-        self._stale.clear()
+        """Refresh the thumbnails of the layers updated in place, one layer per event-loop turn."""
+        from qtpy.QtCore import QTimer
+
+        if not self._stale:
+            return
+        layer = self.layer(self._stale.pop())
+        if layer is not None:
+            layer.refresh()
+        QTimer.singleShot(0, self.settle)
 
     def arrange(self) -> None:
         """Grid mode with the explorer's layers in view order, the views first."""

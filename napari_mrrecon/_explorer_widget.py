@@ -88,6 +88,8 @@ class ExplorerWidget(QWidget):
         Message of the last failure, or None.
     update_times_s
         Wall time of each finished views job (s), latest last.
+    show_times_s
+        Main-thread time of putting each job's views into the layers (s), latest last.
     """
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
@@ -96,6 +98,7 @@ class ExplorerWidget(QWidget):
         self.views: Any = None
         self.last_error: str | None = None
         self.update_times_s: list[float] = []
+        self.show_times_s: list[float] = []
         self._source_cache: tuple[str, Any, float] | None = None
         self.layers = ExplorerLayers(napari_viewer, self._on_kspace_click)
         self.runner = LatestRunner(self)
@@ -324,6 +327,7 @@ class ExplorerWidget(QWidget):
             self.layers.put("recon", preview)
 
     def _show_views(self, result: tuple[Any, float, Any], keep: bool, submitted: float) -> None:
+        started = time.perf_counter()
         _source, peak, views = result
         self.views = views
         self.last_error = None
@@ -335,6 +339,7 @@ class ExplorerWidget(QWidget):
         self.metrics.setText(_format_metrics(views.metrics, time.perf_counter() - submitted))
         self.status.setText("")
         self._settle()
+        self.show_times_s.append(time.perf_counter() - started)
 
     # ---- movies -------------------------------------------------------------------------
     def make_acquisition_movie(self) -> None:
