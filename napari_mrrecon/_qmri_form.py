@@ -201,14 +201,15 @@ class ModelForm(QWidget):
         self._series_angles = None if flip_angles is None else np.asarray(flip_angles, dtype=float)
         self._n = n
         self.tr_edit.setText("" if tr is None else format_number(tr))
-        self._fill_table()
+        self._fill_table(reset=True)
 
-    def _fill_table(self) -> None:
+    def _fill_table(self, *, reset: bool = False) -> None:
+        """The series' values for the model's variable; else keep what was typed (unless ``reset``)."""
         values = self._series_angles if self.uses_angles else self._series_times
         n = self._n
         if values is not None and len(values) == n:
             self.set_values(values)
-        else:
+        elif reset or self.times_table.rowCount() != n:
             self.times_table.setRowCount(n)
             for i in range(n):
                 self.times_table.setItem(i, 0, QTableWidgetItem(""))

@@ -100,6 +100,7 @@ class QMRIWidget(EngineRunWidget):
         self.map_names: list[str] = []
         self._main = "t1"
         self._series_layer: napari.layers.Layer | None = None
+        self._prefilled: str | None = None
         # the base's raw-dataset choice does not apply: a series is an image layer
         self.dataset_choice.hide()
         if (label := self.form.labelForField(self.dataset_choice)) is not None:
@@ -162,7 +163,6 @@ class QMRIWidget(EngineRunWidget):
         self.main_layout.addStretch(1)
 
         self.series_choice.currentIndexChanged.connect(self._on_series_changed)
-        self.model_form.changed.connect(self._on_series_changed)
         napari_viewer.layers.events.inserted.connect(self._refresh_mask_layers)
         napari_viewer.layers.events.removed.connect(self._refresh_mask_layers)
         napari_viewer.layers.events.inserted.connect(self.model_form.refresh_maps)
@@ -202,8 +202,12 @@ class QMRIWidget(EngineRunWidget):
             self.open_series(path)
 
     def _on_series_changed(self, *_: Any) -> None:
-        """Pre-fill the times table (and TR) from the chosen series."""
+        """Pre-fill the times table (and TR) when another series is chosen (typed values stay otherwise)."""
         layer = self.series_choice.layer()
+        name = None if layer is None else layer.name
+        if name == self._prefilled and name is not None:
+            return  # the list was rebuilt (a layer came or went): same series, keep the table
+        self._prefilled = name
         if layer is None:
             self.model_form.set_series(None, None, 0, None)
             return

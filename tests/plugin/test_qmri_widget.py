@@ -259,8 +259,10 @@ def test_open_series_npy_and_save_maps(
     assert layer is not None
     assert isinstance(layer.metadata["mrrecon"], SeriesEntry)
     assert qmri.series_choice.currentText() == "series"
-    qmri.model_form.set_values(ir.times)
+    qmri.model_form.fill.setText(", ".join(f"{v:g}" for v in ir.times))
+    qmri.model_form.fill.returnPressed.emit()
     _run(qtbot, qmri)
+    np.testing.assert_array_equal(qmri.model_form.values(), ir.times)  # typed times survive new layers
     (written,) = qmri.save_maps(tmp_path / "maps.npz")
     with np.load(written) as saved:
         np.testing.assert_array_equal(saved["t1"], qmri.result.maps["t1"])
