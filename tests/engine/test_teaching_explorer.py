@@ -248,3 +248,20 @@ def test_from_kspace_removes_oversampling_and_estimates_maps() -> None:
     assert v.metrics["nrmse"] < 0.05
     with pytest.raises(DataError, match="undersampled"):
         ExplorerSource.from_kspace(simulate_cartesian(image, maps, acceleration=2, calibration_lines=8))
+
+
+def test_real_16_coil_data_with_grappa() -> None:
+    """Real 16-coil Cima.X phantom FLASH (128², fully sampled, see the shared data's PROVENANCE):
+    the source keeps 16 coils and combines by RSS; GRAPPA at R = 3 (24 ACS lines) gives NRMSE
+    < 0.036 (measured 0.024) against the RSS reference, zero-filled > 0.05 (measured 0.073)."""
+    import recon_engine as mr
+    from tests.conftest import shared_data
+
+    path = shared_data(
+        "pulseq_mr_physics_course", "04_hardware_and_imprefections", "data", "2024-02-06-160052.dat"
+    )
+    src = ExplorerSource.from_kspace(mr.read(path))
+    assert src.n_coils == 16 and src.shape == (128, 128) and src.maps is None
+    s = ExplorerSettings(acceleration=3, calibration=24)
+    assert explore(src, s).metrics["nrmse"] > 0.05
+    assert explore(src, replace(s, recon="grappa")).metrics["nrmse"] < 0.036

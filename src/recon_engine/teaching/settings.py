@@ -58,8 +58,9 @@ class ExplorerSettings:
     iterations, regularization
         Of SENSE (CG, Tikhonov λ absolute) and CS (λ relative to ``max|Aᴴy|``).
     gfactor, gfactor_replicas
-        Compute the SENSE g-factor map (analytic for a regular lattice without partial Fourier
-        or reduced phase resolution, otherwise pseudo-replica with this many replicas).
+        Compute the SENSE g-factor map with ``recon="sense"`` on Cartesian sampling (analytic for
+        a regular integer-R lattice without partial Fourier or reduced phase resolution, its
+        calibration block ignored; otherwise pseudo-replica with this many replicas).
     """
 
     pattern: str = "regular"
@@ -95,7 +96,7 @@ class ExplorerSettings:
     def fast(self) -> bool:
         """True when one update needs FFTs only (zero-filled Cartesian, no partial Fourier fill)."""
         pf_fill = self.partial_fourier < 1.0 and self.partial_fourier_method != "zero_fill"
-        return self.recon == "zero_filled" and not self.gfactor and not self.radial and not pf_fill
+        return self.recon == "zero_filled" and not self.radial and not pf_fill
 
 
 def _choice(value: str, options: tuple[str, ...], what: str) -> None:
