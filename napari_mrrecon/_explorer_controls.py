@@ -129,8 +129,8 @@ class ExplorerControls(QWidget):
         Spike positions ``(ky, kx)`` added by clicking on the k-space layer.
     clear_spikes_button, spike_count
         The "Clear spikes" button and the label with the number of spikes.
-    groups
-        The group boxes by explanation key.
+    groups, explanations
+        The group boxes and their explanation labels by explanation key.
     """
 
     changed = Signal()
@@ -139,6 +139,7 @@ class ExplorerControls(QWidget):
         super().__init__(parent)
         self.spikes: list[tuple[int, int]] = []
         self.groups: dict[str, QGroupBox] = {}
+        self.explanations: dict[str, QLabel] = {}
         c = self.controls = {
             "pattern": _choice(PATTERNS_SHOWN, "pattern"),
             "acceleration": _ranged(_slider(1.0, 16.0, 1.0, 0.5), "acceleration", float),
@@ -172,7 +173,7 @@ class ExplorerControls(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         spec: list[tuple[str, tuple[str, ...], list[tuple[str, str]]]] = [
-            ("Sampling", ("sampling", "mask"), [
+            ("Sampling", ("mask",), [
                 ("Pattern", "pattern"), ("Acceleration R", "acceleration"),
                 ("Calibration lines", "calibration"), ("Seed", "seed")]),
             ("Partial Fourier", ("partial_fourier",), [
@@ -202,11 +203,23 @@ class ExplorerControls(QWidget):
                 row.addWidget(self.spike_count, 1)
                 row.addWidget(self.clear_spikes_button)
                 form.addRow(row)
-            form.addRow(explanation_label(explanation(*keys)))
+            label = explanation_label(explanation(*keys))
+            form.addRow(label)
             self.groups[keys[0]] = box
+            self.explanations[keys[0]] = label
             layout.addWidget(box)
+        for name in ("pattern", "acceleration", "calibration"):  # the sampling rows explain themselves
+            c[name].widget.setToolTip(explanation(name))
         for control in c.values():
             _connect_changed(control.widget, self.changed.emit)
+        c["recon"].widget.currentTextChanged.connect(self._explain_recon)
+        self._explain_recon(c["recon"].get())
+
+    def _explain_recon(self, method: str) -> None:
+        """The reconstruction group explains the chosen method."""
+        label = self.explanations["recon"]
+        label.setText(explanation(method, "recon"))
+        label.setVisible(bool(label.text()))
 
     @staticmethod
     def _float_field(value: float) -> _Control:

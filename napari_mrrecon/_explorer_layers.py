@@ -23,7 +23,15 @@ if TYPE_CHECKING:
     import napari.layers
     import napari.viewer
 
-__all__ = ["MOVIE_KEYS", "VIEW_COLORMAPS", "VIEW_KEYS", "VIEW_TITLES", "ExplorerLayers", "layer_name"]
+__all__ = [
+    "DIFFERENCE_GAIN",
+    "MOVIE_KEYS",
+    "VIEW_COLORMAPS",
+    "VIEW_KEYS",
+    "VIEW_TITLES",
+    "ExplorerLayers",
+    "layer_name",
+]
 
 #: Views in grid order (fields of ``ExplorerViews``).
 VIEW_KEYS: tuple[str, ...] = ("mask", "kspace", "psf", "aliased", "recon", "difference", "gfactor")
@@ -55,6 +63,8 @@ VIEW_COLORMAPS: dict[str, str] = {
     "iterations": "gray",
 }
 _FIELD = {"kspace": "kspace_log"}
+#: The difference layer is shown this many times brighter than the reconstruction.
+DIFFERENCE_GAIN = 4.0
 _SUFFIX = " (explorer)"
 
 
@@ -75,17 +85,18 @@ def _limits(key: str, data: np.ndarray, reference_peak: float | None) -> tuple[f
 
     Fixed wherever possible, so that views compare across settings and an update does not
     re-render thumbnails: mask [0, 1], PSF four decades below its peak (log10, 0 at the
-    peak), images [0, peak of the fully sampled reference], difference ×5 of that. k-space and
-    g-factor follow their data.
+    peak), reconstructions [0, peak of the fully sampled reference], the difference
+    :data:`DIFFERENCE_GAIN` times brighter. k-space, g-factor and the zero-filled images
+    (whose intensity drops with the sampled fraction) follow their data.
     """
     if key == "mask":
         return (0.0, 1.0)
     if key == "psf":
         return (-4.0, 0.0)
-    if reference_peak and key in ("aliased", "recon", "acquisition_image", "iterations"):
+    if reference_peak and key in ("recon", "iterations"):
         return (0.0, reference_peak)
     if reference_peak and key == "difference":
-        return (0.0, reference_peak / 5.0)
+        return (0.0, reference_peak / DIFFERENCE_GAIN)
     finite = data[np.isfinite(data)]
     lo = float(finite.min()) if finite.size else 0.0
     hi = float(finite.max()) if finite.size else 1.0

@@ -124,7 +124,7 @@ class ExplorerWidget(QWidget):
         size_row.addWidget(QLabel("Coils"))
         size_row.addWidget(self.coils)
         source_form.addRow(size_row)
-        source_form.addRow(explanation_label(explanation("source", "kspace")))
+        source_form.addRow(explanation_label(explanation("source")))
 
         self.controls = ExplorerControls(self)
 
@@ -437,8 +437,11 @@ def _format_metrics(metrics: Mapping[str, float], seconds: float) -> str:
         parts.append(f"effective R {metrics['acceleration']:.2f}")
     if "sampled_fraction" in metrics:
         parts.append(f"sampled {100 * metrics['sampled_fraction']:.1f} %")
-    parts.extend(
-        f"{k} {v:.3g}" for k, v in metrics.items() if k not in ("nrmse", "acceleration", "sampled_fraction")
-    )
+    if metrics.get("noise_std"):
+        parts.append(f"noise σ {metrics['noise_std']:.3g}")
+    if "gfactor_mean" in metrics:
+        parts.append(
+            f"g mean {metrics['gfactor_mean']:.2f}, max {metrics.get('gfactor_max', float('nan')):.2f}"
+        )
     parts.append(f"{1000 * seconds:.0f} ms")
     return " · ".join(parts)
