@@ -417,6 +417,36 @@ def test_bad_input_gives_clear_errors(phantom: tuple[KSpace, np.ndarray]) -> Non
         run(sense_steps(bad, maps=maps, device="cpu"))
 
 
+def test_bad_input_end_to_end(
+    phantom: tuple[KSpace, np.ndarray], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's bad inputs through ``mrrecon recon`` (one line, exit 2) and the Python API."""
+    from recon_engine.cli import main
+    from recon_engine.io.ismrmrd_write import write_ismrmrd
+
+    few_acs = simulate_cartesian(
+        shepp_logan(N), birdcage_sensitivities(COILS, (N, N)), acceleration=2, calibration_lines=4, seed=2
+    )
+    raw = write_ismrmrd(few_acs, tmp_path / "few_acs.h5")
+    out = str(tmp_path / "x.npy")
+    cases = {  # arguments → words the one-line message must hold
+        ("--method", "sense", "--coil-maps", "espirit"): "smaller than the 6-sample ESPIRiT kernel",
+        ("--method", "grappa"): "calibration region",
+        ("--method", "tv", "--lambda", "-0.01"): "λ ≥ 0",
+        ("--method", "wavelet", "--iterations", "0"): "iterations",
+    }
+    for args, words in cases.items():
+        assert main(["recon", str(raw), "-o", out, "--device", "cpu", "-q", *args]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("mrrecon: error:") and words in err[0], err
+    ks, maps = phantom
+    k = undersample(ks, 2)
+    with pytest.raises(DataError, match="leading axes"):  # maps for 3 volumes, data with none
+        run(sense_steps(k, maps=np.broadcast_to(maps, (3, *maps.shape)), device="cpu"))
+    with pytest.raises(ParameterError, match="acceleration"):  # GRAPPA told R = 3 for R = 2 data
+        mr.reconstruct(undersample(ks, 2, calibration=24), method="grappa", acceleration=3, device="cpu")
+
+
 def test_methods_are_registered() -> None:
     assert {"sense", "tv", "wavelet"} <= set(METHODS)
 
