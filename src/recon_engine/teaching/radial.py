@@ -26,6 +26,7 @@ from recon_engine.teaching._container import radial_kspace
 from recon_engine.teaching._fft import fft2c, ifft2c, tensor
 from recon_engine.teaching._recon import iterative_steps, runner
 from recon_engine.teaching._views import make_views
+from recon_engine.teaching.acquire import rss_magnitude
 from recon_engine.teaching.corruptions import mean_signal, unit_noise
 from recon_engine.teaching.filters import filter_mask, kspace_window
 from recon_engine.teaching.psf import log_magnitude
@@ -132,7 +133,7 @@ def radial_steps(
 
         run = runner(ks, maps, s, device)
         recon, iterates = yield from iterative_steps(run, int(s.iterations), keep_iterates, finish)
-    rss = torch.linalg.vector_norm(shown, dim=0)
+    rss = rss_magnitude(shown)
     views = make_views(
         source,
         sample_cells(setup.trajectory, shape),
