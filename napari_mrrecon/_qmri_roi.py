@@ -210,11 +210,17 @@ class RoiPanel(QWidget):
         self.export_button.setEnabled(bool(self.rows))
 
     def compute(
-        self, result: FitResult | None, target: napari.layers.Layer | None, *, quiet: bool = False
+        self,
+        result: FitResult | None,
+        target: napari.layers.Layer | None,
+        *,
+        quiet: bool = False,
+        first: str | None = None,
     ) -> list[dict[str, Any]]:
         """Statistics of every map of ``result`` in the chosen ROI, on the grid of map layer ``target``.
 
-        Problems are notifications; with ``quiet`` (an ROI edit) a missing fit or ROI is not one.
+        Rows are by label, then map (``first``, e.g. ``"t1"``, at the top of each label). Problems
+        are notifications; with ``quiet`` (an ROI edit) a missing fit or ROI is not one.
         """
         from napari.utils.notifications import show_error
 
@@ -232,7 +238,8 @@ class RoiPanel(QWidget):
             return []
         try:
             labels = roi_labels(roi, target)
-            rows = roi_statistics(result.maps, labels, result.units)
+            order = sorted(result.maps, key=lambda k: k != first)  # stable: the rest keep their order
+            rows = roi_statistics({k: result.maps[k] for k in order}, labels, result.units)
         except (ValueError, ReconError) as exc:
             show_error(f"ROI statistics: {exc}")
             return []

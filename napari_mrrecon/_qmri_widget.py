@@ -404,7 +404,7 @@ class QMRIWidget(EngineRunWidget):
 
     def compute_statistics(self, *, quiet: bool = False) -> list[dict[str, Any]]:
         """ROI statistics of every map of the current fit, shown in the table (see :class:`RoiPanel`)."""
-        return self.roi.compute(self.result, self.current_map_layer(), quiet=quiet)
+        return self.roi.compute(self.result, self.current_map_layer(), quiet=quiet, first=self._main)
 
     def export_statistics(self, path: str | Path) -> Path | None:
         """Write the statistics table as CSV (atomically); errors as notifications."""

@@ -151,6 +151,7 @@ def test_roi_statistics_equal_numpy_and_csv(
     rows = qmri.compute_statistics()
     maps = qmri.result.maps
     assert len(rows) == 2 * len(maps)
+    assert [r["map"] for r in rows[:2]] == ["t1", "m0"]  # the main map first
     assert qmri.roi.table.rowCount() == len(rows)
     for row in rows:
         values = maps[row["map"]][labels == row["label"]]
