@@ -34,12 +34,25 @@ if TYPE_CHECKING:
 
     from recon_engine.qmri import ModelInfo
 
-__all__ = ["DEFAULT_MODEL", "MAP_OPTIONS", "NO_MAP", "ModelForm", "format_number", "parse_numbers"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "MAP_OPTIONS",
+    "NO_MAP",
+    "TRISTATE",
+    "TRISTATE_OPTIONS",
+    "ModelForm",
+    "format_number",
+    "parse_numbers",
+]
 
 #: Model chosen when the dock opens.
 DEFAULT_MODEL = "ir"
 #: Model options that take a per-voxel map (chosen among the viewer's image layers).
 MAP_OPTIONS: tuple[str, ...] = ("b1",)
+#: Flags whose default None means "decide from the data" (a three-way choice).
+TRISTATE_OPTIONS: tuple[str, ...] = ("signed",)
+#: Entries of a three-way choice and the values they pass.
+TRISTATE: dict[str, bool | None] = {"auto": None, "yes": True, "no": False}
 #: Map-option entry meaning "none" (the model's default).
 NO_MAP = "none"
 _TR_KEYS = ("tr",)
@@ -160,6 +173,9 @@ class ModelForm(QWidget):
             if key in MAP_OPTIONS:
                 widget = QComboBox()
                 self._list_maps(widget)
+            elif key in TRISTATE_OPTIONS and default is None:
+                widget = QComboBox()
+                widget.addItems(list(TRISTATE))
             elif isinstance(default, bool):
                 widget = QCheckBox()
                 widget.setChecked(default)
@@ -274,7 +290,9 @@ class ModelForm(QWidget):
             except ValueError:
                 raise ValueError(f"TR {tr_text!r} is not a number (ms).") from None
         for key, widget in self.options.items():
-            if isinstance(widget, QComboBox):
+            if isinstance(widget, QComboBox) and key in TRISTATE_OPTIONS:
+                out[key] = TRISTATE[widget.currentText()]
+            elif isinstance(widget, QComboBox):
                 out.update(self._map_value(key, widget.currentText()))
             elif isinstance(widget, QCheckBox):
                 out[key] = widget.isChecked()

@@ -107,6 +107,9 @@ def test_times_prefilled_from_metadata_and_editable(viewer: Any, qmri: Any, ir: 
     form.model.setCurrentText("t2")
     assert form.times_table.horizontalHeaderItem(0).text() == "TE [ms]"
     form.model.setCurrentText("ir")
+    assert form.gather()["signed"] is None  # IR: detect signed/magnitude data
+    form.options["signed"].setCurrentText("yes")
+    assert form.gather()["signed"] is True
     form.times_table.item(2, 0).setText("333")
     assert form.gather()["times"][2] == 333.0
     form.times_table.item(2, 0).setText("")
