@@ -13,7 +13,8 @@ the :class:`~recon_engine.qmri.FitResult`, which "Save maps…" exports
 Shapes or Labels ROI gives mean, SD, median and N per map (:func:`recon_engine.qmri.roi_statistics`),
 exportable as CSV.
 
-torch and the engine are imported only when something runs (npe2 imports this module at start).
+npe2 imports this module when napari starts: it imports neither torch nor the engine; they are
+imported when the dock opens (the model list) and when something runs.
 """
 
 from __future__ import annotations
