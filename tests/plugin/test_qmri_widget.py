@@ -372,3 +372,24 @@ def test_vfa_flip_angles_tr_and_b1_map(qtbot: Any, viewer: Any, qmri: Any) -> No
     t1 = viewer.layers["T1 [ms]"].data
     median = float(np.nanmedian(t1[truth["labels"] == WM]))
     assert abs(median / 830.0 - 1) < MEDIAN_TOLERANCE, median
+
+
+def test_roi_labels_map_shapes_onto_the_maps_grid() -> None:
+    """Shapes drawn in world coordinates (mm) land on the right voxels of scaled maps; bad ROIs say why."""
+    from napari.layers import Image, Labels, Shapes
+
+    from napari_mrrecon._qmri_roi import roi_labels
+
+    maps = Image(np.zeros((20, 30), np.float32), scale=(2.0, 2.0), translate=(10.0, 0.0))
+    box = Shapes([np.array([[14.0, 4.0], [14.0, 12.0], [22.0, 12.0], [22.0, 4.0]])], shape_type="rectangle")
+    labels = roi_labels(box, maps)  # world y 14–22 mm → rows 2–6; x 4–12 mm → columns 2–6
+    assert labels.shape == (20, 30)
+    np.testing.assert_array_equal(np.argwhere(labels == 1).min(0), (2, 2))
+    np.testing.assert_array_equal(np.argwhere(labels == 1).max(0), (6, 6))
+    same_grid = Shapes([np.array([[2, 2], [2, 6], [6, 6], [6, 2]])], shape_type="rectangle", scale=(2, 2))
+    same_grid.translate = (10.0, 0.0)
+    np.testing.assert_array_equal(roi_labels(same_grid, maps), labels)
+    with pytest.raises(ValueError, match=r"shape \(5, 5\)"):
+        roi_labels(Labels(np.zeros((5, 5), np.int32), name="small"), maps)
+    with pytest.raises(ValueError, match="neither a Shapes nor a Labels"):
+        roi_labels(maps, maps)
