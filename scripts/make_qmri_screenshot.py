@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -50,7 +49,7 @@ def main(out: str = "docs/images/qmri.png") -> Path:
     widget.compute_statistics()
     viewer.layers.selection.active = viewer.layers["T1 [ms]"]
     y, x = wm[len(wm) // 3]
-    widget._on_click(viewer, SimpleNamespace(position=(float(y), float(x))))
+    widget.show_voxel((int(y), int(x)))
     _settle(10)
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
