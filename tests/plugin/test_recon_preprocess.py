@@ -8,11 +8,13 @@ one by 0.28 % NRMSE inside the object (threshold 3 %).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 import recon_engine
 from napari_mrrecon._model import result_of
@@ -23,6 +25,19 @@ from tests.plugin.fakes import FakeLog, make_fake_method
 PLUGIN = "napari-mrrecon"
 TIMEOUT_MS = 20_000
 RESULT = "phantom_R2 recon"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Single-threaded torch in the engine workers, restored afterwards.
+
+    On the shared 2-core machine under load, 2 OpenMP threads spinning against other
+    processes slowed engine runs ~10×.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 import recon_engine
 from napari_mrrecon._forms import OptionSpec
@@ -20,6 +22,19 @@ from tests.plugin.fakes import FakeLog, make_fake_method
 
 PLUGIN = "napari-mrrecon"
 TIMEOUT_MS = 20_000
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Single-threaded torch in the engine workers, restored afterwards.
+
+    On the shared 2-core machine under load, 2 OpenMP threads spinning against other
+    processes slowed engine runs ~10×.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture
