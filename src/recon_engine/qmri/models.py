@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from recon_engine.errors import ParameterError
 from recon_engine.qmri._model import ModelInfo, SignalModel
+from recon_engine.qmri.epg_models import EPG_MODELS
 from recon_engine.qmri.relaxation_models import CLOSED_FORM_MODELS
 
 __all__ = ["MODEL_NAMES", "get_model", "model_info"]
 
-_MODELS: dict[str, SignalModel] = {**CLOSED_FORM_MODELS}
+_MODELS: dict[str, SignalModel] = {**CLOSED_FORM_MODELS, **EPG_MODELS}
 
 MODEL_NAMES: tuple[str, ...] = tuple(_MODELS)
 """Names of the models :func:`~recon_engine.qmri.fit` knows, in display order."""
