@@ -1,5 +1,5 @@
 # napari-mrrecon — shortcuts for the scripts in scripts/ (see README.md).
-.PHONY: run test venv sample-data docs-screenshot clean
+.PHONY: run test venv sample-data docs-screenshot clean teaching-docs
 
 run:               ## set up, then open napari with the plugin and the reconstructed sample
 	bash scripts/run.sh
@@ -12,6 +12,9 @@ venv:              ## only the Python environment (.venv)
 
 sample-data: venv  ## regenerate sample_data/ (deterministic)
 	.venv/bin/python scripts/make_sample_data.py
+
+teaching-docs: venv ## regenerate the screenshots of docs/teaching.md (K-space Explorer, under Xvfb)
+	bash scripts/make_teaching_screenshots.sh
 
 docs-screenshot: venv
 	xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/mrrecon gui --screenshot docs/images/main_window.png --quit

@@ -203,16 +203,18 @@ class ExplorerControls(QWidget):
                 row.addWidget(self.spike_count, 1)
                 row.addWidget(self.clear_spikes_button)
                 form.addRow(row)
-            label = explanation_label(explanation(*keys))
-            form.addRow(label)
+            note = explanation_label(explanation(*keys))
+            form.addRow(note)
             self.groups[keys[0]] = box
-            self.explanations[keys[0]] = label
+            self.explanations[keys[0]] = note
             layout.addWidget(box)
         for name in ("pattern", "acceleration", "calibration"):  # the sampling rows explain themselves
             c[name].widget.setToolTip(explanation(name))
         for control in c.values():
             _connect_changed(control.widget, self.changed.emit)
-        c["recon"].widget.currentTextChanged.connect(self._explain_recon)
+        recon_choice = c["recon"].widget
+        assert isinstance(recon_choice, QComboBox)
+        recon_choice.currentTextChanged.connect(self._explain_recon)
         self._explain_recon(c["recon"].get())
 
     def _explain_recon(self, method: str) -> None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DIFFERENCE_GAIN",
+    "KSPACE_GAMMA",
     "MOVIE_KEYS",
     "VIEW_COLORMAPS",
     "VIEW_KEYS",
@@ -65,6 +66,8 @@ VIEW_COLORMAPS: dict[str, str] = {
 _FIELD = {"kspace": "kspace_log"}
 #: The difference layer is shown this many times brighter than the reconstruction.
 DIFFERENCE_GAIN = 4.0
+#: Display gamma of the k-space layer.
+KSPACE_GAMMA = 0.3
 _SUFFIX = " (explorer)"
 
 
@@ -84,7 +87,7 @@ def _limits(key: str, data: np.ndarray, reference_peak: float | None) -> tuple[f
     """Contrast limits of a view.
 
     Fixed wherever possible, so that views compare across settings and an update does not
-    re-render thumbnails: mask [0, 1], PSF four decades below its peak (log10, 0 at the
+    re-render thumbnails: mask [0, 1], PSF three decades below its peak (log10, 0 at the
     peak), reconstructions [0, peak of the fully sampled reference], the difference
     :data:`DIFFERENCE_GAIN` times brighter. k-space, g-factor and the zero-filled images
     (whose intensity drops with the sampled fraction) follow their data.
@@ -92,7 +95,7 @@ def _limits(key: str, data: np.ndarray, reference_peak: float | None) -> tuple[f
     if key == "mask":
         return (0.0, 1.0)
     if key == "psf":
-        return (-4.0, 0.0)
+        return (-3.0, 0.0)
     if reference_peak and key in ("recon", "iterations"):
         return (0.0, reference_peak)
     if reference_peak and key == "difference":
@@ -189,8 +192,12 @@ class ExplorerLayers:
                 contrast_limits=limits,
             )
             layer.name_overlay.visible = True
-            if key == "kspace" and self._on_kspace_click is not None:
-                layer.mouse_drag_callbacks.append(self._on_kspace_click)
+            if key == "kspace":
+                # log(1 + |k|) of k-space in the data's units is nearly linear away from the
+                # centre: a display gamma brings out the periphery (noise floor, spikes)
+                layer.gamma = KSPACE_GAMMA
+                if self._on_kspace_click is not None:
+                    layer.mouse_drag_callbacks.append(self._on_kspace_click)
             return True
         if not layer.visible:
             layer.visible = True

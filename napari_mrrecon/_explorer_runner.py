@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import QObject, Signal
@@ -35,6 +36,12 @@ logger = logging.getLogger(__name__)
 
 def _ignore(*_: Any) -> None:
     """Default callback: nothing to do."""
+
+
+def _guarded(alive: list[bool], slot: Callable[..., None], *args: Any) -> None:
+    """Call ``slot(*args)`` unless the runner was deleted (``alive[0]`` False)."""
+    if alive[0]:
+        slot(*args)
 
 
 @dataclass
@@ -142,12 +149,10 @@ class LatestRunner(QObject):
 
         worker = work()
         alive = self._alive
-        worker.yielded.connect(lambda value: alive[0] and self._if_current(worker, job.on_yielded, value))
-        worker.returned.connect(
-            lambda value: alive[0] and self._if_current(worker, self._on_returned, job, value)
-        )
-        worker.aborted.connect(lambda: alive[0] and self._count_cancelled())
-        worker.finished.connect(lambda: alive[0] and self._on_finished(worker))
+        worker.yielded.connect(partial(_guarded, alive, self._if_current, worker, job.on_yielded))
+        worker.returned.connect(partial(_guarded, alive, self._if_current, worker, self._on_returned, job))
+        worker.aborted.connect(partial(_guarded, alive, self._count_cancelled))
+        worker.finished.connect(partial(_guarded, alive, self._on_finished, worker))
         self._worker, self._current = worker, job
         self._running[0] = worker
         self._started = time.perf_counter()

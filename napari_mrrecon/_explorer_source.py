@@ -133,7 +133,9 @@ def _image_2d(layer: napari.layers.Layer) -> np.ndarray | None:
         data = entry.image.numpy()
         data = data.reshape(-1, *data.shape[-2:])
         return data[0] if data.shape[0] == 1 else None
-    data = np.asarray(layer.data) if layer.ndim == 2 else None
-    if data is None or data.ndim != 2 or min(data.shape) < 8 or data.dtype.kind not in "biufc":
+    if layer.ndim != 2:
         return None
-    return data
+    plane = np.asarray(layer.data)
+    if plane.ndim != 2 or min(plane.shape) < 8 or plane.dtype.kind not in "biufc":
+        return None
+    return plane

@@ -55,7 +55,7 @@ ORDERS_SHOWN: tuple[str, ...] = ("linear", "centric", "epi", "radial")
 #: Settings of the dock itself (besides ``ExplorerSettings``) for :meth:`ExplorerWidget.set_settings`.
 DOCK_SETTINGS: tuple[str, ...] = (
     "source", "n", "coils", "keep_iterates", "acquisition_movie", "movie_frames", "movie_frame",
-    "visible", "select",
+    "visible", "select", "group",
 )  # fmt: skip
 _FAST_KEYS = ("mask", "kspace", "psf", "aliased")
 _HELP_KEYS = {"acquisition_kspace": "acquisition_movie", "acquisition_image": "acquisition_movie"}
@@ -166,11 +166,12 @@ class ExplorerWidget(QWidget):
         inner_layout.addWidget(self.controls)
         inner_layout.addWidget(movie_box)
         inner_layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(inner)
+        self._movie_box = movie_box
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setWidget(inner)
         main = QVBoxLayout(self)
-        main.addWidget(scroll, 1)
+        main.addWidget(self.scroll_area, 1)
         main.addWidget(self.metrics)
         main.addWidget(self.help)
         main.addWidget(self.status)
@@ -217,8 +218,10 @@ class ExplorerWidget(QWidget):
         Dock settings: ``source`` (``"phantom"`` or a layer name), ``n`` (phantom matrix),
         ``coils``, ``keep_iterates``, ``movie_frames``, ``acquisition_movie`` (an order)
         and, applied by the launcher once the views are shown, ``visible`` (view keys to
-        show), ``select`` (the view whose explanation is shown) and ``movie_frame`` (the
-        slider position). A bad value shows a notification and changes
+        show), ``select`` (the view whose explanation is shown), ``movie_frame`` (the
+        slider position) and ``group`` (the control group scrolled into view: ``mask``,
+        ``partial_fourier``, ``resolution``, ``window``, ``filter``, ``noise``, ``spikes``,
+        ``radial``, ``recon`` or ``movies``). A bad value shows a notification and changes
         nothing after it.
 
         Returns
@@ -401,6 +404,12 @@ class ExplorerWidget(QWidget):
             return
         text = explanation(_HELP_KEYS.get(key, key))
         self.help.setText(f"<b>{VIEW_TITLES[key]}</b>: {text}" if text else VIEW_TITLES[key])
+
+    def show_group(self, key: str) -> None:
+        """Scroll the control group ``key`` (a key of ``controls.groups``, or ``movies``) into view."""
+        box = self._movie_box if key == "movies" else self.controls.groups.get(key)
+        if box is not None:
+            self.scroll_area.ensureWidgetVisible(box, 0, 0)
 
     def show_frame(self, index: int) -> None:
         """Move the frame slider of the movie stacks to ``index``."""

@@ -193,8 +193,8 @@ def populate_explorer(
         Files to open (a raw dataset can then be the explorer's ``source``).
     settings
         Explorer settings (:meth:`~napari_mrrecon._explorer_widget.ExplorerWidget.set_settings`);
-        ``acquisition_movie``, ``visible``, ``select`` and ``movie_frame`` are applied once
-        the views are shown.
+        ``acquisition_movie``, ``visible``, ``select``, ``movie_frame`` and ``group`` are
+        applied once the views are shown.
 
     Returns
     -------
@@ -217,6 +217,8 @@ def populate_explorer(
             widget.select_view(settings["select"])
         if "movie_frame" in settings:
             widget.show_frame(settings["movie_frame"])
+        if "group" in settings:
+            widget.show_group(settings["group"])
     viewer.reset_view()
     return errors
 
