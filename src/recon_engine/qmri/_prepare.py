@@ -67,17 +67,16 @@ def real_signals(y: np.ndarray, x: np.ndarray, model: SignalModel, signed: objec
     """Real signals ``(V, n)`` for the fit and whether they are signed (IR).
 
     Complex data: for inversion-recovery models the phase of the longest-TI image (always
-    positive magnetization) is removed per voxel and the real part kept (signed fit); for
-    the other models the magnitude is used. Real data are used as they are; for IR they
-    count as signed when ``signed`` is True or (``None``) when any value is below −5 % of
-    the largest absolute value.
+    positive magnetization) is removed per voxel and the real part kept; for the other
+    models the magnitude is used. For IR the (real or phase-corrected) data count as signed
+    when ``signed`` is True or (``None``) when any value is below −5 % of the largest
+    absolute value; otherwise they are magnitudes (polarity restoration).
     """
     if np.iscomplexobj(y):
-        if model.polarity and signed is not False:
-            ref = y[:, int(np.argmax(x))]
-            phase = np.exp(-1j * np.angle(ref))
-            return np.ascontiguousarray((y * phase[:, None]).real, dtype=np.float32), True
-        return np.ascontiguousarray(np.abs(y), dtype=np.float32), False
+        if not (model.polarity and signed is not False):
+            return np.ascontiguousarray(np.abs(y), dtype=np.float32), False
+        ref = y[:, int(np.argmax(x))]
+        y = (y * np.exp(-1j * np.angle(ref))[:, None]).real
     y = np.ascontiguousarray(y, dtype=np.float32)
     if not model.polarity:
         return y, False
