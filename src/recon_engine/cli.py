@@ -296,6 +296,9 @@ def _parser() -> argparse.ArgumentParser:
     from recon_engine.cli_bench import add_parser as _add_bench_parser  # mrrecon bench
 
     _add_bench_parser(sub)
+    from recon_engine.cli_fit import add_parser as _add_fit_parser  # mrrecon fit
+
+    _add_fit_parser(sub)
     return p
 
 
