@@ -393,3 +393,36 @@ def test_roi_labels_map_shapes_onto_the_maps_grid() -> None:
         roi_labels(Labels(np.zeros((5, 5), np.int32), name="small"), maps)
     with pytest.raises(ValueError, match="neither a Shapes nor a Labels"):
         roi_labels(maps, maps)
+
+
+def test_reconstruction_result_as_series(qtbot: Any, viewer: Any, qmri: Any, ir: SyntheticSeries) -> None:
+    """A multi-contrast result of MR Reconstruction (complex master, contrast as 'other' axis) is a
+    series: the dock lists it, fits it with typed TIs, and the maps match a fit of the same data."""
+    import torch
+
+    from napari_mrrecon._model import METADATA_KEY, ReconResult
+    from napari_mrrecon._views import image_layer
+    from recon_engine.data import ImageData
+    from recon_engine.data.geometry import Geometry
+    from recon_engine.qmri import fit
+
+    phase = np.exp(1j * 0.3).astype(np.complex64)  # a constant phase: the fit sees the magnitude
+    cplx = torch.from_numpy((ir.data * phase)[:, None, None])  # (contrast, coils=1, z=1, y, x)
+    image = ImageData(
+        data=cplx,
+        geometry=Geometry(matrix=(N, N, 1), fov_mm=(2.0 * N, 2.0 * N, 5.0)),
+        other_axes=("contrast",),
+    )
+    data, kwargs = image_layer(image, "ir recon")
+    viewer.add_image(data, metadata={METADATA_KEY: ReconResult(image=image, name="ir")}, **kwargs)
+    qmri.series_choice.setCurrentText("ir recon")
+    assert qmri.series_choice.currentText() == "ir recon"
+    assert qmri.model_form.times_table.rowCount() == len(ir.times)
+    qmri.model_form.set_values(ir.times)
+    _run(qtbot, qmri)
+    assert qmri.last_error is None, qmri.last_error
+    t1 = viewer.layers["T1 [ms]"]
+    assert t1.data.shape == (N, N)  # the engine drops z = 1; napari aligns the trailing (y, x)
+    np.testing.assert_allclose(t1.scale, (2.0, 2.0))  # over the recon layer (mm)
+    expected = fit(np.abs(ir.data * phase), "ir", times=ir.times, device="cpu").maps["t1"]
+    np.testing.assert_allclose(t1.data, expected, rtol=1e-3, equal_nan=True)
