@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 import torch
@@ -28,6 +30,19 @@ from tests.conftest import shared_data
 
 #: Cima.X phantom, 16-channel local coil (PROVENANCE.txt: 2024-02-06-160052.dat)
 CIMA_LOCAL = ("pulseq_mr_physics_course", "04_hardware_and_imprefections", "data", "2024-02-06-160052.dat")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Single-threaded torch for this module, restored afterwards.
+
+    On the shared 2-core test machine under load, torch's 2 OpenMP threads spin against
+    other processes and slow the eigen-decompositions and FFTs here several times.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def rss(data: torch.Tensor) -> np.ndarray:
