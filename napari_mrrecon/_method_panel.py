@@ -231,8 +231,15 @@ class MethodPanel(QObject):
         nx, ny, nz = kspace.header.recon_matrix
         image_shape = ((nz, ny, nx) if nz > 1 else (ny, nx)) if nufft else None
         device = self.device.currentText()
+        shape = list(kspace.data.shape)
+        try:  # coil compression: the method runs on the virtual coils
+            virtual = int(form_values(self.preprocessing).get("coil_compression", 0))
+        except ValueError:
+            virtual = 0
+        if 0 < virtual < shape[-4]:
+            shape[-4] = virtual
         self.memory_bytes = estimate_memory_bytes(
-            tuple(kspace.data.shape),
+            tuple(shape),
             self.method.currentText(),
             options,
             device=device,

@@ -68,8 +68,10 @@ def test_preprocessing_form_is_shared_and_recorded(
     _finish(qtbot, dock)
     full = np.abs(result_of(viewer.layers[RESULT]).image.numpy())[0, 0]
 
+    all_coils = dock.panel.memory_bytes
     pre.coil_compression.value = 4
     assert dock.gather()["coil_compression"] == 4
+    assert dock.panel.memory_bytes < all_coils  # the estimate counts the 4 virtual coils
     _finish(qtbot, dock)
     image = result_of(viewer.layers[RESULT]).image
     assert image.meta["preprocess"]["coil_compression"]["virtual_coils"] == 4
