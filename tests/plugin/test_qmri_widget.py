@@ -426,3 +426,41 @@ def test_reconstruction_result_as_series(qtbot: Any, viewer: Any, qmri: Any, ir:
     np.testing.assert_allclose(t1.scale, (2.0, 2.0))  # over the recon layer (mm)
     expected = fit(np.abs(ir.data * phase), "ir", times=ir.times, device="cpu").maps["t1"]
     np.testing.assert_allclose(t1.data, expected, rtol=1e-3, equal_nan=True)
+
+
+def test_mrf_schedule_options_and_frame_curve(qtbot: Any, viewer: Any, qmri: Any) -> None:
+    """MRF (FISP, 40 frames, TR 12 ms, inversion 20 ms typed as an option): the dictionary match
+    gives T1 within 2 % of 830/1330 ms; the voxel plot runs over the frames."""
+    import torch
+
+    from recon_engine.qmri import QMRISeries
+    from recon_engine.qmri.epg import epg_fisp
+
+    frames, tr = 40, 12.0
+    angles = 10 + 50 * np.abs(np.sin(np.arange(frames) * np.pi / 20))
+    t1, t2 = (
+        torch.tensor([830.0, 1330.0], dtype=torch.float64),
+        torch.tensor([80.0, 110.0], dtype=torch.float64),
+    )
+    signals = epg_fisp(t1, t2, flip_angles=torch.as_tensor(angles), tr=tr, inversion_time=20.0).numpy()
+    data = np.zeros((frames, 8, 8), np.complex64)
+    data[:, :, :4], data[:, :, 4:] = signals[0][:, None, None], signals[1][:, None, None]
+    series = QMRISeries(data=data, flip_angles=angles, tr=tr, source="test MRF")
+    layer_data, kwargs, _ = series_layer(series, "mrf", times_label="flip angle")
+    viewer.add_image(layer_data, **kwargs)
+    form = qmri.model_form
+    form.model.setCurrentText("mrf")
+    assert form.times_table.rowCount() == frames
+    assert form.tr_edit.text() == "12"
+    form.options["inversion_time"].setText("20")
+    assert qmri.gather()["inversion_time"] == 20
+    _run(qtbot, qmri)
+    assert qmri.last_error is None, qmri.last_error
+    t1_map = viewer.layers["T1 [ms]"].data
+    for cols, truth in ((slice(0, 4), 830.0), (slice(4, 8), 1330.0)):
+        assert abs(float(np.median(t1_map[:, cols])) / truth - 1) < MEDIAN_TOLERANCE
+    curve = qmri.show_voxel((0, 0))
+    assert curve is not None
+    assert curve.xlabel == "frame"
+    np.testing.assert_array_equal(curve.times, np.arange(frames))
+    assert curve.curve.shape == curve.observed.shape == (frames,)
