@@ -109,7 +109,7 @@ def fit_voxels(
         return s - y_i, jac
 
     gen = levenberg_marquardt(
-        residual_and_jacobian, p0, lower=lower, upper=upper, max_iterations=max_iterations
+        residual_and_jacobian, p0, lower=lower, upper=upper, max_iterations=max_iterations, tolerance=1e-4
     )
     while True:
         try:

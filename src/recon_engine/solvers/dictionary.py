@@ -17,6 +17,8 @@ Steps
    ``energy`` of the total), and match ``D V_r`` against ``s V_r`` (``n`` → ``rank``).
 3. For chunks of voxels, one real matmul gives all inner products; ``argmax`` over atoms.
    Complex signals against a real dictionary use two real matmuls (real and imaginary part).
+   Large dictionaries are searched through clusters of atoms (inverted file, see
+   ``search``), which keeps 65,536 voxels × 10,000 atoms to about a second on two cores.
 
 :func:`variable_projection_search` is the same search for models with several linear
 coefficients (``s ≈ B_g c``, Golub & Pereyra): the grid point whose column space holds most
@@ -42,6 +44,7 @@ import torch
 
 from recon_engine.device import DeviceLike, resolve_device
 from recon_engine.errors import DataError, ParameterError
+from recon_engine.solvers._dictionary_search import brute_force, clustered
 
 __all__ = ["MatchResult", "match_dictionary", "svd_compress", "variable_projection_search"]
 
@@ -121,6 +124,8 @@ def match_dictionary(
     rank: int | None = None,
     energy: float | None = 0.9999,
     chunk: int = 1024,
+    search: str = "auto",
+    n_probe: int = 8,
     device: DeviceLike = "auto",
 ) -> MatchResult:
     """Match every voxel's signal to the best-correlated dictionary atom.
@@ -137,7 +142,15 @@ def match_dictionary(
         SVD compression (see :func:`svd_compress`); ``rank=None, energy=None`` matches
         the uncompressed signals (exact search).
     chunk
-        Voxels per matmul (memory ``chunk × n_atoms`` floats).
+        Voxels per matmul of the exact search (memory ``chunk × n_atoms`` floats).
+    search
+        ``"exact"`` compares every voxel with every atom; ``"clustered"`` groups the atoms into
+        ``≈√n_atoms`` clusters (spherical k-means) and searches the ``n_probe`` clusters whose
+        centroids correlate best (an inverted-file index: ~``√n_atoms/n_probe`` times fewer
+        inner products, the same atom as the exact search for ≥ 99 % of voxels in the tests);
+        ``"auto"`` clusters from 4096 atoms and 4096 voxels on.
+    n_probe
+        Clusters searched per voxel by the clustered search.
     device
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
 
@@ -167,27 +180,29 @@ def match_dictionary(
     complex_signals = np.iscomplexobj(flat) or d.is_complex()
     sdtype = torch.complex64 if complex_signals else torch.float32
     n_vox = flat.shape[0]
-    index = torch.empty(n_vox, dtype=torch.int64, device=dev)
-    ip_best = torch.empty(n_vox, dtype=sdtype, device=dev)
-    s_norm = torch.empty(n_vox, dtype=torch.float32, device=dev)
-    d_t = d.mH.contiguous() if d.is_complex() else d.T.contiguous()
     basis_c = None if basis is None else basis.to(sdtype)
-    for start in range(0, n_vox, chunk):
-        s = torch.as_tensor(flat[start : start + chunk]).to(dev, sdtype)
-        s = torch.nan_to_num(s)
-        if basis_c is not None:
-            s = s @ basis_c
-        s_norm[start : start + s.shape[0]] = torch.linalg.vector_norm(s, dim=1)
-        if s.is_complex() and not d.is_complex():
-            ipr, ipi = s.real @ d_t, s.imag @ d_t
-            best = (ipr.square() + ipi.square()).argmax(1)
-            ip_sel = torch.complex(ipr.gather(1, best[:, None])[:, 0], ipi.gather(1, best[:, None])[:, 0])
+    compressed = torch.empty(n_vox, used_rank, dtype=sdtype, device=dev)
+    for start in range(0, n_vox, 8192):  # compress (and move) the signals in chunks
+        s = torch.nan_to_num(torch.as_tensor(flat[start : start + 8192]).to(dev, sdtype))
+        compressed[start : start + s.shape[0]] = s if basis_c is None else s @ basis_c
+    s_norm = torch.linalg.vector_norm(compressed, dim=1).float()
+    if d.is_complex():  # complex atoms: ⟨d, s⟩ = s·conj(d) as one complex matmul
+        ip = compressed @ d.mH
+        index = ip.abs().argmax(1)
+        ip_best = ip.gather(1, index[:, None])[:, 0]
+    else:
+        sr = compressed.real.contiguous() if complex_signals else compressed
+        si = compressed.imag.contiguous() if complex_signals else None
+        use = search
+        if use == "auto":
+            use = "clustered" if n_atoms >= 4096 and n_vox >= 4096 else "exact"
+        if use == "clustered":
+            index, ipr, ipi = clustered(sr, si, d, n_probe=n_probe)
+        elif use == "exact":
+            index, ipr, ipi = brute_force(sr, si, d, chunk)
         else:
-            ip = s @ d_t
-            best = ip.abs().argmax(1)
-            ip_sel = ip.gather(1, best[:, None])[:, 0]
-        index[start : start + s.shape[0]] = best
-        ip_best[start : start + s.shape[0]] = ip_sel
+            raise ParameterError(f"search must be 'auto', 'exact' or 'clustered', got {search!r}")
+        ip_best = ipr if ipi is None else torch.complex(ipr, ipi)
     corr = (ip_best.abs() / s_norm.clamp_min(1e-30)).clamp(0, 1)
     m0 = ip_best / norms[index]
     idx_np = index.cpu().numpy()
@@ -226,9 +241,19 @@ def variable_projection_search(
     """
     g, n, n_lin = bases.shape
     q, r = torch.linalg.qr(bases.to(torch.float64))
+    # a first basis vector shared by every grid point (e.g. the constant of a − b·e^{−t/T1})
+    # adds the same energy everywhere: rank the grid by the other components only
+    lead = q[:, :, 0] * q[:, :1, 0].sign()
+    shared = n_lin > 1 and bool(torch.allclose(lead, lead[:1].expand_as(lead)))
+    if shared:
+        sign = q[:, :1, 0].sign()  # make the shared vector identical (not just up to sign)
+        q[:, :, 0] *= sign
+        r[:, 0, :] *= sign
     r_inv = torch.linalg.inv(r + 1e-12 * torch.eye(n_lin, dtype=r.dtype, device=r.device))
     # columns ordered (l, g): block l holds the l-th orthonormal vector of every grid point
-    qcat = q.permute(1, 2, 0).reshape(n, n_lin * g).to(signals.dtype).contiguous()
+    first = 1 if shared else 0
+    qcat = q[:, :, first:].permute(1, 2, 0).reshape(n, (n_lin - first) * g).to(signals.dtype).contiguous()
+    q0 = q[0, :, 0].to(signals.dtype)
     r_inv = r_inv.to(signals.dtype)
     n_vox = signals.shape[0]
     index = torch.empty(n_vox, dtype=torch.int64, device=signals.device)
@@ -237,14 +262,20 @@ def variable_projection_search(
     for start in range(0, n_vox, chunk):
         y = signals[start : start + chunk]
         proj = y @ qcat
-        energy = proj[:, :g].square()
-        for ell in range(1, n_lin):
-            energy += proj[:, ell * g : (ell + 1) * g].square()
-        best_e, best = energy.max(1)
-        z = torch.stack(
-            [proj[:, ell * g : (ell + 1) * g].gather(1, best[:, None])[:, 0] for ell in range(n_lin)], 1
-        )
+        m = n_lin - first
+        if m == 1:
+            best = proj.abs().argmax(1)
+            zs = [proj.gather(1, best[:, None])[:, 0]]
+        else:
+            energy = proj[:, :g].square()
+            for ell in range(1, m):
+                energy += proj[:, ell * g : (ell + 1) * g].square()
+            best = energy.argmax(1)
+            zs = [proj[:, ell * g : (ell + 1) * g].gather(1, best[:, None])[:, 0] for ell in range(m)]
+        if shared:
+            zs.insert(0, y @ q0)
+        z = torch.stack(zs, 1)
         index[start : start + y.shape[0]] = best
-        coef[start : start + y.shape[0]] = torch.einsum("vij,vj->vi", r_inv[best], z)
-        cost[start : start + y.shape[0]] = (y.square().sum(1) - best_e).clamp_min(0)
+        coef[start : start + y.shape[0]] = (r_inv[best] @ z[:, :, None])[:, :, 0]
+        cost[start : start + y.shape[0]] = (y.square().sum(1) - z.square().sum(1)).clamp_min(0)
     return index, coef, cost
