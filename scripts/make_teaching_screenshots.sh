@@ -42,7 +42,7 @@ shot cs '{"pattern": "variable_density", "acceleration": 4, "calibration": 16, "
   "visible": ["mask", "aliased", "recon", "iterations"], "select": "iterations", "group": "recon"}'
 shot partial_fourier '{"partial_fourier": 0.625, "partial_fourier_method": "homodyne",
   "visible": ["kspace", "aliased", "recon", "difference"], "select": "recon", "group": "partial_fourier"}'
-shot noise_spikes '{"snr": 10, "spikes": [[150, 170]], "spike_amplitude": 20,
+shot noise_spikes '{"snr": 30, "spikes": [[150, 170]], "spike_amplitude": 500,
   "visible": ["kspace", "aliased", "difference"], "select": "kspace", "group": "noise"}'
 shot resolution_window '{"phase_resolution": 0.5, "readout_resolution": 0.75, "window": "hamming",
   "visible": ["kspace", "aliased", "difference"], "select": "aliased", "group": "resolution"}'
