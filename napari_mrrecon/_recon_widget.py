@@ -57,6 +57,7 @@ from napari_mrrecon._views import (
     coil_maps_layer,
     gfactor_layer,
     image_layer,
+    iterates_layer,
     upsert_image,
     voxel_scale,
 )
@@ -320,6 +321,7 @@ class ReconWidget(EngineRunWidget):
         for key, suffix, make in (
             ("coil_maps", "coil maps", coil_maps_layer),
             ("gfactor", "g-factor", gfactor_layer),
+            ("iterates", "iterates", iterates_layer),
         ):
             name = f"{dataset_name} {suffix}"
             value = result.meta.get(key)

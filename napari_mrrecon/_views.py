@@ -25,6 +25,7 @@ __all__ = [
     "gfactor_layer",
     "image_layer",
     "image_view",
+    "iterates_layer",
     "kspace_layer",
     "log_magnitude",
     "upsert_image",
@@ -194,6 +195,26 @@ def gfactor_layer(
         "contrast_limits": (min(1.0, top), max(top, 1.0 + 1e-3)),
         "axis_labels": (*(f"other {i}" for i in range(g.ndim - 3)), "z", "y", "x"),
         "scale": (1.0,) * (g.ndim - 3) + tuple(scale_zyx),
+    }
+
+
+def iterates_layer(
+    iterates: np.ndarray, name: str, scale_zyx: tuple[float, ...]
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Every solver iterate ``(iterations, n_maps, z, y, x)`` (complex) as a magnitude stack.
+
+    The iteration axis comes first, so napari's slider steps through the iterations (the
+    iteration movie); the contrast limits are those of the last iterate.
+    """
+    mag = np.abs(np.asarray(iterates)).astype(np.float32)
+    last = mag[-1]
+    top = float(np.percentile(last, 99.5)) if last.size else 1.0
+    return np.ascontiguousarray(mag), {
+        "name": name,
+        "colormap": "gray",
+        "contrast_limits": (0.0, max(top, 1e-12)),
+        "axis_labels": ("iteration", "map", "z", "y", "x"),
+        "scale": (1.0, 1.0, *scale_zyx),
     }
 
 

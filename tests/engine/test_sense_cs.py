@@ -198,6 +198,24 @@ def test_events_metrics_and_meta(phantom: tuple[KSpace, np.ndarray]) -> None:
     assert isinstance(residuals, list) and len(residuals[0]) == 8
 
 
+@pytest.mark.parametrize("steps", [sense_steps, tv_steps, wavelet_steps])
+def test_keep_iterates_gives_every_iterate(phantom: tuple[KSpace, np.ndarray], steps: object) -> None:
+    """keep_iterates: one recon-space image per iteration; the last is the result; iterate k
+    equals a run stopped after k iterations (tolerance 0), to 1e-5 of the image maximum."""
+    ks, maps = phantom
+    k = undersample(ks, 3)
+    make = steps  # type: ignore[assignment]
+    image = run(make(k, maps=maps, iterations=5, tolerance=0.0, keep_iterates=True, device="cpu"))  # type: ignore[operator]
+    it = image.meta["iterates"]
+    assert isinstance(it, np.ndarray) and it.dtype == np.complex64
+    assert it.shape == (5, 1, 1, N, N)
+    top = np.abs(image.numpy()).max()
+    assert np.abs(it[-1, 0, 0] - image.numpy()[0, 0]).max() < 1e-5 * top
+    third = run(make(k, maps=maps, iterations=3, tolerance=0.0, device="cpu")).numpy()[0, 0]  # type: ignore[operator]
+    assert np.abs(it[2, 0, 0] - third).max() < 1e-4 * top
+    assert "iterates" not in run(make(k, maps=maps, iterations=2, device="cpu")).meta  # type: ignore[operator]
+
+
 def test_sense_stops_at_the_tolerance(phantom: tuple[KSpace, np.ndarray]) -> None:
     ks, maps = phantom
     image = mr.reconstruct(undersample(ks, 2), method="sense", maps=maps, iterations=50, tolerance=1e-3)

@@ -332,6 +332,18 @@ def test_real_sense_when_registered(qtbot: Any, viewer: Any, raw_path: Path) -> 
     assert g[inside].min() >= 1.0 - 1e-4
     assert 1.3 < g[inside].mean() < 1.65
     assert result_of(viewer.layers[RESULT]).image.meta["gfactor_method"] == "analytic"
+    assert "phantom_R2 iterates" not in viewer.layers
+    # "keep iterates" (the iteration movie): one magnitude frame per CG iteration, the last
+    # equal to the result's magnitude
+    widget.options.keep_iterates.value = True
+    widget.options.gfactor.value = "none"
+    widget.options.tolerance.value = 0.0
+    _finish(qtbot, widget)
+    movie = viewer.layers["phantom_R2 iterates"].data
+    assert movie.shape == (5, 1, 1, 128, 128)
+    np.testing.assert_allclose(
+        movie[-1, 0], np.abs(result_of(viewer.layers[RESULT]).image.numpy()[0]), rtol=1e-4, atol=1e-6
+    )
 
 
 def _left() -> Any:

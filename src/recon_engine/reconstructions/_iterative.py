@@ -175,6 +175,7 @@ def solve_all(
     meta: dict[str, object],
     *,
     state_image: Map | None = None,
+    keep_iterates: bool = False,
 ) -> Steps[ImageData]:
     """Run ``solve`` on every job; yield throttled events; return the image in recon space.
 
@@ -184,7 +185,9 @@ def solve_all(
     ``"objective"``; a preview (RSS over map sets of the central slice of the first frame,
     recon space) at most 10 times a second and at the end of every job. ``state_image`` maps
     a solver iterate to the image ``(frames, n_maps, z, y, x)`` when they differ (wavelet
-    coefficients); ``solve`` itself returns the image.
+    coefficients); ``solve`` itself returns the image. With ``keep_iterates`` every iterate
+    of the first job is kept (recon space, on the solver's device until the end) and
+    returned as ``meta["iterates"]``: complex64 ``(iterations, n_maps, z, y, x)``.
     """
     jobs = problem.jobs()
     total = len(jobs) * iterations
@@ -192,6 +195,7 @@ def solve_all(
     residuals: list[list[float]] = []
     objectives: list[list[float]] = []
     out: torch.Tensor | None = None
+    kept: list[torch.Tensor] = []
     for j, sel in enumerate(jobs):
         stage = f"{method} {j + 1}/{len(jobs)}"
         yield ProgressEvent(stage, j * iterations, total)
@@ -211,6 +215,9 @@ def solve_all(
             res.append(_residual(item))
             obj.append(item.objective)
             preview = None
+            if keep_iterates and j == 0:
+                image = item.x if state_image is None else state_image(item.x)
+                kept.append(enc.to_recon(image[0]).detach().clone())
             if throttle.ready():
                 image = item.x if state_image is None else state_image(item.x)
                 preview = preview_of(enc.to_recon(image[0]))
@@ -239,4 +246,6 @@ def solve_all(
     }
     if problem.transform == "nufft":
         info["density"] = problem.density
+    if keep_iterates:
+        info["iterates"] = torch.stack(kept).to("cpu", torch.complex64).numpy() if kept else None
     return assemble_image(problem.kspace, vols, problem.other, problem.other_axes, info)

@@ -101,6 +101,7 @@ def tv_steps(
     prewhitening: bool = True,
     density: DensityMethod = "pipe",
     coil_map_options: Mapping[str, Any] | None = None,
+    keep_iterates: bool = False,
     device: DeviceLike = "auto",
 ) -> Steps[ImageData]:
     """Total-variation regularised SENSE by PDHG, as a progress generator.
@@ -121,7 +122,7 @@ def tv_steps(
     temporal_weight
         TV weight along the first ``other`` axis (frames, contrasts), relative likewise; > 0
         solves that axis jointly.
-    prewhitening, density, coil_map_options, device
+    prewhitening, density, coil_map_options, keep_iterates, device
         As for :func:`~recon_engine.reconstructions.sense.sense_steps`.
 
     Returns
@@ -194,7 +195,7 @@ def tv_steps(
         "temporal_weight": float(temporal_weight),
         "weight_scaling": "relative to max|A^H y|",
     }
-    return (yield from solve_all(problem, "tv", solve, int(iterations), meta))
+    return (yield from solve_all(problem, "tv", solve, int(iterations), meta, keep_iterates=keep_iterates))
 
 
 def wavelet_steps(
@@ -210,6 +211,7 @@ def wavelet_steps(
     prewhitening: bool = True,
     density: DensityMethod = "pipe",
     coil_map_options: Mapping[str, Any] | None = None,
+    keep_iterates: bool = False,
     device: DeviceLike = "auto",
 ) -> Steps[ImageData]:
     """Wavelet-ℓ1 regularised SENSE by FISTA, as a progress generator.
@@ -229,7 +231,7 @@ def wavelet_steps(
     wavelet, levels
         Daubechies wavelet ``"db1"``–``"db4"`` and decomposition levels (default: automatic,
         ≤ 4) over ``(y, x)`` or ``(z, y, x)``.
-    prewhitening, density, coil_map_options, device
+    prewhitening, density, coil_map_options, keep_iterates, device
         As for :func:`~recon_engine.reconstructions.sense.sense_steps`.
 
     Returns
@@ -280,4 +282,14 @@ def wavelet_steps(
         "levels": w.levels,
         "weight_scaling": "relative to max|A^H y|",
     }
-    return (yield from solve_all(problem, "wavelet", solve, int(iterations), meta, state_image=w.adjoint))
+    return (
+        yield from solve_all(
+            problem,
+            "wavelet",
+            solve,
+            int(iterations),
+            meta,
+            state_image=w.adjoint,
+            keep_iterates=keep_iterates,
+        )
+    )

@@ -65,6 +65,7 @@ def sense_steps(
     coil_map_options: Mapping[str, Any] | None = None,
     gfactor: SenseGFactor = "none",
     gfactor_replicas: int = 16,
+    keep_iterates: bool = False,
     device: DeviceLike = "auto",
 ) -> Steps[ImageData]:
     """CG-SENSE reconstruction as a progress generator.
@@ -102,6 +103,8 @@ def sense_steps(
         pseudo-replica) or ``"none"``.
     gfactor_replicas
         Noise replicas of the pseudo-replica g-factor (≥ 2; its error ≈ 1/√(2·replicas)).
+    keep_iterates
+        Keep every CG iterate of the first volume as ``meta["iterates"]`` (the iteration movie).
     device
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
 
@@ -113,7 +116,8 @@ def sense_steps(
         space, encoded grid), ``"residuals"`` and ``"objectives"`` (a list per volume, one
         value per iteration), ``"iterations"``, ``"regularization_weight"``; with ``gfactor``
         also ``"gfactor"`` (float32 ``(z, y, x)`` in the recon space, first volume) and
-        ``"gfactor_method"``.
+        ``"gfactor_method"``; with ``keep_iterates`` also ``"iterates"`` (complex64
+        ``(iterations, n_maps, z, y, x)``, first volume).
 
     Raises
     ------
@@ -151,7 +155,9 @@ def sense_steps(
         "regularization_weight": lam,
         "tolerance": float(tolerance),
     }
-    image = yield from solve_all(problem, "sense", solve, int(iterations), meta)
+    image = yield from solve_all(
+        problem, "sense", solve, int(iterations), meta, keep_iterates=bool(keep_iterates)
+    )
     if gfactor != "none":
         g, used = yield from _gfactor_steps(
             problem, gfactor, int(gfactor_replicas), int(iterations), float(tolerance)

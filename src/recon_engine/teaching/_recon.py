@@ -8,15 +8,15 @@ Nothing is re-implemented here: the 2D arrays become KSpace containers
 :func:`~recon_engine.reconstructions.gfactor.gfactor_steps` and
 :func:`~recon_engine.calibration.partial_fourier.pocs_partial_fourier` / ``homodyne``.
 
-Iteration movie: the engine's solvers yield their iterates only as throttled previews (≤ 10 Hz),
-so every iterate is obtained exactly by re-running the (deterministic) solver with
-``iterations = 1, 2, …, n`` and tolerance 0: iterate ``k`` of a run is the result of a run
-stopped after ``k`` iterations. That costs ``n(n+1)/2`` iterations instead of ``n``.
+Iteration movie: the engine's iterative reconstructions keep every solver iterate when asked
+(``keep_iterates=True`` → ``meta["iterates"]``), so the movie costs one run of ``n`` iterations;
+each iterate then goes through the same partial Fourier fill, window and filter as the result.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -39,8 +39,8 @@ from recon_engine.teaching.source import ExplorerSource
 
 __all__ = ["finish_kspace", "gfactor_for", "iterative_steps", "recon_steps", "runner"]
 
-#: ``k → Steps[ImageData]``: the reconstruction stopped after ``k`` iterations.
-Runner = Callable[[int, float], Steps[ImageData]]
+#: ``(iterations, tolerance, keep_iterates) → Steps[ImageData]``: the reconstruction.
+Runner = Callable[[int, float, bool], Steps[ImageData]]
 
 
 def _pf_fill(k: torch.Tensor, pf_range: np.ndarray, method: str) -> torch.Tensor:
@@ -75,31 +75,26 @@ def _image(result: ImageData, points: bool) -> np.ndarray:
 def iterative_steps(
     run: Runner, iterations: int, keep_iterates: bool, finish: Callable[[ImageData], np.ndarray]
 ) -> Steps[tuple[np.ndarray, np.ndarray | None]]:
-    """Run ``run(iterations)``; with ``keep_iterates`` also ``run(1 … iterations - 1)`` (see module)."""
+    """Run ``run(iterations)``; with ``keep_iterates`` also every iterate, finished like the result.
+
+    Returns the finished complex64 ``(y, x)`` image and, with ``keep_iterates``, the magnitude of
+    every iterate as float32 ``(iterations_run, y, x)`` (fewer than ``iterations`` when the
+    solver met its tolerance early; tolerance 0 is used so that it does not).
+    """
     if not keep_iterates:
-        result = yield from run(iterations, -1.0)
+        result = yield from run(iterations, -1.0, False)
         return finish(result), None
-    total = iterations * (iterations + 1) // 2
-    done = 0
+    result = yield from run(iterations, 0.0, True)
+    kept = result.meta.get("iterates")
+    if not isinstance(kept, np.ndarray):
+        raise DataError("the solver returned no iterates for the iteration movie")
     frames = []
-    image = np.zeros(0, np.complex64)
-    for k in range(1, iterations + 1):
-        gen = run(k, 0.0)
-        while True:
-            try:
-                event = next(gen)
-            except StopIteration as stop:
-                result = stop.value
-                break
-            step = done + min(max(event.iteration, 0), k)
-            yield ProgressEvent(
-                f"iteration movie {k}/{iterations}: {event.stage}", step, total, event.preview
-            )
-        done += k
-        image = finish(result)
-        frames.append(np.abs(image).astype(np.float32))
-        yield ProgressEvent(f"iteration movie {k}/{iterations}", done, total, frames[-1])
-    return image, np.stack(frames)
+    lead = (1,) * (result.data.ndim - np.asarray(kept).ndim + 1)
+    for k, iterate in enumerate(np.asarray(kept)):
+        data = torch.from_numpy(np.ascontiguousarray(iterate)).reshape(*lead, *iterate.shape)
+        frames.append(np.abs(finish(replace(result, data=data))).astype(np.float32))
+        yield ProgressEvent("iteration movie", k + 1, len(kept), frames[-1] if k == len(kept) - 1 else None)
+    return finish(result), np.stack(frames)
 
 
 def recon_steps(
@@ -137,11 +132,20 @@ def recon_steps(
 
 
 def runner(ks: KSpace, maps: np.ndarray, s: ExplorerSettings, device: DeviceLike) -> Runner:
-    """``(iterations, tolerance) → Steps[ImageData]`` of SENSE or CS (tolerance < 0: the default)."""
+    """``(iterations, tolerance, keep_iterates) → Steps[ImageData]`` of SENSE or CS.
 
-    def run(iterations: int, tolerance: float) -> Steps[ImageData]:
+    A negative tolerance means the method's default.
+    """
+
+    def run(iterations: int, tolerance: float, keep_iterates: bool) -> Steps[ImageData]:
         opts: dict[str, object] = {"tolerance": tolerance} if tolerance >= 0 else {}
-        common = {"maps": maps, "iterations": iterations, "prewhitening": False, "device": device}
+        common = {
+            "maps": maps,
+            "iterations": iterations,
+            "prewhitening": False,
+            "keep_iterates": keep_iterates,
+            "device": device,
+        }
         if s.recon == "sense":
             return sense_steps(ks, regularization_weight=s.regularization, **common, **opts)  # type: ignore[arg-type]
         cs = wavelet_steps if s.cs_regularizer == "wavelet" else tv_steps
