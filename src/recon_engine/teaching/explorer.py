@@ -67,8 +67,8 @@ def explore_steps(
     """:func:`explore` as a progress generator; ``keep_iterates`` fills ``views.iterates``.
 
     The events are those of the engine's reconstruction (with previews of the current
-    iterate); with ``keep_iterates`` the solver is re-run for ``1 … iterations`` iterations
-    (``n(n+1)/2`` iterations in all) and every iterate's magnitude is kept, float32
+    iterate); with ``keep_iterates`` the solver keeps every iterate (one run) and the magnitude
+    of each, finished like the result, is returned as float32
     ``(iterations, y, x)`` (zero-filled and GRAPPA have no iterates: None).
     """
     check_settings(settings)
