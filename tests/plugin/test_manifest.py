@@ -16,6 +16,9 @@ MODULES = (
     "napari_mrrecon._seq_reader",
     "napari_mrrecon._trajectory_widget",
     "napari_mrrecon._sequence_widget",
+    "napari_mrrecon._explorer_widget",
+    "napari_mrrecon._qmri_widget",
+    "napari_mrrecon._qmri_sample",
     "napari_mrrecon.launch",
 )
 
@@ -43,10 +46,18 @@ def test_manifest_contributions() -> None:
         "Metadata",
         "Trajectory",
         "Sequence",
+        "K-space Explorer",
+        "qMRI Fitting",
     }
     assert contrib.readers is not None
     assert [r.filename_patterns for r in contrib.readers] == [["*.h5", "*.mrd"], ["*.dat"], ["*.seq"]]
-    assert {s.key for s in contrib.sample_data or []} == {"phantom_full", "phantom_R2", "phantom_R4"}
+    assert {s.key for s in contrib.sample_data or []} == {
+        "phantom_full",
+        "phantom_R2",
+        "phantom_R4",
+        "qmri_ir",
+        "qmri_t2",
+    }
     assert contrib.writers is not None
     assert ".nii.gz" in contrib.writers[0].filename_extensions
 
