@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
@@ -66,7 +67,7 @@ def fit_voxels(
     *,
     magnitude: bool,
     max_iterations: int,
-    preview: list[dict[str, torch.Tensor]] | None = None,
+    preview: list[Callable[[], dict[str, torch.Tensor]]] | None = None,
 ) -> Generator[LMState, None, VoxelFit]:
     """Fit ``model`` to real signals ``y (V, n)`` sampled at ``x (n,)``.
 
@@ -76,7 +77,8 @@ def fit_voxels(
     3. Levenberg–Marquardt on all parameters at once, ``θ = θ₀·u`` (``u`` starts at 1, so all
        unknowns are O(1)), within the model's bounds.
 
-    ``preview`` (a list) receives the current values after each iteration when given.
+    ``preview`` (a list) receives, after each iteration, a callable returning the current values
+    (evaluated only when a preview is due).
     """
     scale = y.abs().amax(1).clamp_min(torch.finfo(y.dtype).tiny)
     yn = y / scale[:, None]
@@ -118,7 +120,8 @@ def fit_voxels(
             res = stop.value
             break
         if preview is not None:
-            preview.append(current_values(model, options, state.parameters, theta0, scale))
+            params = state.parameters
+            preview.append(partial(current_values, model, options, params, theta0, scale))
         yield state
     values = current_values(model, options, res.parameters, theta0, scale)
     n = y.shape[1]

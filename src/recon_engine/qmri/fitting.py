@@ -9,7 +9,8 @@ minimum, the better one kept). MR fingerprinting is matched to a dictionary inst
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -65,6 +66,20 @@ def _aux_maps(
     return out
 
 
+@contextlib.contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads (None: unchanged), then restore."""
+    if n is None or n == torch.get_num_threads():
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 def fit_steps(
     series: QMRISeries | np.ndarray,
     model: str,
@@ -76,6 +91,7 @@ def fit_steps(
     mask_threshold: float | None = 0.05,
     max_iterations: int = 30,
     device: DeviceLike = "auto",
+    cpu_threads: int | None = 1,
     **model_options: object,
 ) -> Steps[FitResult]:
     """Fit a signal model voxel by voxel (generator with progress and map previews).
@@ -102,6 +118,11 @@ def fit_steps(
         Levenberg–Marquardt iterations.
     device
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    cpu_threads
+        torch intra-op threads while the fit computes on the CPU (restored at every yield);
+        None keeps torch's setting. The default 1: the fit is a long chain of small
+        memory-bound tensor operations, which a second thread speeds up little on an idle
+        machine but slows down 5-20x when the cores are shared (OpenMP barriers).
     **model_options
         Model options (see :func:`~recon_engine.qmri.model_info`), e.g. ``signed=True``,
         ``offset=True``, ``b1=map``.
@@ -160,20 +181,21 @@ def fit_steps(
         sl = slice(ci * _CHUNK, min(n_vox, (ci + 1) * _CHUNK))
         y = torch.as_tensor(y_np[sl], device=dev)
         aux = {k: torch.as_tensor(v.reshape(-1)[keep][sl], device=dev) for k, v in aux_np.items()}
-        previews: list[dict[str, torch.Tensor]] = []
+        previews: list[Callable[[], dict[str, torch.Tensor]]] = []
         gen = fit_voxels(
             spec, y, x, opts, aux, magnitude=not signed and spec.polarity, max_iterations=max_iterations,
             preview=previews,
         )  # fmt: skip
         while True:
             try:
-                state = next(gen)
+                with _threads(cpu_threads if dev.type == "cpu" else None):
+                    state = next(gen)
             except StopIteration as stop:
                 parts.append(stop.value)
                 break
             pv = None
             if throttle.ready() and previews:
-                preview_map[where[sl]] = previews[-1][main].detach().cpu().numpy()
+                preview_map[where[sl]] = previews[-1]()[main].detach().cpu().numpy()
                 full = preview_map.reshape(spatial)
                 pv = (full[0] if len(spatial) == 3 else full).copy()
             previews.clear()
@@ -193,12 +215,14 @@ def fit(
     mask_threshold: float | None = 0.05,
     max_iterations: int = 30,
     device: DeviceLike = "auto",
+    cpu_threads: int | None = 1,
     **model_options: object,
 ) -> FitResult:
     """:func:`fit_steps` run to the end (same parameters); returns the :class:`FitResult`."""
     return run(
         fit_steps(
             series, model, times=times, flip_angles=flip_angles, tr=tr, mask=mask,
-            mask_threshold=mask_threshold, max_iterations=max_iterations, device=device, **model_options,
+            mask_threshold=mask_threshold, max_iterations=max_iterations, device=device,
+            cpu_threads=cpu_threads, **model_options,
         )
     )  # fmt: skip
