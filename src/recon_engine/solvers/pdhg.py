@@ -122,7 +122,10 @@ def l21_term(forward: Map, adjoint: Map, weight: float, *, axis: int | None = 0)
     def magnitude(u: torch.Tensor) -> torch.Tensor:
         if axis is None:
             return u.abs()
-        return torch.linalg.vector_norm(u, dim=axis, keepdim=True)
+        # not torch.linalg.vector_norm: its complex reduction over a leading axis is ~50x slower
+        # on the CPU (30-60 ms vs 0.3-1 ms for 2 x 256²), the largest item of a TV profile
+        sq = u.real.square() + u.imag.square() if u.is_complex() else u.square()
+        return sq.sum(dim=axis, keepdim=True).sqrt()
 
     def prox(v: torch.Tensor, sigma: float) -> torch.Tensor:
         return v / (magnitude(v) / weight).clamp_min(1.0) if weight > 0 else torch.zeros_like(v)
