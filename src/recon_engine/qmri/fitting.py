@@ -9,8 +9,7 @@ minimum, the better one kept). MR fingerprinting is matched to a dictionary inst
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -23,6 +22,7 @@ from recon_engine.qmri._voxelfit import VoxelFit, fit_voxels
 from recon_engine.qmri.models import get_model
 from recon_engine.qmri.result import FitResult, assemble
 from recon_engine.qmri.series import QMRISeries, as_values
+from recon_engine.solvers._threads import torch_threads
 
 __all__ = ["FitResult", "fit", "fit_steps"]
 
@@ -64,20 +64,6 @@ def _aux_maps(
         keep &= np.isfinite(arr.reshape(-1))
         options[name] = "map"
     return out
-
-
-@contextlib.contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads (None: unchanged), then restore."""
-    if n is None or n == torch.get_num_threads():
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(n)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def fit_steps(
@@ -188,7 +174,7 @@ def fit_steps(
         )  # fmt: skip
         while True:
             try:
-                with _threads(cpu_threads if dev.type == "cpu" else None):
+                with torch_threads(cpu_threads if dev.type == "cpu" else None):
                     state = next(gen)
             except StopIteration as stop:
                 parts.append(stop.value)

@@ -17,8 +17,7 @@ Steps
    ``energy`` of the total), and match ``D V_r`` against ``s V_r`` (``n`` → ``rank``).
 3. For chunks of voxels, one real matmul gives all inner products; ``argmax`` over atoms.
    Complex signals against a real dictionary use two real matmuls (real and imaginary part).
-   Large dictionaries are searched through clusters of atoms (inverted file, see
-   ``search``), which keeps 65,536 voxels × 10,000 atoms to about a second on two cores.
+   Large dictionaries are searched through clusters of atoms (inverted file, ``search``).
 
 :func:`variable_projection_search` is the same search for models with several linear
 coefficients (``s ≈ B_g c``, Golub & Pereyra): the grid point whose column space holds most
@@ -45,6 +44,7 @@ import torch
 from recon_engine.device import DeviceLike, resolve_device
 from recon_engine.errors import DataError, ParameterError
 from recon_engine.solvers._dictionary_search import brute_force, clustered
+from recon_engine.solvers._threads import torch_threads
 
 __all__ = ["MatchResult", "match_dictionary", "svd_compress", "variable_projection_search"]
 
@@ -127,6 +127,7 @@ def match_dictionary(
     search: str = "auto",
     n_probe: int = 8,
     device: DeviceLike = "auto",
+    cpu_threads: int | None = 1,
 ) -> MatchResult:
     """Match every voxel's signal to the best-correlated dictionary atom.
 
@@ -153,12 +154,30 @@ def match_dictionary(
         Clusters searched per voxel by the clustered search.
     device
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    cpu_threads
+        torch threads on the CPU during the search (None: torch's setting); 1 by default, see
+        ``solvers/_threads.py``.
 
     Returns
     -------
     MatchResult
     """
     dev = resolve_device(device)
+    with torch_threads(cpu_threads if dev.type == "cpu" else None):
+        return _match(signals, dictionary, parameters, rank, energy, chunk, search, n_probe, dev)
+
+
+def _match(
+    signals: np.ndarray | torch.Tensor,
+    dictionary: np.ndarray | torch.Tensor,
+    parameters: dict[str, np.ndarray],
+    rank: int | None,
+    energy: float | None,
+    chunk: int,
+    search: str,
+    n_probe: int,
+    dev: torch.device,
+) -> MatchResult:
     d = torch.as_tensor(np.asarray(dictionary) if not isinstance(dictionary, torch.Tensor) else dictionary)
     if d.ndim != 2 or d.shape[0] == 0:
         raise DataError(f"dictionary must be (n_atoms, n_frames), got shape {tuple(d.shape)}")
