@@ -24,6 +24,7 @@ from recon_engine.errors import (
     ReconError,
 )
 from recon_engine.progress import ProgressEvent, run
+from recon_engine.qmri import fit, load_series
 
 __version__ = "0.1.0"
 
@@ -40,7 +41,9 @@ __all__ = [
     "ProgressEvent",
     "ReconError",
     "__version__",
+    "fit",
     "info",
+    "load_series",
     "read",
     "reconstruct",
     "reconstruct_steps",
