@@ -24,15 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QFormLayout,
-    QGroupBox,
-    QHBoxLayout,
     QLabel,
-    QPushButton,
     QScrollArea,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -40,8 +33,8 @@ from superqt.utils import qdebounced, qthrottled
 
 from napari_mrrecon._explorer_controls import ExplorerControls, explanation, explanation_label
 from napari_mrrecon._explorer_layers import VIEW_KEYS, VIEW_TITLES, ExplorerLayers, view_key
+from napari_mrrecon._explorer_panels import ORDERS_SHOWN, MoviePanel, SourcePanel, format_metrics
 from napari_mrrecon._explorer_runner import Job, LatestRunner
-from napari_mrrecon._explorer_source import SourceChoice
 
 if TYPE_CHECKING:
     import napari.viewer
@@ -50,8 +43,6 @@ __all__ = ["DOCK_SETTINGS", "ORDERS_SHOWN", "UPDATE_INTERVAL_MS", "ExplorerWidge
 
 #: Shortest time between two recomputations while a control is being dragged (ms).
 UPDATE_INTERVAL_MS = 40
-#: Acquisition orders of the movie (the engine's ``ORDERS``).
-ORDERS_SHOWN: tuple[str, ...] = ("linear", "centric", "epi", "radial")
 #: Settings of the dock itself (besides ``ExplorerSettings``) for :meth:`ExplorerWidget.set_settings`.
 DOCK_SETTINGS: tuple[str, ...] = (
     "source", "n", "coils", "keep_iterates", "acquisition_movie", "movie_frames", "movie_frame",
@@ -74,8 +65,12 @@ class ExplorerWidget(QWidget):
     ----------
     controls
         The settings groups (:class:`~napari_mrrecon._explorer_controls.ExplorerControls`).
+    source_panel, movie_panel, scroll_area
+        The "Source" and "Movies" groups, and the scroll area around all groups.
     source
         Source choice; ``matrix`` and ``coils`` for the phantom and image sources.
+    keep_iterates, order, frames, movie_button
+        The movie controls (of ``movie_panel``).
     layers
         The view layers (:class:`~napari_mrrecon._explorer_layers.ExplorerLayers`).
     runner, movie_runner
@@ -106,51 +101,21 @@ class ExplorerWidget(QWidget):
         self.runner.job_finished.connect(self.update_times_s.append)
         self.runner.busy_changed.connect(self._on_busy)
 
-        self.source = SourceChoice(napari_viewer, self.layers.own, self)
-        self.matrix = QComboBox()
-        self.matrix.addItems(["64", "128", "256", "384"])
-        self.matrix.setCurrentText("256")
-        self.matrix.setToolTip("Matrix size of the phantom")
-        self.coils = QSpinBox()
-        self.coils.setRange(1, 32)
-        self.coils.setValue(8)
-        self.coils.setToolTip("Number of simulated receive coils (phantom and image sources)")
-        source_box = QGroupBox("Source")
-        source_form = QFormLayout(source_box)
-        source_form.addRow("Data", self.source)
-        size_row = QHBoxLayout()
-        size_row.addWidget(QLabel("Matrix"))
-        size_row.addWidget(self.matrix)
-        size_row.addWidget(QLabel("Coils"))
-        size_row.addWidget(self.coils)
-        source_form.addRow(size_row)
-        source_form.addRow(explanation_label(explanation("source")))
-
+        self.source_panel = SourcePanel(napari_viewer, self.layers.own, self)
+        self.source, self.matrix, self.coils = (
+            self.source_panel.source,
+            self.source_panel.matrix,
+            self.source_panel.coils,
+        )
         self.controls = ExplorerControls(self)
-
-        self.keep_iterates = QCheckBox("keep every iterate (iteration movie)")
-        self.keep_iterates.setToolTip("SENSE/CS: keep each CG/FISTA iterate as a stack with a slider")
-        self.order = QComboBox()
-        self.order.addItems(list(ORDERS_SHOWN))
-        self.order.setToolTip("Order in which k-space is filled")
-        self.frames = QSpinBox()
-        self.frames.setRange(2, 256)
-        self.frames.setValue(32)
-        self.frames.setToolTip("Number of movie frames")
-        self.movie_button = QPushButton("Acquisition movie")
-        self.movie_button.setToolTip("Fill k-space in this order and build up the image, one frame per step")
+        self.movie_panel = MoviePanel(self)
+        self.keep_iterates, self.order, self.frames, self.movie_button = (
+            self.movie_panel.keep_iterates,
+            self.movie_panel.order,
+            self.movie_panel.frames,
+            self.movie_panel.movie_button,
+        )
         self.movie_button.clicked.connect(self.make_acquisition_movie)
-        movie_box = QGroupBox("Movies")
-        movie_form = QFormLayout(movie_box)
-        movie_form.addRow(self.keep_iterates)
-        movie_form.addRow(explanation_label(explanation("iteration_movie")))
-        movie_row = QHBoxLayout()
-        movie_row.addWidget(self.order)
-        movie_row.addWidget(QLabel("Frames"))
-        movie_row.addWidget(self.frames)
-        movie_form.addRow("Order", movie_row)
-        movie_form.addRow(self.movie_button)
-        movie_form.addRow(explanation_label(explanation("acquisition_movie")))
 
         self.metrics = QLabel("–")
         self.metrics.setWordWrap(True)
@@ -162,11 +127,10 @@ class ExplorerWidget(QWidget):
 
         inner = QWidget()
         inner_layout = QVBoxLayout(inner)
-        inner_layout.addWidget(source_box)
+        inner_layout.addWidget(self.source_panel)
         inner_layout.addWidget(self.controls)
-        inner_layout.addWidget(movie_box)
+        inner_layout.addWidget(self.movie_panel)
         inner_layout.addStretch(1)
-        self._movie_box = movie_box
         self.scroll_area = QScrollArea()
         self.scroll_area.setWidgetResizable(True)
         self.scroll_area.setWidget(inner)
@@ -239,9 +203,7 @@ class ExplorerWidget(QWidget):
                     raise ValueError(f"source {settings['source']!r} is not loaded")
                 self.source.setCurrentText(settings["source"])
             if "n" in settings:
-                self.matrix.setCurrentText(str(int(settings["n"])))
-                if self.matrix.currentText() != str(int(settings["n"])):
-                    raise ValueError(f"n = {settings['n']}: choose 64, 128, 256 or 384")
+                self.source_panel.set_matrix(settings["n"])
             if "coils" in settings:
                 self.coils.setValue(int(settings["coils"]))
             if "keep_iterates" in settings:
@@ -249,9 +211,7 @@ class ExplorerWidget(QWidget):
             if "movie_frames" in settings:
                 self.frames.setValue(int(settings["movie_frames"]))
             if "acquisition_movie" in settings:
-                if settings["acquisition_movie"] not in ORDERS_SHOWN:
-                    raise ValueError(f"acquisition_movie: choose one of {', '.join(ORDERS_SHOWN)}")
-                self.order.setCurrentText(settings["acquisition_movie"])
+                self.movie_panel.set_order(settings["acquisition_movie"])
             self.controls.apply(rest)
         except (ValueError, TypeError) as exc:
             self._fail(f"explorer settings: {exc}", show_error)
@@ -270,7 +230,7 @@ class ExplorerWidget(QWidget):
         self._dirty = False
         try:
             values = self.controls.values()
-            key, build = self.source.factory(n=int(self.matrix.currentText()), coils=self.coils.value())
+            key, build = self.source_panel.factory()
         except ValueError as exc:
             self._fail(str(exc), show_error)
             return
@@ -339,7 +299,7 @@ class ExplorerWidget(QWidget):
         iterates = getattr(views, "iterates", None)
         if keep and iterates is not None:
             self.layers.put_stack("iterations", iterates)
-        self.metrics.setText(_format_metrics(views.metrics, time.perf_counter() - submitted))
+        self.metrics.setText(format_metrics(views.metrics, time.perf_counter() - submitted))
         self.status.setText("")
         self._settle()
         self.show_times_s.append(time.perf_counter() - started)
@@ -351,7 +311,7 @@ class ExplorerWidget(QWidget):
 
         try:
             values = self.controls.values()
-            key, build = self.source.factory(n=int(self.matrix.currentText()), coils=self.coils.value())
+            key, build = self.source_panel.factory()
         except ValueError as exc:
             self._fail(str(exc), show_error)
             return
@@ -407,7 +367,7 @@ class ExplorerWidget(QWidget):
 
     def show_group(self, key: str) -> None:
         """Scroll the control group ``key`` (a key of ``controls.groups``, or ``movies``) into view."""
-        box = self._movie_box if key == "movies" else self.controls.groups.get(key)
+        box = self.movie_panel if key == "movies" else self.controls.groups.get(key)
         if box is not None:
             self.scroll_area.ensureWidgetVisible(box, 0, 0)
 
@@ -435,22 +395,3 @@ class ExplorerWidget(QWidget):
         self.runner.cancel()
         self.movie_runner.cancel()
         super().closeEvent(event)
-
-
-def _format_metrics(metrics: Mapping[str, float], seconds: float) -> str:
-    """``NRMSE 0.123 · effective R 3.9 · sampled 25.6 % · 45 ms``."""
-    parts = []
-    if "nrmse" in metrics:
-        parts.append(f"NRMSE {metrics['nrmse']:.3f}")
-    if "acceleration" in metrics:
-        parts.append(f"effective R {metrics['acceleration']:.2f}")
-    if "sampled_fraction" in metrics:
-        parts.append(f"sampled {100 * metrics['sampled_fraction']:.1f} %")
-    if metrics.get("noise_std"):
-        parts.append(f"noise σ {metrics['noise_std']:.3g}")
-    if "gfactor_mean" in metrics:
-        parts.append(
-            f"g mean {metrics['gfactor_mean']:.2f}, max {metrics.get('gfactor_max', float('nan')):.2f}"
-        )
-    parts.append(f"{1000 * seconds:.0f} ms")
-    return " · ".join(parts)
