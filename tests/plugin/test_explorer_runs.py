@@ -129,3 +129,20 @@ def test_refresh_rate_256_zero_filled(viewer: Any, qtbot: Any, capsys: Any) -> N
     assert widget.layers.updates - shown == len(values)
     assert show_ms < 250.0
     assert rate >= 0.5 / (engine_ms / 1000 + show_ms / 1000)
+
+
+def test_a_slider_drag_is_coalesced_and_ends_on_the_last_value(explorer: Any, qtbot: Any) -> None:
+    """20 acceleration moves 10 ms apart (a drag): fewer jobs than moves run (throttled, latest
+    wins), and the layers end on the last value (sampled fraction 1/8 ± 0.02)."""
+    slider = explorer.controls.controls["acceleration"]
+    explorer.set_settings({"calibration": 0})
+    wait_idle(qtbot, explorer)
+    started = explorer.runner.jobs_started
+    values = [1.5 + 0.5 * (i % 10) for i in range(19)] + [8.0]
+    for r in values:
+        slider.set(r)
+        qtbot.wait(10)
+    wait_idle(qtbot, explorer)
+    assert explorer.runner.jobs_started - started < len(values)
+    assert data(explorer, "mask").mean() == pytest.approx(1 / 8, abs=0.02)
+    assert explorer.views.metrics["acceleration"] == pytest.approx(8.0, abs=0.2)
