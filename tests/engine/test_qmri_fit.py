@@ -134,6 +134,15 @@ def test_progress_events_and_preview() -> None:
     assert result.units["t1"] == "ms"
 
 
+def test_cpu_threads_restored() -> None:
+    """The fit runs with one torch thread on the CPU and leaves torch's thread count as it was."""
+    before = torch.get_num_threads()
+    maps = brain_maps(16)
+    fit(_ir(maps).astype(np.float32), "ir", times=TI, device="cpu")
+    fit(_ir(maps).astype(np.float32), "ir", times=TI, device="cpu", cpu_threads=None)
+    assert torch.get_num_threads() == before
+
+
 def test_curve_and_observed() -> None:
     """FitResult.curve reproduces the data at the measured times; magnitude data give |S|."""
     maps = brain_maps(32)

@@ -21,6 +21,7 @@ from recon_engine.qmri._prepare import make_mask
 from recon_engine.qmri.epg_models import mrf_grid
 from recon_engine.qmri.result import FitResult
 from recon_engine.qmri.series import QMRISeries
+from recon_engine.solvers._threads import torch_threads
 from recon_engine.solvers.dictionary import match_dictionary
 
 __all__ = ["mrf_dictionary", "mrf_dictionary_steps", "mrf_fit_steps"]
@@ -42,7 +43,8 @@ def mrf_dictionary_steps(
     total = -(-theta.shape[0] // _ATOMS_PER_STEP)
     for i in range(total):
         part = theta[i * _ATOMS_PER_STEP : (i + 1) * _ATOMS_PER_STEP]
-        chunks.append(model.basis(part, x, options, {})[..., 0].cpu())
+        with torch_threads(1 if dev.type == "cpu" else None):  # a long chain of small EPG operations
+            chunks.append(model.basis(part, x, options, {})[..., 0].cpu())
         yield ProgressEvent("dictionary", i + 1, total)
     atoms = torch.cat(chunks).numpy()
     return atoms, {"t1": grid[:, 0].numpy().astype(np.float32), "t2": grid[:, 1].numpy().astype(np.float32)}
