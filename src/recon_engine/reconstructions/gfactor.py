@@ -6,6 +6,12 @@ fewer samples: ``SNR_R(ρ) = SNR_1(ρ) / (g(ρ) √R)``.
 - Analytic (Pruessmann et al. 1999): with regular undersampling by ``R_y`` (and ``R_z``), each
   voxel folds onto ``R_y R_z`` others ``N/R`` apart. For the ``coils × (R_y R_z n_maps)``
   encoding ``E`` of one fold set (prewhitened maps), ``g_ρ = √([(EᴴE)⁻¹]_ρρ [EᴴE]_ρρ)``.
+- Exact (any mask of whole phase-encoding lines, 1D acceleration): with the readout and ``z``
+  fully sampled the normal matrix decouples into one ``(n_maps N_y) × (n_maps N_y)`` system per
+  ``(z, x)`` column, ``[EᴴE]_{(m,y),(m',y')} = Σ_c s̄_{mc}(y) P_{yy'} s_{m'c}(y')`` with
+  ``P = Fᴴ diag(mask) F``; the noise variance of the SENSE solution is ``[(EᴴE)⁻¹]_ρρ`` and
+  ``g = √([(EᴴE)⁻¹]_ρρ) / (σ_1 √R)`` as below. Deterministic, covers random and variable-density
+  lines and calibration blocks, and costs one batched inversion (no replicas).
 - Pseudo-replica (Robson et al. 2008): reconstruct pure complex Gaussian noise (unit
   variance per sample after prewhitening, only at sampled positions) with CG-SENSE
   ``replicas`` times; ``σ_R(ρ)`` is the voxel's standard deviation (mean zero is known), and
@@ -45,8 +51,11 @@ from recon_engine.solvers.cg import conjugate_gradient
 
 __all__ = ["GFACTOR_METHODS", "gfactor_map", "gfactor_steps", "regular_acceleration"]
 
-GFactorMethod = Literal["analytic", "pseudo_replica"]
-GFACTOR_METHODS: tuple[str, ...] = ("analytic", "pseudo_replica")
+GFactorMethod = Literal["analytic", "exact", "pseudo_replica"]
+GFACTOR_METHODS: tuple[str, ...] = ("analytic", "exact", "pseudo_replica")
+
+#: Largest ``n_maps × N_y`` of the per-column systems the exact method inverts.
+EXACT_MAX_UNKNOWNS = 1024
 Sampling = int | tuple[int, int] | np.ndarray | torch.Tensor
 
 
@@ -171,6 +180,48 @@ def _analytic(maps: torch.Tensor, rz: int, ry: int) -> torch.Tensor:
     return g[0].to(torch.float32)
 
 
+def _line_mask(mask: torch.Tensor) -> torch.Tensor | None:
+    """The ``k1`` line pattern of a ``(k2, k1)`` mask whose partitions are all sampled alike, else None."""
+    if not bool((mask == mask[:1]).all()):
+        return None
+    return mask[0]
+
+
+def _exact_lines(maps: torch.Tensor, lines: torch.Tensor) -> torch.Tensor:
+    """Exact g-factor of a 1D line pattern ``lines (N_y,)`` for maps ``(m, c, z, y, x)``."""
+    m, c, nz, ny, nx = maps.shape
+    if m * ny > EXACT_MAX_UNKNOWNS:
+        raise ParameterError(
+            f"the exact g-factor inverts {m * ny} × {m * ny} systems per column, more than "
+            f"{EXACT_MAX_UNKNOWNS}; use method='pseudo_replica'"
+        )
+    dev = maps.device
+    eye = torch.eye(ny, dtype=torch.complex128, device=dev)
+    fourier = torch.fft.fftshift(torch.fft.fft(torch.fft.ifftshift(eye, dim=0), dim=0, norm="ortho"), dim=0)
+    psf = fourier.mH @ (lines.to(dev, torch.complex128)[:, None] * fourier)  # P = Fᴴ diag(mask) F
+    cols = maps.permute(2, 4, 0, 1, 3).reshape(nz * nx, m, c, ny).to(torch.complex128)
+    var = torch.empty(nz * nx, ny, dtype=torch.float64, device=dev)
+    chunk = max(1, (1 << 22) // (m * ny) ** 2)
+    for start in range(0, nz * nx, chunk):
+        s = cols[start : start + chunk]
+        gram = torch.einsum("bmcy,bncv->bmynv", s.conj(), s) * psf[None, None, :, None, :]
+        a = gram.reshape(-1, m * ny, m * ny)
+        diag = torch.diagonal(a, dim1=-2, dim2=-1)
+        empty = diag.real <= 1e-12 * diag.real.amax(dim=-1, keepdim=True).clamp_min(1e-30)
+        a = a + torch.diag_embed(empty.to(a.dtype))  # voxels without signal: decoupled unit rows
+        inv = torch.linalg.inv(a)
+        var[start : start + chunk] = torch.diagonal(inv, dim1=-2, dim2=-1).real[:, :ny]
+    var = var.reshape(nz, nx, ny).permute(0, 2, 1)
+    sigma_1 = _full_noise_std(maps)
+    acceleration = ny / max(int(lines.sum()), 1)
+    g = torch.where(
+        sigma_1 > 0,
+        var.clamp_min(0.0).sqrt() / (sigma_1.to(torch.float64).clamp_min(1e-30) * math.sqrt(acceleration)),
+        0.0,
+    )
+    return g.to(torch.float32)
+
+
 def _full_noise_std(maps: torch.Tensor) -> torch.Tensor:
     """``σ_1 = √([(SᴴS)⁻¹]_00)`` per voxel for white unit noise and full sampling."""
     s = maps.permute(2, 3, 4, 1, 0).to(torch.complex128)  # (z, y, x, c, m)
@@ -210,6 +261,15 @@ def gfactor_steps(
             )
         yield ProgressEvent("analytic g-factor", 0, 1)
         return _analytic(s, *factors)
+    if method == "exact":
+        lines = _line_mask(mask)
+        if lines is None:
+            raise ParameterError(
+                "the exact g-factor needs whole phase-encoding lines sampled alike in every partition "
+                "(1D acceleration); use method='pseudo_replica' for this mask"
+            )
+        yield ProgressEvent("exact g-factor", 0, 1)
+        return _exact_lines(s, lines)
     acceleration = mask.numel() / max(int(mask.sum()), 1)
     ndim = 3 if grid[0] > 1 else 2
     a = CartesianSamplingOp(mask[:, :, None]) @ FFTOp(ndim) @ SensitivityOp(s)
@@ -262,7 +322,9 @@ def gfactor_map(
         Acceleration ``R`` along ``y`` (int), ``(R_y, R_z)``, or a bool mask ``(k2, k1)`` (or
         ``(k1,)``) of sampled phase-encoding positions (readouts fully sampled).
     method
-        ``"analytic"`` (regular undersampling only) or ``"pseudo_replica"`` (any mask).
+        ``"analytic"`` (regular undersampling only), ``"exact"`` (any pattern of whole ``k1``
+        lines, the same in every partition; ``n_maps × N_y ≤ 1024``) or ``"pseudo_replica"``
+        (any mask).
     replicas
         Noise replicas of the pseudo-replica method (≥ 2).
     noise_covariance

@@ -43,13 +43,13 @@ from recon_engine.reconstructions._iterative import (
     prepare,
     solve_all,
 )
-from recon_engine.reconstructions.gfactor import gfactor_steps, regular_acceleration
+from recon_engine.reconstructions.gfactor import EXACT_MAX_UNKNOWNS, gfactor_steps, regular_acceleration
 from recon_engine.solvers.cg import conjugate_gradient
 
 __all__ = ["SENSE_GFACTORS", "SenseGFactor", "sense_steps"]
 
-SenseGFactor = Literal["none", "auto", "analytic", "pseudo_replica"]
-SENSE_GFACTORS: tuple[str, ...] = ("none", "auto", "analytic", "pseudo_replica")
+SenseGFactor = Literal["none", "auto", "analytic", "exact", "pseudo_replica"]
+SENSE_GFACTORS: tuple[str, ...] = ("none", "auto", "analytic", "exact", "pseudo_replica")
 
 
 def sense_steps(
@@ -97,10 +97,11 @@ def sense_steps(
         (``kernel_size``, ``calibration_size``, ``threshold``, ``crop``, ``n_maps``).
     gfactor
         Also compute the g-factor map of the first volume (Cartesian data):
-        ``"analytic"`` (regular undersampling only), ``"pseudo_replica"`` (noise through
-        this reconstruction, same CG iterations), ``"auto"`` (analytic where the mask is
-        every R-th line plus a central calibration block, whose lines it ignores; else
-        pseudo-replica) or ``"none"``.
+        ``"analytic"`` (regular undersampling only), ``"exact"`` (converged SENSE, any pattern
+        of whole lines, 1D acceleration), ``"pseudo_replica"`` (noise through this
+        reconstruction, same CG iterations), ``"auto"`` (analytic where the mask is every R-th
+        line plus a central calibration block, whose lines it ignores — exact for that lattice
+        when N is not a multiple of R; else pseudo-replica) or ``"none"``.
     gfactor_replicas
         Noise replicas of the pseudo-replica g-factor (≥ 2; its error ≈ 1/√(2·replicas)).
     keep_iterates
@@ -175,7 +176,8 @@ def _gfactor_steps(
 
     ``"auto"``: analytic when the mask is every R-th line plus a central calibration block
     (:func:`~recon_engine.reconstructions.gfactor.regular_acceleration`; the calibration
-    lines are ignored, a conservative estimate), else pseudo-replica.
+    lines are ignored, a conservative estimate), the exact per-column g-factor of that lattice
+    when ``N`` is not a multiple of ``R``, else pseudo-replica.
     """
     if problem.transform != "fft":
         if choice == "auto":
@@ -183,16 +185,20 @@ def _gfactor_steps(
         raise ParameterError("the g-factor map needs Cartesian data (regular or masked undersampling)")
     maps = problem.maps.reshape(-1, *problem.maps.shape[-5:])[0]
     mask = problem.mask.reshape(-1, *problem.mask.shape[-2:])[0]
+    sampling: int | torch.Tensor = mask
     if choice == "auto":
         r = regular_acceleration(mask)
-        if r is not None and mask.shape[-1] % r:
-            r = None  # the analytic fold sets need the matrix divisible by R
-        sampling: int | torch.Tensor = mask if r is None else r
-        choice = "pseudo_replica" if r is None else "analytic"
-    else:
-        sampling = mask
-    if choice == "analytic":
-        g = yield from gfactor_steps(maps, sampling, method="analytic", device=problem.device)
+        choice = "pseudo_replica"
+        if r is not None and mask.shape[-1] % r == 0:
+            sampling, choice = r, "analytic"
+        elif r is not None and maps.shape[0] * mask.shape[-1] <= EXACT_MAX_UNKNOWNS:
+            # no exact fold sets when N is not a multiple of R: the exact per-column g-factor
+            # of the same lattice (calibration lines ignored, as for the analytic one)
+            lattice = torch.zeros_like(mask)
+            lattice[:, (torch.arange(mask.shape[-1]) - mask.shape[-1] // 2) % r == 0] = True
+            sampling, choice = lattice, "exact"
+    if choice in ("analytic", "exact"):
+        g = yield from gfactor_steps(maps, sampling, method=choice, device=problem.device)  # type: ignore[arg-type]
     else:  # the noise goes through this reconstruction: the same CG iterations
         g = yield from gfactor_steps(
             maps,

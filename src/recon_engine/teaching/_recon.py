@@ -160,14 +160,24 @@ def gfactor_for(
     """SENSE g-factor map float32 ``(y, x)`` of the acquisition's sampling.
 
     Analytic (Pruessmann 1999) for a regular integer-R lattice over the full ``ky`` range (the
-    calibration block is ignored: the lattice's g-factor), pseudo-replica otherwise.
+    calibration block is ignored: the lattice's g-factor; when ``N`` is not a multiple of ``R``
+    the exact per-column g-factor of the same lattice), pseudo-replica otherwise (random and
+    variable-density lines, Poisson disc: the noise of the iterative reconstruction shown).
     """
     maps = source.coil_maps()
     ny = maps.shape[1]
     r = float(s.acceleration)
     full_range = s.partial_fourier == 1.0 and s.phase_resolution == 1.0
-    if s.pattern == "regular" and r == round(r) and ny % round(r) == 0 and full_range:
-        g = yield from gfactor_steps(maps[:, None], round(r), method="analytic", device=device)
+    if s.pattern == "regular" and r == round(r) and full_range:
+        rr = round(r)
+        if ny % rr == 0:
+            g = yield from gfactor_steps(maps[:, None], rr, method="analytic", device=device)
+            return g[0].to("cpu").numpy().astype(np.float32)
+        # N not a multiple of R: no exact fold sets, but the same lattice of whole lines has an
+        # exact per-column g-factor (one batched inversion; deterministic, unlike pseudo-replica)
+        lattice = np.zeros(ny, bool)
+        lattice[(np.arange(ny) - ny // 2) % rr == 0] = True
+        g = yield from gfactor_steps(maps[:, None], lattice[None], method="exact", device=device)
         return g[0].to("cpu").numpy().astype(np.float32)
     points = s.pattern == "poisson_disc"
     sampling = masks.acquired if points else np.asarray(masks.acquired.any(axis=1))[None]
