@@ -19,10 +19,8 @@ Steps
    Complex signals against a real dictionary use two real matmuls (real and imaginary part).
    Large dictionaries are searched through clusters of atoms (inverted file, ``search``).
 
-:func:`variable_projection_search` is the same search for models with several linear
-coefficients (``s ≈ B_g c``, Golub & Pereyra): the grid point whose column space holds most
-of the signal's energy, with its closed-form coefficients. It gives the start values of
-the voxel-wise fits.
+:func:`variable_projection_search` (re-exported from ``variable_projection.py``) is the same
+search for models with several linear coefficients; it gives the start values of voxel fits.
 
 References
 ----------
@@ -30,8 +28,6 @@ D. Ma et al., "Magnetic resonance fingerprinting", Nature 495:187–192 (2013),
 doi:10.1038/nature11971.
 D. F. McGivney et al., "SVD compression for magnetic resonance fingerprinting in the time
 domain", IEEE Trans. Med. Imaging 33:2311–2322 (2014), doi:10.1109/TMI.2014.2337321.
-G. Golub and V. Pereyra, "Separable nonlinear least squares: the variable projection method
-and its applications", Inverse Problems 19:R1–R26 (2003), doi:10.1088/0266-5611/19/2/201.
 """
 
 from __future__ import annotations
@@ -43,8 +39,9 @@ import torch
 
 from recon_engine.device import DeviceLike, resolve_device
 from recon_engine.errors import DataError, ParameterError
-from recon_engine.solvers._dictionary_search import brute_force, clustered
+from recon_engine.solvers._dictionary_search import brute_force, cluster_atoms, clustered
 from recon_engine.solvers._threads import torch_threads
+from recon_engine.solvers.variable_projection import variable_projection_search
 
 __all__ = ["MatchResult", "match_dictionary", "svd_compress", "variable_projection_search"]
 
@@ -95,7 +92,7 @@ def svd_compress(
     """
     n_frames = dictionary.shape[1]
     gram = dictionary.mH @ dictionary if dictionary.is_complex() else dictionary.T @ dictionary
-    evals, evecs = torch.linalg.eigh(gram.to(torch.complex128 if dictionary.is_complex() else torch.float64))
+    evals, evecs = torch.linalg.eigh(gram)
     evals, evecs = evals.flip(0).clamp_min(0), evecs.flip(1)
     if rank is None:
         if energy is None or not 0 < energy <= 1:
@@ -105,6 +102,12 @@ def svd_compress(
     if not 1 <= rank <= n_frames:
         raise ParameterError(f"rank must be between 1 and {n_frames}, got {rank}")
     return evecs[:, :rank].to(dictionary.dtype)
+
+
+def _row_norms(x: torch.Tensor) -> torch.Tensor:
+    """``‖x_i‖`` per row (complex via real and imaginary parts: much faster than vector_norm on the CPU)."""
+    sq = x.real.square() + x.imag.square() if x.is_complex() else x.square()
+    return sq.sum(1).sqrt()
 
 
 def _voxels_first(signals: np.ndarray, n_frames: int) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -155,8 +158,7 @@ def match_dictionary(
     device
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
     cpu_threads
-        torch threads on the CPU during the search (None: torch's setting); 1 by default, see
-        ``solvers/_threads.py``.
+        torch threads on the CPU during the search (None: torch's setting; see ``_threads.py``).
 
     Returns
     -------
@@ -189,7 +191,7 @@ def _match(
     flat, spatial = _voxels_first(s_np, n_frames)
     cdtype = torch.complex64 if d.is_complex() else torch.float32
     d = d.to(dev, cdtype)
-    norms = torch.linalg.vector_norm(d, dim=1).clamp_min(1e-30)
+    norms = _row_norms(d).clamp_min(1e-30)
     d = d / norms[:, None]
     basis = None
     if rank is not None or energy is not None:
@@ -202,26 +204,33 @@ def _match(
     basis_c = None if basis is None else basis.to(sdtype)
     compressed = torch.empty(n_vox, used_rank, dtype=sdtype, device=dev)
     for start in range(0, n_vox, 8192):  # compress (and move) the signals in chunks
-        s = torch.nan_to_num(torch.as_tensor(flat[start : start + 8192]).to(dev, sdtype))
+        s = torch.as_tensor(flat[start : start + 8192]).to(dev, sdtype)
         compressed[start : start + s.shape[0]] = s if basis_c is None else s @ basis_c
-    s_norm = torch.linalg.vector_norm(compressed, dim=1).float()
-    if d.is_complex():  # complex atoms: ⟨d, s⟩ = s·conj(d) as one complex matmul
-        ip = compressed @ d.mH
-        index = ip.abs().argmax(1)
-        ip_best = ip.gather(1, index[:, None])[:, 0]
+    compressed = torch.nan_to_num(compressed)  # a NaN/inf voxel matches with correlation 0
+    s_norm = _row_norms(compressed).float()
+
+    def embed(a: torch.Tensor) -> torch.Tensor:
+        return torch.cat((a.real, a.imag), 1).contiguous() if a.is_complex() else a
+
+    if d.is_complex():  # ⟨d, s⟩ = [dr, di]·[sr, si] + i·[dr, di]·[si, −sr]: real matmuls only
+        atoms = embed(d)
+        sr = torch.cat((compressed.real, compressed.imag), 1).contiguous()
+        si: torch.Tensor | None = torch.cat((compressed.imag, -compressed.real), 1).contiguous()
     else:
+        atoms = d
         sr = compressed.real.contiguous() if complex_signals else compressed
         si = compressed.imag.contiguous() if complex_signals else None
-        use = search
-        if use == "auto":
-            use = "clustered" if n_atoms >= 4096 and n_vox >= 4096 else "exact"
-        if use == "clustered":
-            index, ipr, ipi = clustered(sr, si, d, n_probe=n_probe)
-        elif use == "exact":
-            index, ipr, ipi = brute_force(sr, si, d, chunk)
-        else:
-            raise ParameterError(f"search must be 'auto', 'exact' or 'clustered', got {search!r}")
-        ip_best = ipr if ipi is None else torch.complex(ipr, ipi)
+    use = search
+    if use == "auto":
+        use = "clustered" if n_atoms >= 4096 and n_vox >= 4096 else "exact"
+    if use == "clustered":
+        labels, centroids = cluster_atoms(d, max(1, min(n_atoms, round(n_atoms**0.5))))
+        index, ipr, ipi = clustered(sr, si, atoms, labels, embed(centroids), n_probe=n_probe)
+    elif use == "exact":
+        index, ipr, ipi = brute_force(sr, si, atoms, chunk)
+    else:
+        raise ParameterError(f"search must be auto, exact or clustered, got {search!r}")
+    ip_best = ipr if ipi is None else torch.complex(ipr, ipi)
     corr = (ip_best.abs() / s_norm.clamp_min(1e-30)).clamp(0, 1)
     m0 = ip_best / norms[index]
     idx_np = index.cpu().numpy()
@@ -233,68 +242,3 @@ def _match(
         correlation=corr.cpu().numpy().astype(np.float32).reshape(spatial),
         rank=used_rank,
     )
-
-
-def variable_projection_search(
-    signals: torch.Tensor, bases: torch.Tensor, *, chunk: int = 65536
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Best grid point and closed-form linear coefficients for ``s ≈ B_g c``.
-
-    Parameters
-    ----------
-    signals
-        ``(V, n)`` real signals.
-    bases
-        ``(G, n, L)`` real basis matrices, one per grid point of the nonlinear parameters.
-    chunk
-        Voxels per matmul.
-
-    Returns
-    -------
-    index : torch.Tensor
-        ``(V,)`` int64 best grid point (largest projected energy ``‖Q_gᵀ s‖²``).
-    coefficients : torch.Tensor
-        ``(V, L)`` least-squares ``c`` for that grid point.
-    cost : torch.Tensor
-        ``(V,)`` residual ``‖s − B_g c‖²``.
-    """
-    g, n, n_lin = bases.shape
-    q, r = torch.linalg.qr(bases.to(torch.float64))
-    # a first basis vector shared by every grid point (e.g. the constant of a − b·e^{−t/T1})
-    # adds the same energy everywhere: rank the grid by the other components only
-    lead = q[:, :, 0] * q[:, :1, 0].sign()
-    shared = n_lin > 1 and bool(torch.allclose(lead, lead[:1].expand_as(lead)))
-    if shared:
-        sign = q[:, :1, 0].sign()  # make the shared vector identical (not just up to sign)
-        q[:, :, 0] *= sign
-        r[:, 0, :] *= sign
-    r_inv = torch.linalg.inv(r + 1e-12 * torch.eye(n_lin, dtype=r.dtype, device=r.device))
-    # columns ordered (l, g): block l holds the l-th orthonormal vector of every grid point
-    first = 1 if shared else 0
-    qcat = q[:, :, first:].permute(1, 2, 0).reshape(n, (n_lin - first) * g).to(signals.dtype).contiguous()
-    q0 = q[0, :, 0].to(signals.dtype)
-    r_inv = r_inv.to(signals.dtype)
-    n_vox = signals.shape[0]
-    index = torch.empty(n_vox, dtype=torch.int64, device=signals.device)
-    coef = torch.empty(n_vox, n_lin, dtype=signals.dtype, device=signals.device)
-    cost = torch.empty(n_vox, dtype=signals.dtype, device=signals.device)
-    for start in range(0, n_vox, chunk):
-        y = signals[start : start + chunk]
-        proj = y @ qcat
-        m = n_lin - first
-        if m == 1:
-            best = proj.abs().argmax(1)
-            zs = [proj.gather(1, best[:, None])[:, 0]]
-        else:
-            energy = proj[:, :g].square()
-            for ell in range(1, m):
-                energy += proj[:, ell * g : (ell + 1) * g].square()
-            best = energy.argmax(1)
-            zs = [proj[:, ell * g : (ell + 1) * g].gather(1, best[:, None])[:, 0] for ell in range(m)]
-        if shared:
-            zs.insert(0, y @ q0)
-        z = torch.stack(zs, 1)
-        index[start : start + y.shape[0]] = best
-        coef[start : start + y.shape[0]] = (r_inv[best] @ z[:, :, None])[:, :, 0]
-        cost[start : start + y.shape[0]] = (y.square().sum(1) - z.square().sum(1)).clamp_min(0)
-    return index, coef, cost
