@@ -40,9 +40,9 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def render(records: list[Record], device: str) -> str:
+def render(records: list[Record], section: str) -> str:
     """The Markdown block: provenance line + table."""
-    gpu = torch.cuda.get_device_name(0) if device == "gpu" and torch.cuda.is_available() else None
+    gpu = torch.cuda.get_device_name(0) if section == "gpu" and torch.cuda.is_available() else None
     where = gpu or f"{_cpu_name()}, {os.cpu_count()} logical CPUs, torch {torch.get_num_threads()} threads"
     head = (
         f"Measured {date.today().isoformat()} on {where}; torch {torch.__version__}; "
@@ -67,13 +67,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("json", help="output of mrrecon bench --json ('-' for stdin)")
     p.add_argument("--docs", default=str(Path(__file__).resolve().parents[1] / "docs" / "performance.md"))
-    p.add_argument("--section", default="cpu", choices=("cpu", "gpu"))
+    p.add_argument("--section", default="cpu", help="marker name: cpu, gpu, or any other table's name")
+    p.add_argument("--title", default="", help="text put before the provenance line")
     args = p.parse_args(argv)
     raw = sys.stdin.read() if args.json == "-" else Path(args.json).read_text(encoding="utf-8")
     records = [Record.from_json(d) for d in json.loads(raw)]
     docs = Path(args.docs)
     text = docs.read_text(encoding="utf-8") if docs.exists() else "# Performance\n"
-    out = replace_section(text, args.section, render(records, args.section))
+    block = render(records, args.section)
+    out = replace_section(text, args.section, f"{args.title}\n\n{block}" if args.title else block)
     fd, tmp = tempfile.mkstemp(dir=docs.parent, prefix=".performance-", suffix=".md")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(out)

@@ -9,11 +9,12 @@ more reproducible figure). Quality comes from the last call's result.
 from __future__ import annotations
 
 import gc
+import shutil
 import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from recon_engine.bench.ours import our_cases
+from recon_engine.bench.ours import has_module, our_cases
 from recon_engine.bench.peer_bart import bart_cases
 from recon_engine.bench.peer_reference import reference_cases
 from recon_engine.bench.peer_sigpy import sigpy_cases
@@ -146,11 +147,12 @@ def run_benchmarks(
     skipped = notes if notes is not None else []
     cases: list[Case] = our_cases(quick, device, select, skipped)
     if peers:
-        for make, name in ((sigpy_cases, "SigPy"), (bart_cases, "BART")):
-            found = make(quick, select)
-            if not found:
-                skipped.append(f"{name} not installed (no peer figures from it)")
-            cases.extend(found)
+        if not has_module("sigpy"):
+            skipped.append("SigPy not installed (pip install napari-mrrecon[bench]): no SigPy figures")
+        if shutil.which("bart") is None:
+            skipped.append("BART not installed (the 'bart' executable): no BART figures")
+        cases.extend(sigpy_cases(quick, select))
+        cases.extend(bart_cases(quick, select))
         cases.extend(reference_cases(quick, select))
     return time_cases(cases, n, progress)
 
