@@ -147,3 +147,18 @@ def test_wavelet_matrix_levels_equal_polyphase(
     back_fast, back_slow = fast.adjoint(c_fast), slow.adjoint(c_fast)
     assert float((back_fast - back_slow).norm() / back_slow.norm()) < 1e-6
     assert float((back_fast - x).norm() / x.norm()) < 1e-6  # WᴴW = I
+
+
+@pytest.mark.cuda
+def test_quick_bench_on_cuda() -> None:
+    """On a GPU the quick problems give the CPU's quality figures (CG-SENSE NRMSE within 1e-3)."""
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    from recon_engine.bench import run_benchmarks
+
+    only = ["cg_sense", "tv", "nufft_adjoint", "radial_cg_sense"]
+    gpu = {r.problem: r for r in run_benchmarks(quick=True, device="cuda", only=only, peers=False)}
+    cpu = {r.problem: r for r in run_benchmarks(quick=True, device="cpu", only=only, peers=False)}
+    for problem in only:
+        assert math.isfinite(gpu[problem].median_s)
+        assert gpu[problem].quality == pytest.approx(cpu[problem].quality, abs=1e-3), problem
