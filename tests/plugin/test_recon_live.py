@@ -156,7 +156,8 @@ def test_run_shows_previews_plot_maps_and_finishes(qtbot: Any, viewer: Any, dock
     assert dock.previews_shown < 100
     assert PREVIEW_LAYER not in viewer.layers
     direct = recon_engine.reconstruct(dock.dataset_choice.dataset().kspace, device="cpu")
-    np.testing.assert_allclose(_image(viewer), direct.numpy() / 1.25, rtol=1e-6)
+    # float32: the worker's thread count changes the summation order (~1e-6 relative)
+    np.testing.assert_allclose(_image(viewer), direct.numpy() / 1.25, rtol=1e-5)
     assert viewer.layers.selection.active.name == RESULT
     # coil maps and g-factor as layers
     maps = viewer.layers["phantom_R2 coil maps"]
