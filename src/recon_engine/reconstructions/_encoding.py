@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -59,10 +60,15 @@ class Encoding:
     rhs: torch.Tensor
     to_recon: Map
 
-    @property
+    @cached_property
     def constant(self) -> float:
-        """``½‖y‖²``: added to solver objectives so that they read ``½‖Ax − y‖² + …``."""
-        return 0.5 * float(torch.linalg.vector_norm(self.data)) ** 2
+        """``½‖y‖²``: added to solver objectives so that they read ``½‖Ax − y‖² + …``.
+
+        Computed once (solvers add it every iteration) and by ``vdot``: torch's complex
+        ``vector_norm`` takes ~15 ms for 16 × 256² samples on this CPU.
+        """
+        flat = self.data.reshape(-1)
+        return 0.5 * float(torch.vdot(flat, flat).real)
 
     @property
     def scale(self) -> float:
