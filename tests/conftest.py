@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,20 @@ def rng() -> np.random.Generator:
 @pytest.fixture(autouse=True)
 def _seed_torch() -> None:
     torch.manual_seed(SEED)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Single-threaded torch for a module, restored afterwards.
+
+    Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``. On the shared 2-core
+    test machine under load, torch's 2 OpenMP threads spin against other processes and slow
+    eigen-decompositions and FFTs several times.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def shared_data(*parts: str) -> Path:

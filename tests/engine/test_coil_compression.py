@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -32,17 +30,7 @@ from tests.conftest import shared_data
 CIMA_LOCAL = ("pulseq_mr_physics_course", "04_hardware_and_imprefections", "data", "2024-02-06-160052.dat")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """Single-threaded torch for this module, restored afterwards.
-
-    On the shared 2-core test machine under load, torch's 2 OpenMP threads spin against
-    other processes and slow the eigen-decompositions and FFTs here several times.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def rss(data: torch.Tensor) -> np.ndarray:

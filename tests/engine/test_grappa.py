@@ -36,7 +36,6 @@ is not tested: a 4-line kernel spans 13 of the 24 ACS lines, leaving 12 × 60 fi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -62,17 +61,7 @@ COURSE = "pulseq_mr_physics_course"
 # ----------------------------------------------------------------------------- helpers
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """Single-threaded torch for this module, restored afterwards.
-
-    On the shared 2-core test machine under load, torch's 2 OpenMP threads spin against
-    other processes and slow the eigen-decompositions and FFTs here several times.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _axis_mask(n: int, r: int, acs: int) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -25,17 +24,7 @@ from recon_engine.simulate import (
 N = 128
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """Single-threaded torch for this module, restored afterwards.
-
-    On the shared 2-core test machine under load, torch's 2 OpenMP threads spin against
-    other processes and slow the eigen-decompositions and FFTs here several times.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,11 @@ the same reconstruction of the fully sampled, uncompressed data. Measured (96²,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import yaml
 
 import recon_engine as mr
@@ -41,18 +39,7 @@ from recon_engine.simulate import (
     simulate_noncartesian,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """Single-threaded torch for this module, restored afterwards.
-
-    On the shared 2-core test machine under load, torch's 2 OpenMP threads spin against
-    other processes and slow the eigen-decompositions and FFTs here several times.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _object(n: int) -> np.ndarray:

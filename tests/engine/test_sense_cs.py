@@ -43,7 +43,6 @@ cases share their data and maps in module fixtures, one test per R / method.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -72,17 +71,7 @@ N = 64
 COILS = 8
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """Single-threaded torch for this module, restored afterwards.
-
-    On the shared 2-core test machine under load, torch's 2 OpenMP threads spin against
-    other processes: the pseudo-replica g-factor test took 52 s instead of ~1 s.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def nrmse(x: np.ndarray, ref: np.ndarray) -> float:

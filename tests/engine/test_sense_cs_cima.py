@@ -30,11 +30,8 @@ zero-filled image by at least a factor 1.5. The test runs torch single-threaded:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
-import torch
 
 import recon_engine as mr
 from recon_engine.calibration.coil_maps import estimate_coil_maps
@@ -57,13 +54,7 @@ LIMITS: dict[tuple[str, int], tuple[float, float, float]] = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """Single-threaded torch for this module (restored afterwards): see the module docstring."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module", params=list(CIMA))
