@@ -14,16 +14,18 @@ Example
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 
-__all__ = ["PreviewThrottle", "ProgressEvent", "Steps", "run"]
+__all__ = ["PreviewThrottle", "ProgressEvent", "Steps", "run", "run_to_end"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,34 @@ def run(steps: Steps[T], callback: Callable[[ProgressEvent], None] | None = None
             return stop.value  # type: ignore[no-any-return]
         if callback is not None:
             callback(event)
+
+
+def run_to_end(steps: Callable[P, Steps[T]], name: str, doc: str) -> Callable[P, T]:
+    """The plain-function form of a ``*_steps`` generator function.
+
+    Parameters
+    ----------
+    steps
+        Generator function (e.g. ``fit_steps``).
+    name
+        ``__name__`` of the returned function (e.g. ``"fit"``).
+    doc
+        Its docstring.
+
+    Returns
+    -------
+    Callable
+        Takes the same parameters as ``steps`` and returns :func:`run` of its generator.
+    """
+
+    @functools.wraps(steps)
+    def to_end(*args: P.args, **kwargs: P.kwargs) -> T:
+        return run(steps(*args, **kwargs))
+
+    to_end.__name__ = name
+    to_end.__qualname__ = name
+    to_end.__doc__ = doc
+    return to_end
 
 
 class PreviewThrottle:

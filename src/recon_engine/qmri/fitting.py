@@ -16,7 +16,7 @@ import torch
 
 from recon_engine.device import DeviceLike, resolve_device
 from recon_engine.errors import DataError
-from recon_engine.progress import PreviewThrottle, ProgressEvent, Steps, run
+from recon_engine.progress import PreviewThrottle, ProgressEvent, Steps, run_to_end
 from recon_engine.qmri._prepare import abscissa, make_mask, real_signals, resolve_options
 from recon_engine.qmri._voxelfit import VoxelFit, fit_voxels
 from recon_engine.qmri.models import get_model
@@ -190,25 +190,6 @@ def fit_steps(
     return assemble(spec.info.name, parts, keep, spatial, x_np, opts, aux_np, not signed and spec.polarity)
 
 
-def fit(
-    series: QMRISeries | np.ndarray,
-    model: str,
-    *,
-    times: Sequence[float] | np.ndarray | str | None = None,
-    flip_angles: Sequence[float] | np.ndarray | str | None = None,
-    tr: float | None = None,
-    mask: np.ndarray | None = None,
-    mask_threshold: float | None = 0.05,
-    max_iterations: int = 30,
-    device: DeviceLike = "auto",
-    cpu_threads: int | None = 1,
-    **model_options: object,
-) -> FitResult:
-    """:func:`fit_steps` run to the end (same parameters); returns the :class:`FitResult`."""
-    return run(
-        fit_steps(
-            series, model, times=times, flip_angles=flip_angles, tr=tr, mask=mask,
-            mask_threshold=mask_threshold, max_iterations=max_iterations, device=device,
-            cpu_threads=cpu_threads, **model_options,
-        )
-    )  # fmt: skip
+fit = run_to_end(
+    fit_steps, "fit", ":func:`fit_steps` run to the end (same parameters); returns the :class:`FitResult`."
+)
