@@ -114,6 +114,29 @@ def _read_nifti(p: Path) -> tuple[np.ndarray, np.ndarray]:
     return vol, affine
 
 
+def _overridden(
+    data: np.ndarray,
+    meta: dict[str, object],
+    times: TimesLike | str,
+    flip_angles: TimesLike | str,
+    tr: float | None,
+    *,
+    affine: np.ndarray | None,
+    source: str,
+) -> QMRISeries:
+    """A series with the file's ``times``/``flip_angles``/``tr`` (``meta``) unless the user gave them."""
+    t = as_values(times, "times")
+    fa = as_values(flip_angles, "flip angles")
+    return QMRISeries(
+        data=data,
+        times=t if t is not None else meta.get("times"),  # type: ignore[arg-type]
+        flip_angles=fa if fa is not None else meta.get("flip_angles"),  # type: ignore[arg-type]
+        tr=float(tr) if tr is not None else meta.get("tr"),  # type: ignore[arg-type]
+        affine=affine,
+        source=source,
+    )
+
+
 def load_series(
     path: str | os.PathLike[str],
     *,
@@ -173,16 +196,9 @@ def load_series(
             "or an ISMRMRD .h5/.mrd file"
         )
     arr = _as_series_array(np.asarray(data), str(p))
-    t = as_values(times, "times")
-    fa = as_values(flip_angles, "flip angles")
-    return QMRISeries(
-        data=arr,
-        times=t if t is not None else meta.get("times"),  # type: ignore[arg-type]
-        flip_angles=fa if fa is not None else meta.get("flip_angles"),  # type: ignore[arg-type]
-        tr=float(tr) if tr is not None else meta.get("tr"),  # type: ignore[arg-type]
-        affine=affine if affine is not None else meta.get("affine"),  # type: ignore[arg-type]
-        source=str(p),
-    )
+    if affine is None:
+        affine = meta.get("affine")  # type: ignore[assignment]
+    return _overridden(arr, meta, times, flip_angles, tr, affine=affine, source=str(p))
 
 
 def series_from_image(
@@ -211,13 +227,5 @@ def series_from_image(
 
     data = image_to_series_array(image)
     meta = header_times(image.header, data.shape[0]) if image.header is not None else {}
-    t = as_values(times, "times")
-    fa = as_values(flip_angles, "flip angles")
-    return QMRISeries(
-        data=data,
-        times=t if t is not None else meta.get("times"),  # type: ignore[arg-type]
-        flip_angles=fa if fa is not None else meta.get("flip_angles"),  # type: ignore[arg-type]
-        tr=float(tr) if tr is not None else meta.get("tr"),  # type: ignore[arg-type]
-        affine=None,
-        source=str(image.meta.get("source", "reconstruction")),
-    )
+    source = str(image.meta.get("source", "reconstruction"))
+    return _overridden(data, meta, times, flip_angles, tr, affine=None, source=source)
