@@ -49,7 +49,14 @@ if TYPE_CHECKING:
 
     from recon_engine.progress import ProgressEvent
 
-__all__ = ["PREVIEW_LAYER", "STATUS_INTERVAL_MS", "DatasetChoice", "EngineRunWidget"]
+__all__ = [
+    "PREVIEW_LAYER",
+    "STATUS_INTERVAL_MS",
+    "DatasetChoice",
+    "EngineRunWidget",
+    "LayerChoice",
+    "replace_items",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +74,68 @@ class _Failure:
     message: str
 
 
-class DatasetChoice(QComboBox):
+def replace_items(combo: QComboBox, names: list[str]) -> bool:
+    """Replace the items of ``combo`` (without signals); keep its text if still listed.
+
+    Returns True when the previous text was kept, False when it is gone (the caller picks).
+    """
+    current = combo.currentText()
+    combo.blockSignals(True)
+    combo.clear()
+    combo.addItems(names)
+    combo.blockSignals(False)
+    if current in names:
+        combo.setCurrentText(current)
+        return True
+    return False
+
+
+class LayerChoice(QComboBox):
+    """Combo box that follows the viewer's layer list (base of the docks' layer choices).
+
+    Subclasses set ``self._viewer``, implement :meth:`listed_names` and :meth:`selects_new`,
+    and call :meth:`_follow_layers` at the end of ``__init__``: new layers are added (and
+    selected when :meth:`selects_new` says so), removed or renamed layers update the list.
+    """
+
+    _viewer: napari.viewer.Viewer
+
+    def _follow_layers(self) -> None:
+        viewer = self._viewer
+        viewer.layers.events.inserted.connect(self._on_inserted)
+        viewer.layers.events.removed.connect(self.refresh)
+        for layer in viewer.layers:
+            layer.events.name.connect(self.refresh)
+        self.refresh()
+
+    def listed_names(self) -> list[str]:
+        """Names of the layers listed, in the viewer's order."""
+        raise NotImplementedError
+
+    def selects_new(self, layer: napari.layers.Layer) -> bool:
+        """True when a newly inserted ``layer`` becomes the choice."""
+        return False
+
+    def _on_inserted(self, event: Any) -> None:
+        layer = event.value
+        layer.events.name.connect(self.refresh)
+        self.refresh()
+        if self.selects_new(layer):
+            self.setCurrentText(layer.name)
+
+    def refresh(self, event: Any = None) -> None:
+        """Rebuild the list from the viewer's layers, keeping the selection if possible."""
+        names = self.listed_names()
+        if not replace_items(self, names) and names:
+            self.setCurrentIndex(len(names) - 1)
+        self.currentIndexChanged.emit(self.currentIndex())
+
+    def layer(self) -> napari.layers.Layer | None:
+        """The chosen layer, or None."""
+        return find_layer(self._viewer.layers, self.currentText()) if self.currentText() else None
+
+
+class DatasetChoice(LayerChoice):
     """Combo box of the viewer's loaded raw datasets (k-space layers of the plugin).
 
     Follows the layer list: new datasets are added (and selected), removed or renamed
@@ -98,36 +166,15 @@ class DatasetChoice(QComboBox):
         self._viewer = viewer
         self._kinds = kinds
         self.setToolTip(tooltip)
-        viewer.layers.events.inserted.connect(self._on_inserted)
-        viewer.layers.events.removed.connect(self.refresh)
-        for layer in viewer.layers:
-            layer.events.name.connect(self.refresh)
-        self.refresh()
+        self._follow_layers()
 
-    def _on_inserted(self, event: Any) -> None:
-        layer = event.value
-        layer.events.name.connect(self.refresh)
-        self.refresh()
-        if isinstance(entry_of(layer), self._kinds):
-            self.setCurrentText(layer.name)
+    def listed_names(self) -> list[str]:
+        """Names of the viewer's layers of :attr:`kinds`."""
+        return [layer.name for layer in layers_with(self._viewer, self._kinds)]
 
-    def refresh(self, event: Any = None) -> None:
-        """Rebuild the list from the viewer's layers, keeping the selection if possible."""
-        current = self.currentText()
-        names = [layer.name for layer in layers_with(self._viewer, self._kinds)]
-        self.blockSignals(True)
-        self.clear()
-        self.addItems(names)
-        self.blockSignals(False)
-        if current in names:
-            self.setCurrentText(current)
-        elif names:
-            self.setCurrentIndex(len(names) - 1)
-        self.currentIndexChanged.emit(self.currentIndex())
-
-    def layer(self) -> napari.layers.Layer | None:
-        """The chosen k-space layer, or None."""
-        return find_layer(self._viewer.layers, self.currentText()) if self.currentText() else None
+    def selects_new(self, layer: napari.layers.Layer) -> bool:
+        """True for a new layer of :attr:`kinds` (it becomes the choice)."""
+        return isinstance(entry_of(layer), self._kinds)
 
     def dataset(self) -> RawDataset | None:
         """The chosen raw dataset, or None."""
@@ -280,7 +327,6 @@ class EngineRunWidget(QWidget):
         GeneratorWorker or None
             The started worker, or None (with a notification) when there is nothing to run.
         """
-        from napari.qt.threading import thread_worker
         from napari.utils.notifications import show_error
 
         if self.worker is not None and not restart:
@@ -296,6 +342,19 @@ class EngineRunWidget(QWidget):
             show_error(str(exc))
             self.status.setText(f"Not started: {exc}")
             return None
+        return self._start_worker(dataset, options, layer, f"Running on {layer.name} …")
+
+    def _start_worker(
+        self, dataset: Any, options: dict[str, Any], layer: napari.layers.Layer, status: str
+    ) -> GeneratorWorker:
+        """Start :meth:`make_steps` ``(dataset, **options)`` as the new current run.
+
+        Cancels a running worker (its late signals are ignored), connects the new
+        worker's signals for ``layer``, resets the preview, buttons and progress bar,
+        shows ``status`` and emits :attr:`run_started`.
+        """
+        from napari.qt.threading import thread_worker
+
         if self.worker is not None:
             self.worker.quit()  # stops at its next step; its signals no longer count
         self._generation += 1
@@ -324,7 +383,7 @@ class EngineRunWidget(QWidget):
         self.run_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.progress.setRange(0, 0)  # busy until the first event gives the total
-        self.status.setText(f"Running on {layer.name} …")
+        self.status.setText(status)
         self._started = time.perf_counter()
         worker.start()
         self.run_started.emit(gen)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
 
+from napari_mrrecon._base import replace_items
 from napari_mrrecon._forms import form_values, options_form, set_form_values
 
 if TYPE_CHECKING:
@@ -64,14 +65,7 @@ class MethodChoice(QComboBox):
         names = list(self._methods)
         if names == [self.itemText(i) for i in range(self.count())]:
             return
-        current = self.currentText()
-        self.blockSignals(True)
-        self.clear()
-        self.addItems(names)
-        self.blockSignals(False)
-        if current in names:
-            self.setCurrentText(current)
-        else:
+        if not replace_items(self, names):
             self.setCurrentIndex(names.index("direct") if "direct" in names else 0)
             self.currentTextChanged.emit(self.currentText())
 

@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtWidgets import QComboBox
 
-from napari_mrrecon._base import PREVIEW_LAYER
+from napari_mrrecon._base import PREVIEW_LAYER, LayerChoice
 from napari_mrrecon._model import METADATA_KEY, entry_of, find_layer, result_of
 
 if TYPE_CHECKING:
@@ -269,40 +268,19 @@ def show_maps(
     return names
 
 
-class SeriesChoice(QComboBox):
+class SeriesChoice(LayerChoice):
     """Combo box of the image layers a fit can start from (newest series selected)."""
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__()
         self._viewer = viewer
         self.setToolTip("Image series, contrast axis first: (n, [z,] y, x)")
-        viewer.layers.events.inserted.connect(self._on_inserted)
-        viewer.layers.events.removed.connect(self.refresh)
-        for layer in viewer.layers:
-            layer.events.name.connect(self.refresh)
-        self.refresh()
+        self._follow_layers()
 
-    def _on_inserted(self, event: Any) -> None:
-        layer = event.value
-        layer.events.name.connect(self.refresh)
-        self.refresh()
-        if layer.name != PREVIEW_LAYER and isinstance(layer.metadata.get("mrrecon"), SeriesEntry):
-            self.setCurrentText(layer.name)
+    def listed_names(self) -> list[str]:
+        """Names of the layers :func:`usable_as_series` (not the preview)."""
+        return [la.name for la in self._viewer.layers if la.name != PREVIEW_LAYER and usable_as_series(la)]
 
-    def refresh(self, event: Any = None) -> None:
-        """Rebuild the list, keeping the selection if possible."""
-        current = self.currentText()
-        names = [la.name for la in self._viewer.layers if la.name != PREVIEW_LAYER and usable_as_series(la)]
-        self.blockSignals(True)
-        self.clear()
-        self.addItems(names)
-        self.blockSignals(False)
-        if current in names:
-            self.setCurrentText(current)
-        elif names:
-            self.setCurrentIndex(len(names) - 1)
-        self.currentIndexChanged.emit(self.currentIndex())
-
-    def layer(self) -> napari.layers.Layer | None:
-        """The chosen layer, or None."""
-        return find_layer(self._viewer.layers, self.currentText()) if self.currentText() else None
+    def selects_new(self, layer: napari.layers.Layer) -> bool:
+        """True for a new series (a layer whose metadata holds a :class:`SeriesEntry`)."""
+        return layer.name != PREVIEW_LAYER and isinstance(layer.metadata.get("mrrecon"), SeriesEntry)

@@ -19,7 +19,6 @@ imported when the dock opens (the model list) and when something runs.
 
 from __future__ import annotations
 
-import time
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +35,7 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
-from napari_mrrecon._base import PREVIEW_LAYER, EngineRunWidget, _Failure
+from napari_mrrecon._base import PREVIEW_LAYER, EngineRunWidget
 from napari_mrrecon._method_panel import DEVICES
 from napari_mrrecon._model import find_layer
 from napari_mrrecon._qmri_layers import (
@@ -251,7 +250,6 @@ class QMRIWidget(EngineRunWidget):
     # ---- running -----------------------------------------------------------------------------
     def run(self, *, restart: bool = False) -> GeneratorWorker | None:
         """Fit the chosen series in a ``thread_worker`` (None, with a notification, if impossible)."""
-        from napari.qt.threading import thread_worker
         from napari.utils.notifications import show_error
 
         from recon_engine.errors import ReconError
@@ -269,39 +267,9 @@ class QMRIWidget(EngineRunWidget):
             show_error(str(exc))
             self.status.setText(f"Not started: {exc}")
             return None
-        if self.worker is not None:
-            self.worker.quit()
-        self._generation += 1
-        gen = self._generation
         self._series_layer = layer
         self._main = _main_parameter(options["model"])
-
-        @thread_worker(start_thread=False)
-        def work() -> Generator[Any, None, Any]:
-            try:
-                return (yield from self.make_steps(series, **options))
-            except ReconError as exc:  # bad input: a message for the user, not a traceback
-                return _Failure(str(exc))
-
-        worker = work()
-        worker.yielded.connect(partial(self._if_current, gen, self._on_yielded, layer))
-        worker.returned.connect(partial(self._if_current, gen, self._on_returned, layer))
-        worker.errored.connect(partial(self._if_current, gen, self._on_errored))
-        worker.aborted.connect(partial(self._if_current, gen, self._on_aborted))
-        worker.finished.connect(partial(self._if_current, gen, self._on_finished))
-        self.worker = worker
-        self.last_error = None
-        self._pending_preview = None
-        self._preview_timer.stop()
-        self._show_event.cancel()
-        self.run_button.setEnabled(False)
-        self.stop_button.setEnabled(True)
-        self.progress.setRange(0, 0)
-        self.status.setText(f"Fitting {options['model']} on {layer.name} …")
-        self._started = time.perf_counter()
-        worker.start()
-        self.run_started.emit(gen)
-        return worker
+        return self._start_worker(series, options, layer, f"Fitting {options['model']} on {layer.name} …")
 
     def make_steps(self, dataset: QMRISeries, **options: Any) -> Generator[ProgressEvent, None, FitResult]:  # type: ignore[override]
         """:func:`recon_engine.qmri.fit_steps` on the series (worker thread)."""
