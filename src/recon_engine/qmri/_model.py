@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["Basis", "Jacobian", "ModelInfo", "SignalModel", "signal_and_jacobian"]
+from recon_engine.errors import ParameterError
+
+__all__ = ["Basis", "Jacobian", "ModelInfo", "SignalModel", "check_tr_schedule", "signal_and_jacobian"]
 
 Basis = Callable[[torch.Tensor, torch.Tensor, Mapping[str, object], Mapping[str, torch.Tensor]], torch.Tensor]
 """``(θ (V, K), x (n,), options, aux maps (V,)) -> B (V, n, L)``."""
@@ -59,6 +61,26 @@ class ModelInfo:
     units: dict[str, str]
     options: dict[str, object]
     main: str = ""
+
+
+def check_tr_schedule(
+    options: dict[str, object], x: torch.Tensor, *, missing_tr: str, too_few: str
+) -> dict[str, object]:
+    """``options`` of a model on a flip-angle schedule: a positive ``tr`` (ms) and two frames or more.
+
+    Raises
+    ------
+    ParameterError
+        ``missing_tr`` without ``tr``; ``too_few`` with fewer than two frames in ``x``.
+    """
+    tr = options.get("tr")
+    if tr is None:
+        raise ParameterError(missing_tr)
+    if not float(tr) > 0:  # type: ignore[arg-type]
+        raise ParameterError(f"the repetition time must be positive, got {tr} ms")
+    if x.numel() < 2:
+        raise ParameterError(too_few)
+    return options
 
 
 def _no_options(options: dict[str, object], abscissa: torch.Tensor) -> dict[str, object]:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from recon_engine.errors import ParameterError
-from recon_engine.qmri._model import ModelInfo, SignalModel
+from recon_engine.qmri._model import ModelInfo, SignalModel, check_tr_schedule
 from recon_engine.qmri.epg import epg_cpmg, epg_fisp
 
 __all__ = ["EPG_MODELS", "mrf_grid"]
@@ -101,14 +101,12 @@ def mrf_grid(options: Mapping[str, object]) -> torch.Tensor:
 
 
 def _mrf_check(options: dict[str, object], x: torch.Tensor) -> dict[str, object]:
-    tr = options.get("tr")
-    if tr is None:
-        raise ParameterError("MR fingerprinting needs the repetition time of the schedule: give tr (ms)")
-    if not float(tr) > 0:  # type: ignore[arg-type]
-        raise ParameterError(f"the repetition time must be positive, got {tr} ms")
-    if x.numel() < 2:
-        raise ParameterError("MR fingerprinting needs a flip-angle schedule of several frames")
-    return options
+    return check_tr_schedule(
+        options,
+        x,
+        missing_tr="MR fingerprinting needs the repetition time of the schedule: give tr (ms)",
+        too_few="MR fingerprinting needs a flip-angle schedule of several frames",
+    )
 
 
 EPG_MODELS: dict[str, SignalModel] = {

@@ -7,8 +7,7 @@ from collections.abc import Mapping
 
 import torch
 
-from recon_engine.errors import ParameterError
-from recon_engine.qmri._model import ModelInfo, SignalModel
+from recon_engine.qmri._model import ModelInfo, SignalModel, check_tr_schedule
 from recon_engine.qmri.signals import molli_t1
 
 __all__ = ["CLOSED_FORM_MODELS"]
@@ -109,14 +108,12 @@ def _vfa_jac(
 
 
 def _vfa_check(options: dict[str, object], x: torch.Tensor) -> dict[str, object]:
-    tr = options.get("tr")
-    if tr is None:
-        raise ParameterError("the VFA model needs the repetition time: give tr (ms), e.g. --tr 15")
-    if not float(tr) > 0:  # type: ignore[arg-type]
-        raise ParameterError(f"the repetition time must be positive, got {tr} ms")
-    if x.numel() < 2:
-        raise ParameterError("the VFA model needs at least two flip angles")
-    return options
+    return check_tr_schedule(
+        options,
+        x,
+        missing_tr="the VFA model needs the repetition time: give tr (ms), e.g. --tr 15",
+        too_few="the VFA model needs at least two flip angles",
+    )
 
 
 def _model(
