@@ -35,6 +35,7 @@ from recon_engine.io._ismrmrd_acquisitions import acquisition_headers, acquisiti
 __all__ = [
     "GYROMAGNETIC_RATIO_HZ_PER_T",
     "acquisition_headers",
+    "encoding_limits",
     "header_xml_from",
     "make_header_xml",
     "write_ismrmrd",
@@ -44,6 +45,35 @@ __all__ = [
 GYROMAGNETIC_RATIO_HZ_PER_T = 42.577478e6
 
 _LimitLike = EncodingLimit | tuple[int, int, int]
+
+
+def encoding_limits(
+    n_k1: int, n_k2: int, k1_range: tuple[int, int] | None = None
+) -> dict[str, tuple[int, int, int]]:
+    """Encoding limits ``(minimum, maximum, center)`` of a single-contrast acquisition.
+
+    Parameters
+    ----------
+    n_k1, n_k2
+        Number of phase-encoding lines and partitions; the centres are ``n // 2``.
+    k1_range
+        ``(first, last)`` acquired line; default ``(0, n_k1 - 1)``.
+
+    Returns
+    -------
+    dict
+        ``kspace_encoding_step_1``/``_2`` and every other counter (average, slice, contrast,
+        phase, repetition, set, segment) at ``(0, 0, 0)``, for :func:`make_header_xml`.
+    """
+    first, last = k1_range if k1_range is not None else (0, n_k1 - 1)
+    limits = {
+        "kspace_encoding_step_1": (first, last, n_k1 // 2),
+        "kspace_encoding_step_2": (0, n_k2 - 1, n_k2 // 2),
+    }
+    limits.update(
+        {c: (0, 0, 0) for c in ("average", "slice", "contrast", "phase", "repetition", "set", "segment")}
+    )
+    return limits
 
 
 def make_header_xml(

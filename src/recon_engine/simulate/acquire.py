@@ -22,12 +22,10 @@ from recon_engine.data.header import parse_header
 from recon_engine.data.kspace import KSpace
 from recon_engine.errors import ParameterError
 from recon_engine.io._ismrmrd_acquisitions import acquisition_header_dtype, acquisition_headers
-from recon_engine.io.ismrmrd_write import make_header_xml
+from recon_engine.io.ismrmrd_write import encoding_limits, make_header_xml
 from recon_engine.operators.fft import centered_fft
 
 __all__ = ["cartesian_mask", "noise_covariance", "simulate_cartesian"]
-
-_OTHER_COUNTERS = ("average", "slice", "contrast", "phase", "repetition", "set", "segment")
 
 
 def noise_covariance(n_coils: int, *, seed: int = 0) -> np.ndarray:
@@ -240,11 +238,7 @@ def simulate_cartesian(
 
     fov = tuple(float(v) for v in fov_mm)
     k1 = np.flatnonzero(sampled)
-    limits: dict[str, tuple[int, int, int]] = {
-        "kspace_encoding_step_1": (int(k1.min()), int(k1.max()), ny // 2),
-        "kspace_encoding_step_2": (0, nz - 1, nz // 2),
-    }
-    limits.update({name: (0, 0, 0) for name in _OTHER_COUNTERS})
+    limits = encoding_limits(ny, nz, (int(k1.min()), int(k1.max())))
     xml = make_header_xml(
         encoded_matrix=(os_ * nx, ny, nz),
         encoded_fov_mm=(os_ * fov[0], fov[1], fov[2]),

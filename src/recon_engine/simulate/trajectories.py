@@ -28,7 +28,7 @@ from recon_engine.data.header import parse_header
 from recon_engine.data.kspace import KSpace
 from recon_engine.errors import ParameterError
 from recon_engine.io._ismrmrd_acquisitions import acquisition_header_dtype, acquisition_headers
-from recon_engine.io.ismrmrd_write import make_header_xml
+from recon_engine.io.ismrmrd_write import encoding_limits, make_header_xml
 from recon_engine.operators.nufft import NUFFTOp, check_trajectory
 from recon_engine.simulate.acquire import noise_covariance
 from recon_engine.simulate.phantom import shepp_logan_kspace, shepp_logan_kspace_3d
@@ -295,19 +295,12 @@ def simulate_noncartesian(
     k2, k1 = traj.shape[0], traj.shape[1]
     fx, fy, fz = (float(v) for v in fov_mm)
     fov = (fx, fy, fz)
-    limits: dict[str, tuple[int, int, int]] = {
-        "kspace_encoding_step_1": (0, k1 - 1, k1 // 2),
-        "kspace_encoding_step_2": (0, k2 - 1, k2 // 2),
-    }
-    limits.update(
-        {c: (0, 0, 0) for c in ("average", "slice", "contrast", "phase", "repetition", "set", "segment")}
-    )
     xml = make_header_xml(
         encoded_matrix=(nx, ny, nz),
         encoded_fov_mm=fov,
         recon_matrix=(nx, ny, nz),
         recon_fov_mm=fov,
-        limits=limits,
+        limits=encoding_limits(k1, k2),
         trajectory=trajectory_name,
         receiver_channels=n_coils,
         system_model="recon_engine.simulate",

@@ -21,14 +21,13 @@ from recon_engine.data.geometry import Geometry
 from recon_engine.data.header import parse_header
 from recon_engine.data.kspace import KSpace
 from recon_engine.io._ismrmrd_acquisitions import acquisition_header_dtype
-from recon_engine.io.ismrmrd_write import make_header_xml
+from recon_engine.io.ismrmrd_write import encoding_limits, make_header_xml
 from recon_engine.simulate.trajectories import simulate_noncartesian
 
 __all__ = ["cartesian_kspace", "maps_layout", "radial_kspace"]
 
 
 _FOV_MM = 220.0
-_COUNTERS = ("average", "slice", "contrast", "phase", "repetition", "set", "segment")
 
 
 @lru_cache(maxsize=8)
@@ -36,17 +35,12 @@ def _template(n_coils: int, shape: tuple[int, int, int]) -> KSpace:
     """An empty Cartesian KSpace ``(coils, k2, k1, k0) = (n_coils, *shape)`` with a simulator's header."""
     nz, ny, nx = shape
     fov = (_FOV_MM, _FOV_MM * ny / nx, _FOV_MM * nz / nx if nz > 1 else 5.0)
-    limits: dict[str, tuple[int, int, int]] = {
-        "kspace_encoding_step_1": (0, ny - 1, ny // 2),
-        "kspace_encoding_step_2": (0, nz - 1, nz // 2),
-    }
-    limits.update({name: (0, 0, 0) for name in _COUNTERS})
     xml = make_header_xml(
         encoded_matrix=(nx, ny, nz),
         encoded_fov_mm=fov,
         recon_matrix=(nx, ny, nz),
         recon_fov_mm=fov,
-        limits=limits,
+        limits=encoding_limits(ny, nz),
         receiver_channels=n_coils,
         protocol_name="K-space Explorer",
         system_model="recon_engine.teaching",
