@@ -28,7 +28,7 @@ from recon_engine.errors import ExportError, FileFormatError
 from recon_engine.io._atomic import atomic_directory
 from recon_engine.io.nifti import SliceStack, slice_stack
 
-__all__ = ["read_dicom_series", "write_dicom_series"]
+__all__ = ["read_dicom_series", "read_image_datasets", "write_dicom_series"]
 
 _UINT16_MAX = 65535
 
@@ -192,7 +192,11 @@ def write_dicom_series(
     return names
 
 
-def _read_all(directory: Path) -> list[Dataset]:
+def read_image_datasets(directory: Path) -> list[Dataset]:
+    """The DICOM images of ``directory`` with pixel data, position and orientation, by file name.
+
+    Hidden files, sub-directories and files pydicom cannot read are skipped.
+    """
     out: list[Dataset] = []
     for f in sorted(directory.iterdir()):
         if not f.is_file() or f.name.startswith("."):
@@ -233,7 +237,7 @@ def read_dicom_series(directory: str | os.PathLike[str]) -> tuple[np.ndarray, Ge
     d = Path(directory)
     if not d.is_dir():
         raise FileFormatError(f"DICOM directory {d} does not exist")
-    files = _read_all(d)
+    files = read_image_datasets(d)
     if not files:
         raise FileFormatError(f"{d} contains no DICOM images with position and orientation")
     series = {str(ds.get("SeriesInstanceUID", "")) for ds in files}

@@ -40,18 +40,9 @@ def read_dicom_qmri(directory: Path) -> tuple[np.ndarray, dict[str, object]]:
     ``EchoTime``, else ``FlipAngle``; ms and degrees as in DICOM) and sorted by its value;
     within a group the planes are sorted along the slice normal.
     """
-    import pydicom
-    from pydicom.errors import InvalidDicomError
+    from recon_engine.io.dicom import read_image_datasets
 
-    files: list[Any] = []
-    for f in sorted(directory.iterdir()):
-        if f.is_file() and not f.name.startswith("."):
-            try:
-                ds = pydicom.dcmread(f)
-            except (InvalidDicomError, OSError, ValueError):
-                continue
-            if "PixelData" in ds and "ImagePositionPatient" in ds and "ImageOrientationPatient" in ds:
-                files.append(ds)
+    files: list[Any] = read_image_datasets(directory)
     if not files:
         raise FileFormatError(f"{directory} contains no DICOM images with position and orientation")
     key_name, kind = next(
