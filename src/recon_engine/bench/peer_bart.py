@@ -117,37 +117,16 @@ def bart_cases(quick: bool, only: Callable[[str], bool], workdir: Path | None = 
                 "map similarity",
             )
         )
-    if only("cg_sense"):
-        cases.append(
-            Case(
-                "cg_sense",
-                tool,
-                call("pics", "-d0", "-l2", "-r", "0", "-i", "20", ksp, maps),
-                image_nrmse,
-                "NRMSE",
+    pics: tuple[tuple[str, tuple[str, ...], str], ...] = (
+        ("cg_sense", ("-l2", "-r", "0", "-i", "20"), ""),
+        ("tv", ("-R", f"T:3:0:{LAMBDA['tv']}", "-i", "50"), "ADMM"),
+        ("wavelet", ("-R", f"W:3:0:{LAMBDA['wavelet']}", "-i", "50"), ""),
+    )
+    for key, options, note in pics:
+        if only(key):
+            cases.append(
+                Case(key, tool, call("pics", "-d0", *options, ksp, maps), image_nrmse, "NRMSE", note=note)
             )
-        )
-    if only("tv"):
-        cases.append(
-            Case(
-                "tv",
-                tool,
-                call("pics", "-d0", "-R", f"T:3:0:{LAMBDA['tv']}", "-i", "50", ksp, maps),
-                image_nrmse,
-                "NRMSE",
-                note="ADMM",
-            )
-        )
-    if only("wavelet"):
-        cases.append(
-            Case(
-                "wavelet",
-                tool,
-                call("pics", "-d0", "-R", f"W:3:0:{LAMBDA['wavelet']}", "-i", "50", ksp, maps),
-                image_nrmse,
-                "NRMSE",
-            )
-        )
     r = problems.radial_2d(quick)
     spokes = r.kspace.data.shape[2]
     traj = r.points[:, ::-1].reshape(spokes, -1, 3)  # (spokes, samples, (x, y, z))

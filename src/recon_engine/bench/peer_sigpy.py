@@ -72,29 +72,14 @@ def sigpy_cases(quick: bool, only: Callable[[str], bool]) -> list[Case]:
                 "map similarity",
             )
         )
-    if only("cg_sense"):
-        cases.append(
-            Case("cg_sense", tool, app(mr.app.SenseRecon, lamda=0.0, max_iter=20, tol=0.0), *image_quality)
-        )
-    if only("tv"):
-        cases.append(
-            Case(
-                "tv",
-                tool,
-                app(mr.app.TotalVariationRecon, lamda=LAMBDA_TV * scale, max_iter=50),
-                *image_quality,
-                note="anisotropic TV",
-            )
-        )
-    if only("wavelet"):
-        cases.append(
-            Case(
-                "wavelet",
-                tool,
-                app(mr.app.L1WaveletRecon, lamda=LAMBDA_WAVELET * scale, max_iter=50),
-                *image_quality,
-            )
-        )
+    apps: tuple[tuple[str, Any, dict[str, Any], str], ...] = (
+        ("cg_sense", mr.app.SenseRecon, {"lamda": 0.0, "max_iter": 20, "tol": 0.0}, ""),
+        ("tv", mr.app.TotalVariationRecon, {"lamda": LAMBDA_TV * scale, "max_iter": 50}, "anisotropic TV"),
+        ("wavelet", mr.app.L1WaveletRecon, {"lamda": LAMBDA_WAVELET * scale, "max_iter": 50}, ""),
+    )
+    for key, cls, options, note in apps:
+        if only(key):
+            cases.append(Case(key, tool, app(cls, **options), *image_quality, note=note))
     r = problems.radial_2d(quick)
     coord = np.ascontiguousarray(
         r.points[:, 1:].reshape(r.kspace.data.shape[2], -1, 2)
