@@ -19,8 +19,41 @@ SE_PAIR = ("pulseq_mr_physics_course", "02_rf_pulses", "data")
 SE_DAT = "meas_MID00243_FID33257_pulseq.dat"
 SE_SEQ = "se_2D_sinc_img.seq"
 
+#: K-space Explorer settings of the small phantom (64², 4 coils): each update takes a few ms.
+SMALL = {"n": 64, "coils": 4}
+
 #: Lines of the tiny synthetic gradient echo written by :func:`tiny_seq`.
 TINY_LINES = 16
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Single-threaded torch in the engine workers, restored after the module.
+
+    On the shared 2-core machine under load, 2 OpenMP threads spinning against other
+    processes slowed engine runs ~10×. Modules that run engine workers use it with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def fake_log(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Register the fake iterative method (tests/plugin/fakes.py) as "fake" for one test.
+
+    Returns the :class:`~tests.plugin.fakes.FakeLog` of what it records.
+    """
+    from recon_engine.reconstructions import METHODS
+    from tests.plugin.fakes import FakeLog, make_fake_method
+
+    log = FakeLog()
+    monkeypatch.setitem(METHODS, "fake", make_fake_method(log))
+    return log
 
 
 @pytest.fixture(scope="session")
@@ -181,3 +214,33 @@ def sequence_widget(viewer: Any) -> Any:
     """The "Sequence" dock, created through the manifest."""
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Sequence")
     return widget
+
+
+def wait_idle(qtbot: Any, widget: Any, timeout_ms: int = 30_000) -> None:
+    """Wait until the K-space Explorer has no update running or waiting and views are shown."""
+    qtbot.waitUntil(lambda: not widget.busy and widget.views is not None, timeout=timeout_ms)
+
+
+@pytest.fixture
+def explorer(viewer: Any, qtbot: Any) -> Any:
+    """The K-space Explorer dock (through the manifest) on the 64² phantom, first views shown."""
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "K-space Explorer")
+    assert widget.set_settings(SMALL)
+    wait_idle(qtbot, widget)
+    return widget
+
+
+def assert_screenshot(code: str, shot: Path, timeout_s: float) -> None:
+    """Run ``code`` in a fresh Python: it must exit 0 and write a PNG of at least 800 × 600 at ``shot``."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout_s, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    blob = shot.read_bytes()
+    assert blob.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = int.from_bytes(blob[16:20], "big"), int.from_bytes(blob[20:24], "big")
+    assert width >= 800
+    assert height >= 600

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +11,7 @@ import pytest
 
 from napari_mrrecon.launch import parse_explorer_settings, populate_explorer
 from recon_engine.cli import main as cli_main
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from tests.plugin.conftest import assert_screenshot
 
 
 def test_cli_screenshot_of_the_explorer(tmp_path: Path) -> None:
@@ -26,15 +23,7 @@ def test_cli_screenshot_of_the_explorer(tmp_path: Path) -> None:
         f"sys.exit(main(['gui', '--no-sample', '--explorer-settings', {settings!r}, "
         f"'--screenshot', {str(shot)!r}, '--quit']))"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=180, check=False
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    blob = shot.read_bytes()
-    assert blob.startswith(PNG_SIGNATURE)
-    width, height = int.from_bytes(blob[16:20], "big"), int.from_bytes(blob[20:24], "big")
-    assert width >= 800
-    assert height >= 600
+    assert_screenshot(code, shot, timeout_s=180)
 
 
 @pytest.mark.parametrize("text", ["{bad json", "[1, 2]"])

@@ -9,15 +9,7 @@ import numpy as np
 import pytest
 from qtpy.QtCore import QTimer
 
-from tests.plugin.test_explorer_widget import PLUGIN, SMALL, data, nrmse, wait_idle
-
-
-@pytest.fixture
-def explorer(viewer: Any, qtbot: Any) -> Any:
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "K-space Explorer")
-    assert widget.set_settings(SMALL)
-    wait_idle(qtbot, widget)
-    return widget
+from tests.plugin.test_explorer_widget import PLUGIN, data, nrmse, wait_idle
 
 
 @pytest.mark.parametrize("order", ["linear", "centric", "epi", "radial"])

@@ -12,24 +12,9 @@ import numpy as np
 import pytest
 
 from napari_mrrecon._explorer_layers import VIEW_KEYS, layer_name
+from tests.plugin.conftest import PLUGIN, SMALL, wait_idle
 
-PLUGIN = "napari-mrrecon"
-N = 64
-SMALL = {"n": N, "coils": 4}
-
-
-def wait_idle(qtbot: Any, widget: Any, timeout_ms: int = 30_000) -> None:
-    """Wait until the dock has no update running or waiting and views are shown."""
-    qtbot.waitUntil(lambda: not widget.busy and widget.views is not None, timeout=timeout_ms)
-
-
-@pytest.fixture
-def explorer(viewer: Any, qtbot: Any) -> Any:
-    """The dock (through the manifest) on the 64² phantom, first views shown."""
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "K-space Explorer")
-    assert widget.set_settings(SMALL)
-    wait_idle(qtbot, widget)
-    return widget
+N = SMALL["n"]
 
 
 def data(widget: Any, key: str) -> np.ndarray:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from napari_mrrecon._model import ReconResult, layers_with
 from napari_mrrecon.launch import populate
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from tests.plugin.conftest import assert_screenshot
 
 
 def test_launch_screenshot_and_quit(raw_path: Path, tmp_path: Path) -> None:
@@ -19,15 +16,7 @@ def test_launch_screenshot_and_quit(raw_path: Path, tmp_path: Path) -> None:
         "import sys; from napari_mrrecon.launch import launch; "
         f"sys.exit(launch([{str(raw_path)!r}], screenshot={str(shot)!r}, quit=True))"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    blob = shot.read_bytes()
-    assert blob.startswith(PNG_SIGNATURE)
-    width, height = int.from_bytes(blob[16:20], "big"), int.from_bytes(blob[20:24], "big")
-    assert width >= 800
-    assert height >= 600
+    assert_screenshot(code, shot, timeout_s=120)
 
 
 def test_populate_docks_loads_reconstructs_and_counts_errors(

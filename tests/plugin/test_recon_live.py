@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pytest
-import torch
 
 import recon_engine
 from napari_mrrecon._base import PREVIEW_LAYER
@@ -24,32 +23,14 @@ from napari_mrrecon._forms import option_specs
 from napari_mrrecon._model import ReconResult, layers_with, result_of
 from recon_engine.pipeline import Recipe, load_recipe, run_recipe_steps
 from recon_engine.reconstructions import METHODS
-from tests.plugin.fakes import FakeLog, make_fake_method
+from tests.plugin.fakes import FakeLog
 
 PLUGIN = "napari-mrrecon"
 TIMEOUT_MS = 20_000
 RESULT = "phantom_R2 recon"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """Single-threaded torch in the engine workers, restored afterwards.
-
-    On the shared 2-core machine under load, 2 OpenMP threads spinning against other
-    processes slowed engine runs ~10×.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
-def fake_log(monkeypatch: pytest.MonkeyPatch) -> FakeLog:
-    """Register the fake iterative method as "fake" for one test; returns what it records."""
-    log = FakeLog()
-    monkeypatch.setitem(METHODS, "fake", make_fake_method(log))
-    return log
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

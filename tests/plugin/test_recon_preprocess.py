@@ -8,42 +8,28 @@ one by 0.28 % NRMSE inside the object (threshold 3 %).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 import recon_engine
 from napari_mrrecon._model import result_of
 from recon_engine.pipeline import load_recipe, run_recipe_steps
-from recon_engine.reconstructions import METHODS
-from tests.plugin.fakes import FakeLog, make_fake_method
+from tests.plugin.fakes import FakeLog
 
 PLUGIN = "napari-mrrecon"
 TIMEOUT_MS = 20_000
 RESULT = "phantom_R2 recon"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """Single-threaded torch in the engine workers, restored afterwards.
-
-    On the shared 2-core machine under load, 2 OpenMP threads spinning against other
-    processes slowed engine runs ~10×.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
-def dock(viewer: Any, raw_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+def dock(viewer: Any, raw_path: Path, fake_log: FakeLog) -> Any:
     """MR Reconstruction on the R = 2 sample with the fake method chosen, on the CPU."""
-    monkeypatch.setitem(METHODS, "fake", make_fake_method(FakeLog()))
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "MR Reconstruction")
     viewer.open(str(raw_path), plugin=PLUGIN)
     assert widget.panel.method.select("fake")

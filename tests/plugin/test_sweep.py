@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 import recon_engine
 from napari_mrrecon._forms import OptionSpec
@@ -17,31 +15,13 @@ from napari_mrrecon._model import result_of
 from napari_mrrecon._sweep import SweepItem, parse_values, suggest_values, sweep_steps
 from napari_mrrecon._views import viewer_grid
 from recon_engine.progress import ProgressEvent
-from recon_engine.reconstructions import METHODS
-from tests.plugin.fakes import FakeLog, make_fake_method
+from tests.plugin.fakes import FakeLog
 
 PLUGIN = "napari-mrrecon"
 TIMEOUT_MS = 20_000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """Single-threaded torch in the engine workers, restored afterwards.
-
-    On the shared 2-core machine under load, 2 OpenMP threads spinning against other
-    processes slowed engine runs ~10×.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
-def fake_log(monkeypatch: pytest.MonkeyPatch) -> FakeLog:
-    log = FakeLog()
-    monkeypatch.setitem(METHODS, "fake", make_fake_method(log))
-    return log
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
