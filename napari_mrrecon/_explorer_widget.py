@@ -18,7 +18,7 @@ students, and selecting an explorer layer shows what that view means.
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -228,12 +228,9 @@ class ExplorerWidget(QWidget):
         from napari.utils.notifications import show_error
 
         self._dirty = False
-        try:
-            values = self.controls.values()
-            key, build = self.source_panel.factory()
-        except ValueError as exc:
-            self._fail(str(exc), show_error)
+        if (settings := self._read_settings(show_error)) is None:
             return
+        values, key, build = settings
         keep = self.keep_iterates.isChecked()
         slow = values["recon"] != "zero_filled" or values["gfactor"]
         submitted = time.perf_counter()
@@ -309,12 +306,9 @@ class ExplorerWidget(QWidget):
         """Fill k-space in the chosen order: two stacks (k-space filling, image) with a slider."""
         from napari.utils.notifications import show_error
 
-        try:
-            values = self.controls.values()
-            key, build = self.source_panel.factory()
-        except ValueError as exc:
-            self._fail(str(exc), show_error)
+        if (settings := self._read_settings(show_error)) is None:
             return
+        values, key, build = settings
         order, frames = self.order.currentText(), self.frames.value()
 
         def steps() -> Generator[Any, None, Any]:
@@ -380,6 +374,16 @@ class ExplorerWidget(QWidget):
         layer = self.layers.layer(key)
         if layer is not None:
             self.viewer.layers.selection.active = layer
+
+    def _read_settings(self, show_error: Any) -> tuple[dict[str, Any], str, Callable[[], Any]] | None:
+        """The controls' values and the source's key and builder; None (failure shown) if invalid."""
+        try:
+            values = self.controls.values()
+            key, build = self.source_panel.factory()
+        except ValueError as exc:
+            self._fail(str(exc), show_error)
+            return None
+        return values, key, build
 
     def _fail(self, message: str, show_error: Any) -> None:
         self.last_error = message
