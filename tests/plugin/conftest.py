@@ -115,6 +115,16 @@ def recon_widget(viewer: Any) -> Any:
 
 
 @pytest.fixture
+def dock(viewer: Any, raw_path: Path, fake_log: Any) -> Any:
+    """MR Reconstruction on the R = 2 sample with the fake method chosen, on the CPU."""
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "MR Reconstruction")
+    viewer.open(str(raw_path), plugin=PLUGIN)
+    assert widget.panel.method.select("fake")
+    widget.device.setCurrentText("cpu")
+    return widget
+
+
+@pytest.fixture
 def metadata_widget(viewer: Any) -> Any:
     """The "Metadata" dock, created through the manifest."""
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Metadata")

@@ -33,16 +33,6 @@ RESULT = "phantom_R2 recon"
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture
-def dock(viewer: Any, raw_path: Path, fake_log: FakeLog) -> Any:
-    """MR Reconstruction on the R = 2 sample with the fake method chosen, on the CPU."""
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "MR Reconstruction")
-    viewer.open(str(raw_path), plugin=PLUGIN)
-    assert widget.panel.method.select("fake")
-    widget.device.setCurrentText("cpu")
-    return widget
-
-
 def _finish(qtbot: Any, widget: Any, start: Callable[[], Any] | None = None) -> None:
     with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT_MS):
         (start or widget.run)()

@@ -17,7 +17,6 @@ import pytest
 import recon_engine
 from napari_mrrecon._model import result_of
 from recon_engine.pipeline import load_recipe, run_recipe_steps
-from tests.plugin.fakes import FakeLog
 
 PLUGIN = "napari-mrrecon"
 TIMEOUT_MS = 20_000
@@ -28,14 +27,10 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
-def dock(viewer: Any, raw_path: Path, fake_log: FakeLog) -> Any:
-    """MR Reconstruction on the R = 2 sample with the fake method chosen, on the CPU."""
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "MR Reconstruction")
-    viewer.open(str(raw_path), plugin=PLUGIN)
-    assert widget.panel.method.select("fake")
-    widget.device.setCurrentText("cpu")
-    widget.options.iterations.value = 2
-    return widget
+def dock(dock: Any) -> Any:
+    """The fake-method dock of conftest.py, with 2 iterations."""
+    dock.options.iterations.value = 2
+    return dock
 
 
 def _finish(qtbot: Any, widget: Any) -> None:
