@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from abc import ABCMeta, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -38,7 +39,7 @@ from qtpy.QtWidgets import (
 )
 from superqt.utils import qthrottled
 
-from napari_mrrecon._model import RawDataset, entry_of, find_layer, layers_with, raw_of
+from napari_mrrecon._model import RawDataset, entry_of, find_layer, raw_of
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -93,15 +94,37 @@ def replace_items(combo: QComboBox, names: list[str]) -> bool:
 class LayerChoice(QComboBox):
     """Combo box that follows the viewer's layer list (base of the docks' layer choices).
 
-    Subclasses set ``self._viewer``, implement :meth:`listed_names` and :meth:`selects_new`,
-    and call :meth:`_follow_layers` at the end of ``__init__``: new layers are added (and
-    selected when :meth:`selects_new` says so), removed or renamed layers update the list.
+    New layers are added (and selected when ``selects_new`` says so), removed or renamed
+    layers update the list.
+
+    Parameters
+    ----------
+    viewer
+        The napari viewer.
+    lists
+        ``layer → bool``: the layers listed, in the viewer's order.
+    selects_new
+        ``layer → bool``: a newly inserted layer for which it is True becomes the choice.
+    parent
+        Parent widget.
+    tooltip
+        Tooltip of the combo box.
     """
 
-    _viewer: napari.viewer.Viewer
-
-    def _follow_layers(self) -> None:
-        viewer = self._viewer
+    def __init__(
+        self,
+        viewer: napari.viewer.Viewer,
+        lists: Callable[[napari.layers.Layer], bool],
+        selects_new: Callable[[napari.layers.Layer], bool] = lambda layer: False,
+        parent: QWidget | None = None,
+        *,
+        tooltip: str = "",
+    ) -> None:
+        super().__init__(parent)
+        self._viewer = viewer
+        self._lists = lists
+        self._selects_new = selects_new
+        self.setToolTip(tooltip)
         viewer.layers.events.inserted.connect(self._on_inserted)
         viewer.layers.events.removed.connect(self.refresh)
         for layer in viewer.layers:
@@ -110,17 +133,13 @@ class LayerChoice(QComboBox):
 
     def listed_names(self) -> list[str]:
         """Names of the layers listed, in the viewer's order."""
-        raise NotImplementedError
-
-    def selects_new(self, layer: napari.layers.Layer) -> bool:
-        """True when a newly inserted ``layer`` becomes the choice."""
-        return False
+        return [layer.name for layer in self._viewer.layers if self._lists(layer)]
 
     def _on_inserted(self, event: Any) -> None:
         layer = event.value
         layer.events.name.connect(self.refresh)
         self.refresh()
-        if self.selects_new(layer):
+        if self._selects_new(layer):
             self.setCurrentText(layer.name)
 
     def refresh(self, event: Any = None) -> None:
@@ -162,19 +181,11 @@ class DatasetChoice(LayerChoice):
         kinds: tuple[type, ...] = (RawDataset,),
         tooltip: str = "Raw dataset (a k-space layer opened from an ISMRMRD or twix file)",
     ) -> None:
-        super().__init__(parent)
-        self._viewer = viewer
+        def listed(layer: napari.layers.Layer) -> bool:
+            return isinstance(entry_of(layer), kinds)
+
         self._kinds = kinds
-        self.setToolTip(tooltip)
-        self._follow_layers()
-
-    def listed_names(self) -> list[str]:
-        """Names of the viewer's layers of :attr:`kinds`."""
-        return [layer.name for layer in layers_with(self._viewer, self._kinds)]
-
-    def selects_new(self, layer: napari.layers.Layer) -> bool:
-        """True for a new layer of :attr:`kinds` (it becomes the choice)."""
-        return isinstance(entry_of(layer), self._kinds)
+        super().__init__(viewer, listed, listed, parent, tooltip=tooltip)
 
     def dataset(self) -> RawDataset | None:
         """The chosen raw dataset, or None."""
@@ -185,7 +196,11 @@ class DatasetChoice(LayerChoice):
         return entry_of(self.layer())
 
 
-class EngineRunWidget(QWidget):
+class _QtABCMeta(type(QWidget), ABCMeta):  # type: ignore[misc]
+    """Qt's metaclass and ABCMeta together, so a QWidget base can have abstract methods."""
+
+
+class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
     """Base dock: dataset choice, a form, Run/Stop and progress around one engine generator.
 
     Subclasses add their controls to :attr:`form` and implement :meth:`make_steps` and
@@ -274,13 +289,13 @@ class EngineRunWidget(QWidget):
         self.main_layout.addWidget(self.status)
 
     # ---- hooks ---------------------------------------------------------------------------
+    @abstractmethod
     def make_steps(self, dataset: RawDataset, **options: Any) -> Generator[Any, None, Any]:
         """The engine call: a generator of progress events that returns the result.
 
         Runs in the worker thread, so it must not touch layers or widgets; ``options``
         are the values :meth:`gather` read from the form beforehand.
         """
-        raise NotImplementedError
 
     def gather(self) -> dict[str, Any]:
         """Read the form's values (main thread) for :meth:`make_steps`.
@@ -292,9 +307,9 @@ class EngineRunWidget(QWidget):
         """
         return {}
 
+    @abstractmethod
     def show_result(self, result: Any, dataset_layer: napari.layers.Layer) -> None:
         """Show the value returned by the generator (main thread)."""
-        raise NotImplementedError
 
     def show_partial(self, item: Any, dataset_layer: napari.layers.Layer) -> None:
         """Show something the generator yielded that is not a progress event (main thread)."""

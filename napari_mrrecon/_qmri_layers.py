@@ -269,18 +269,16 @@ def show_maps(
 
 
 class SeriesChoice(LayerChoice):
-    """Combo box of the image layers a fit can start from (newest series selected)."""
+    """Combo box of the image layers a fit can start from (newest series selected).
+
+    Lists the layers :func:`usable_as_series` (not the preview); a new layer whose metadata
+    holds a :class:`SeriesEntry` becomes the choice.
+    """
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
-        super().__init__()
-        self._viewer = viewer
-        self.setToolTip("Image series, contrast axis first: (n, [z,] y, x)")
-        self._follow_layers()
-
-    def listed_names(self) -> list[str]:
-        """Names of the layers :func:`usable_as_series` (not the preview)."""
-        return [la.name for la in self._viewer.layers if la.name != PREVIEW_LAYER and usable_as_series(la)]
-
-    def selects_new(self, layer: napari.layers.Layer) -> bool:
-        """True for a new series (a layer whose metadata holds a :class:`SeriesEntry`)."""
-        return layer.name != PREVIEW_LAYER and isinstance(layer.metadata.get("mrrecon"), SeriesEntry)
+        super().__init__(
+            viewer,
+            lambda la: la.name != PREVIEW_LAYER and usable_as_series(la),
+            lambda la: la.name != PREVIEW_LAYER and isinstance(la.metadata.get("mrrecon"), SeriesEntry),
+            tooltip="Image series, contrast axis first: (n, [z,] y, x)",
+        )
