@@ -215,12 +215,14 @@ def solve_all(
             res.append(_residual(item))
             obj.append(item.objective)
             preview = None
-            if keep_iterates and j == 0:
+            keep, show = keep_iterates and j == 0, throttle.ready()
+            if keep or show:
                 image = item.x if state_image is None else state_image(item.x)
-                kept.append(enc.to_recon(image[0]).detach().clone())
-            if throttle.ready():
-                image = item.x if state_image is None else state_image(item.x)
-                preview = preview_of(enc.to_recon(image[0]))
+                recon = enc.to_recon(image[0])
+                if keep:
+                    kept.append(recon.detach().clone())
+                if show:
+                    preview = preview_of(recon)
             metrics = {"residual": res[-1], "objective": obj[-1]}
             yield ProgressEvent(stage, j * iterations + item.iteration, total, preview, metrics)
         img = enc.to_recon(x)

@@ -49,7 +49,7 @@ from recon_engine.operators.sampling import CartesianSamplingOp
 from recon_engine.progress import ProgressEvent, Steps, run
 from recon_engine.solvers.cg import conjugate_gradient
 
-__all__ = ["GFACTOR_METHODS", "gfactor_map", "gfactor_steps", "regular_acceleration"]
+__all__ = ["GFACTOR_METHODS", "GFactorMethod", "gfactor_map", "gfactor_steps", "regular_acceleration"]
 
 GFactorMethod = Literal["analytic", "exact", "pseudo_replica"]
 GFACTOR_METHODS: tuple[str, ...] = ("analytic", "exact", "pseudo_replica")

@@ -194,9 +194,7 @@ def _gfactor_steps(
         elif r is not None and maps.shape[0] * mask.shape[-1] <= EXACT_MAX_UNKNOWNS:
             # no exact fold sets when N is not a multiple of R: the exact per-column g-factor
             # of the same lattice (calibration lines ignored, as for the analytic one)
-            lattice = torch.zeros_like(mask)
-            lattice[:, (torch.arange(mask.shape[-1]) - mask.shape[-1] // 2) % r == 0] = True
-            sampling, choice = lattice, "exact"
+            sampling, choice = r, "exact"
     if choice in ("analytic", "exact"):
         g = yield from gfactor_steps(maps, sampling, method=choice, device=problem.device)  # type: ignore[arg-type]
     else:  # the noise goes through this reconstruction: the same CG iterations

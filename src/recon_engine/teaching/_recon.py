@@ -28,7 +28,7 @@ from recon_engine.device import DeviceLike
 from recon_engine.errors import DataError, ParameterError
 from recon_engine.progress import ProgressEvent, Steps
 from recon_engine.reconstructions.cs import tv_steps, wavelet_steps
-from recon_engine.reconstructions.gfactor import gfactor_steps
+from recon_engine.reconstructions.gfactor import GFactorMethod, gfactor_steps
 from recon_engine.reconstructions.grappa import grappa_steps
 from recon_engine.reconstructions.sense import sense_steps
 from recon_engine.teaching._container import cartesian_kspace, maps_layout
@@ -169,15 +169,10 @@ def gfactor_for(
     r = float(s.acceleration)
     full_range = s.partial_fourier == 1.0 and s.phase_resolution == 1.0
     if s.pattern == "regular" and r == round(r) and full_range:
-        rr = round(r)
-        if ny % rr == 0:
-            g = yield from gfactor_steps(maps[:, None], rr, method="analytic", device=device)
-            return g[0].to("cpu").numpy().astype(np.float32)
         # N not a multiple of R: no exact fold sets, but the same lattice of whole lines has an
         # exact per-column g-factor (one batched inversion; deterministic, unlike pseudo-replica)
-        lattice = np.zeros(ny, bool)
-        lattice[(np.arange(ny) - ny // 2) % rr == 0] = True
-        g = yield from gfactor_steps(maps[:, None], lattice[None], method="exact", device=device)
+        method: GFactorMethod = "analytic" if ny % round(r) == 0 else "exact"
+        g = yield from gfactor_steps(maps[:, None], round(r), method=method, device=device)
         return g[0].to("cpu").numpy().astype(np.float32)
     points = s.pattern == "poisson_disc"
     sampling = masks.acquired if points else np.asarray(masks.acquired.any(axis=1))[None]
