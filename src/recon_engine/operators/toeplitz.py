@@ -99,6 +99,19 @@ class ToeplitzNormalOp(LinearOperator):
         self._kernel = spec.real.contiguous() if real else spec
         self._hermitian = real
 
+    @property
+    def kernel(self) -> torch.Tensor:
+        """``K = F(T)`` on the 2× grid, ``(*sets, [2z,] 2y, 2x)`` (unshifted FFT order).
+
+        float32 for real weights (``K`` real, the operator Hermitian), else complex64.
+        """
+        return self._kernel
+
+    @property
+    def hermitian(self) -> bool:
+        """True when ``K`` is real: :meth:`adjoint` is :meth:`forward`."""
+        return self._hermitian
+
     def _convolve(self, x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
         nd = len(self.image_shape)
         ns = len(self.set_shape)

@@ -4,7 +4,8 @@ A :class:`Problem` holds the prepared data, sampling, trajectory and coil maps o
 k-space (see :func:`recon_engine.reconstructions._iterative.prepare`); its
 :meth:`Problem.encoding` builds the operator of one job: Cartesian ``A = M F S`` on the
 encoded grid, or non-Cartesian ``A = √W · NUFFT · S`` with the Toeplitz normal operator
-``Sᴴ(AᴴWA)S``. :func:`lipschitz_steps` gives solver step sizes from ``AᴴA``.
+``Sᴴ(AᴴWA)S`` (fused, :class:`~recon_engine.operators.toeplitz_sense.ToeplitzSenseOp`).
+:func:`lipschitz_steps` gives solver step sizes from ``AᴴA``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from recon_engine.operators.fft import FFTOp
 from recon_engine.operators.nufft import NUFFTOp
 from recon_engine.operators.sampling import CartesianSamplingOp
 from recon_engine.operators.toeplitz import ToeplitzNormalOp
+from recon_engine.operators.toeplitz_sense import ToeplitzSenseOp
 from recon_engine.progress import ProgressEvent, Steps
 from recon_engine.solvers._power import power_iteration_steps, seeded_like
 
@@ -202,8 +204,6 @@ class Problem:
         def adjoint(d: torch.Tensor) -> torch.Tensor:
             return sens.adjoint(grid(nufft.adjoint(root * d)))
 
-        def normal(x: torch.Tensor) -> torch.Tensor:
-            return sens.adjoint(grid(toeplitz(flat(sens(x)))))
-
         data = root * y
+        normal = ToeplitzSenseOp(toeplitz, sens.maps).forward  # = Sᴴ(AᴴWA)S, fused
         return Encoding(forward, adjoint, normal, data, adjoint(data), lambda x: x)
