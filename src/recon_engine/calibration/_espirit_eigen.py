@@ -204,7 +204,7 @@ def coarse_eigen(
     for z in range(0, zyx[0], planes):
         g = _planes(gyx, ez[z : z + planes])
         lam, res, vec = _refine(g, (lz[z : z + planes] @ uyx).reshape(-1, c))
-        bad = torch.nonzero((res > _TOLERANCE) & (lam >= crop - _CROP_MARGIN))[:, 0]
+        bad = torch.nonzero(((res > _TOLERANCE) | (lam <= 0)) & (lam >= crop - _CROP_MARGIN))[:, 0]
         if bad.numel():
             w_bad, v_bad = _eigh_top(g[bad], 1)
             lam[bad] = w_bad[:, 0]
