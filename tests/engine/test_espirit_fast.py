@@ -130,3 +130,18 @@ def test_coarse_grid_helpers() -> None:
     f = torch.exp(2j * math.pi * t) + 0.3 * torch.exp(-4j * math.pi * t)
     err = (lmat @ f[::4].to(torch.complex64) - f.to(torch.complex64)).abs().max()
     assert float(err) < 1e-2
+
+
+def test_useless_start_falls_back_to_the_exact_eigh() -> None:
+    # a zero reference makes every start vector 0: the safety net must then run the per-voxel
+    # eigh wherever the interpolated coarse eigenvalue may reach the crop, giving its result
+    n, c = 96, 4
+    rho = shepp_logan(n)
+    calib = _block((birdcage_sensitivities(c, (n, n)) * rho)[:, None], 20)
+    coeff = _coefficients(_signal_kernels(calib, (1, 5, 5), 0.02))
+    lf, vf = fast.coarse_eigen(coeff, (1, n, n), torch.zeros(c, dtype=torch.complex64), 0.95)
+    le, ve = fast.exact_eigen(coeff, (1, n, n), 1)
+    kept = le[0] >= 0.95
+    assert torch.equal(lf[0] >= 0.95, kept) and int(kept.sum()) > 0.4 * n * n
+    assert torch.allclose(lf[0][kept], le[0][kept], atol=1e-5)
+    assert float(_similarity(vf[0], ve[0])[kept].min()) > 0.9999
