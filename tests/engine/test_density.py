@@ -9,6 +9,7 @@ import pytest
 import torch
 from scipy.ndimage import maximum_filter, minimum_filter
 
+from recon_engine.calibration import density
 from recon_engine.calibration.density import density_compensation, pipe_menon_density, voronoi_density
 from recon_engine.errors import DataError, ParameterError
 from recon_engine.operators.nufft import NUFFTOp
@@ -107,3 +108,18 @@ def test_density_errors() -> None:
         density_compensation(kooshball, (16, 16, 16), "voronoi")
     with pytest.raises(ParameterError, match="iterations"):
         pipe_menon_density(traj, (16, 16), iterations=0)
+
+
+def test_pipe_menon_sparse_kernel_and_nufft_fallback_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sparse Gaussian and the NUFFT convolution (forced) agree up to the NUFFT window's ripple.
+
+    Measured on the 101-spoke radial: max 1.8 %, rel. ℓ2 0.34 %; on a Cartesian grid both give 1.
+    """
+    traj = radial(SPOKES, 2 * N, matrix=N)
+    cart = cartesian_trajectory((15, 12))
+    sparse_w = pipe_menon_density(traj, (N, N)).numpy()
+    monkeypatch.setattr(density, "_MAX_PAIRS", -1)  # always "too many pairs": NUFFT iterations
+    nufft_w = pipe_menon_density(traj, (N, N)).numpy()
+    assert float(np.max(np.abs(sparse_w / nufft_w - 1))) < 0.025
+    assert float(np.linalg.norm(sparse_w - nufft_w) / np.linalg.norm(nufft_w)) < 0.005
+    np.testing.assert_allclose(pipe_menon_density(cart, (15, 12)).numpy(), 1.0, atol=1e-3)

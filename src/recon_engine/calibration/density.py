@@ -8,19 +8,27 @@ a Nyquist Cartesian grid gets 1 per sample, so the density-compensated adjoint N
   in 3D), duplicates sharing their cell, outer cells clipped at the sampled region
   (convex hull grown by half the typical sample spacing) (Rasche et al. 1999).
 - :func:`pipe_menon_density`: the fixed point ``w ← w / |C * w|`` of Pipe & Menon (1999)
-  for any 2D/3D trajectory, with the convolution ``C *`` done by the NUFFT: ``A₂ H A₂ᴴ``
-  on a 2× grid with an image-space Gaussian window ``H`` whose Fourier transform is a
-  positive Gaussian kernel of ``kernel_width`` grid units (std). A plain ``A Aᴴ`` kernel
-  (Dirichlet, with negative lobes) oscillates for readouts sampled finer than the grid.
-  The result is scaled so that ``AᴴWA`` has unit DC gain.
+  for any 2D/3D trajectory, ``C`` a positive Gaussian kernel of ``kernel_width`` grid units
+  (std), periodic with the grid size ``N`` like the NUFFT. A plain ``A Aᴴ`` kernel (Dirichlet,
+  with negative lobes) oscillates for readouts sampled finer than the grid. The result is
+  scaled so that ``AᴴWA`` has unit DC gain.
+
+  ``C`` is a sparse matrix between samples closer than 4.3 std (a k-d tree finds them; the
+  kernel is < 1e-4 beyond, and cutting at 6 std changes the weights by < 5e-4). Only where
+  that matrix would be huge (more than 4·10⁶ pairs, e.g. the centre of 3D radial) is the
+  convolution done by NUFFTs, ``A₂ H A₂ᴴ`` on the 2× grid with a Gaussian image window
+  ``H``; that window is cut at ±FOV (3.1 of its std), which adds a ripple to the kernel:
+  for P2 (64 golden-angle spokes × 256, 256²) those weights differ by up to 8.6 % (rel. ℓ2
+  0.66 %) from the sparse ones, while a 4× grid (negligible cut) agrees with the sparse ones
+  to 6e-4. P2 cost: 35 ms (CPU time, one thread) instead of 180 ms for the NUFFT iterations.
 
 Measured on 101 radial spokes × 128 samples (2× oversampled) for 64²: Voronoi weights are
-within 1 % of the polar-grid areas ``π|k|Δk/n_spokes``; Pipe–Menon within 1.5 % for
-``1 ≤ |k| ≤ N/2 - 2`` (×1.7 at ``k = 0``, ×0.8 at ``|k| = Δk``, and the classic edge
-oscillation, ×0.6–1.9, on the outermost grid unit). Mean intensity of the density-compensated
-adjoint of the analytic Shepp–Logan k-space in flat regions: Pipe–Menon 1.005×, Voronoi
-1.033× the truth (exact areas still carry the discretisation error of 2×-oversampled radial
-gridding; 1.008× at 4×), against 0.991× for the Cartesian FFT (Gibbs).
+within 1 % of the polar-grid areas ``π|k|Δk/n_spokes``; Pipe–Menon within 2.7 % for
+``1 ≤ |k| ≤ N/2 - 2`` (×1.68 at ``k = 0``, ×0.81 at ``|k| = Δk``, and the classic edge
+oscillation, ×0.59–1.92, on the outermost grid unit). Mean intensity of the
+density-compensated adjoint of the analytic Shepp–Logan k-space in flat regions: Pipe–Menon
+1.005×, Voronoi 1.033× the truth (exact areas still carry the discretisation error of
+2×-oversampled radial gridding; 1.008× at 4×), against 0.991× for the Cartesian FFT (Gibbs).
 
 References
 ----------
@@ -40,6 +48,7 @@ from typing import Literal
 
 import numpy as np
 import torch
+from scipy import sparse
 from scipy.spatial import ConvexHull, Voronoi, cKDTree
 
 from recon_engine.errors import DataError, ParameterError
@@ -55,6 +64,11 @@ __all__ = [
 
 DensityMethod = Literal["pipe", "voronoi", "none"]
 DENSITY_METHODS: tuple[str, ...] = ("pipe", "voronoi", "none")
+
+#: Pipe–Menon: the Gaussian kernel is cut where it falls below 1e-4 (exp(-4.3²/2))
+_CUTOFF_SIGMAS = 4.3
+#: Pipe–Menon: above this many (estimated) sample pairs within the cut-off, use NUFFTs
+_MAX_PAIRS = 4_000_000
 
 
 def _clip(poly: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
@@ -183,6 +197,60 @@ def voronoi_density(trajectory: np.ndarray | torch.Tensor, *, three_d: bool = Fa
     return torch.from_numpy(w.astype(np.float32)).reshape(t.shape[:-1]).to(t.device)
 
 
+def _sample_convolution(pts: torch.Tensor, shape: tuple[int, ...], width: float) -> sparse.coo_array | None:
+    """Sparse ``C[i, j] = exp(-|k_i - k_j|² / (2 width²))`` (k periodic with period ``N``), or None.
+
+    Only pairs closer than ``_CUTOFF_SIGMAS · width`` are kept (the kernel is < 1e-4 beyond).
+    None when the samples are so dense that the matrix would exceed ``_MAX_PAIRS`` entries
+    (e.g. the centre of 3D radial): then the NUFFT convolution is cheaper.
+    """
+    nd = len(shape)
+    k = pts[:, 3 - nd :].to(torch.float64).cpu().numpy()
+    n = np.asarray(shape, dtype=np.float64)
+    u = np.mod(k + n / 2, n)
+    u = np.where(u >= n, u - n, u)  # rounding of mod can give exactly n
+    tree = cKDTree(u, boxsize=n)
+    radius = _CUTOFF_SIGMAS * width
+    probe = np.random.default_rng(0).choice(len(u), min(len(u), 512), replace=False)
+    estimate = tree.count_neighbors(cKDTree(u[probe], boxsize=n), radius) / len(probe) * len(u)
+    if estimate > _MAX_PAIRS:
+        return None
+    pairs = tree.query_pairs(radius, output_type="ndarray")  # i < j
+    i, j = pairs[:, 0], pairs[:, 1]
+    d = k[i] - k[j]
+    d -= n * np.round(d / n)
+    d *= d
+    v = np.exp(d.sum(axis=1) * (-0.5 / width**2))
+    m = len(k)
+    diag = np.arange(m)
+    # COO: its product is as fast here and it needs no sorting into CSR (10 ms for P2)
+    return sparse.coo_array(
+        (np.concatenate([v, v, np.ones(m)]), (np.concatenate([i, j, diag]), np.concatenate([j, i, diag]))),
+        shape=(m, m),
+    )
+
+
+def _nufft_fixed_point(
+    pts: torch.Tensor, shape: tuple[int, ...], iterations: int, width: float, dev: torch.device
+) -> torch.Tensor:
+    """Pipe–Menon iterations with the convolution ``A₂ H A₂ᴴ`` through NUFFTs on the 2× grid."""
+    big = tuple(2 * n for n in shape)
+    op2 = NUFFTOp(2.0 * pts, big, device=dev)
+    window = torch.ones(big, dtype=torch.float32, device=dev)
+    for a, m in enumerate(big):
+        sigma = m / (2 * math.pi * 2 * width)  # pixels of the 2× grid
+        r = torch.arange(m, dtype=torch.float32, device=dev) - m // 2
+        window = window * torch.exp(-0.5 * (r / sigma) ** 2).reshape(
+            [m if b == a else 1 for b in range(len(big))]
+        )
+    # normalise the kernel to unit peak: K(0) = s₂² Σ_r H(r) over the 2× grid
+    window = window * (math.prod(big) / float(window.sum()))
+    w = torch.ones(pts.shape[0], dtype=torch.complex64, device=dev)
+    for _ in range(iterations):
+        w = w / op2(op2.adjoint(w) * window).abs().clamp_min(1e-12)
+    return w
+
+
 def pipe_menon_density(
     trajectory: np.ndarray | torch.Tensor,
     image_shape: Sequence[int],
@@ -191,12 +259,13 @@ def pipe_menon_density(
     kernel_width: float = 0.5,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """Iterative density compensation of Pipe & Menon (1999) with NUFFT convolutions.
+    """Iterative density compensation of Pipe & Menon (1999).
 
-    Iterates ``w ← w / |A₂ H A₂ᴴ w|`` from ``w = 1``, where ``A₂`` is the NUFFT onto the
-    2× grid and ``H`` a Gaussian image window (a Gaussian k-space kernel of standard
-    deviation ``kernel_width`` grid units); then scales ``w`` so that ``AᴴWA`` has unit
-    DC gain (``A`` the NUFFT of ``image_shape``).
+    Iterates ``w ← w / |C w|`` from ``w = 1``, ``C`` the Gaussian k-space kernel of standard
+    deviation ``kernel_width`` grid units between the samples (a sparse matrix; for very
+    dense sample clouds ``A₂ H A₂ᴴ`` through NUFFTs on the 2× grid, see the module
+    docstring); then scales ``w`` so that ``AᴴWA`` has unit DC gain (``A`` the NUFFT of
+    ``image_shape``).
 
     Parameters
     ----------
@@ -223,20 +292,14 @@ def pipe_menon_density(
     check_trajectory(t, shape)
     dev = torch.device(device) if device is not None else t.device
     pts = t.reshape(-1, 3).to(torch.float32)
-    big = tuple(2 * n for n in shape)
-    op2 = NUFFTOp(2.0 * pts, big, device=dev)
-    window = torch.ones(big, dtype=torch.float32, device=dev)
-    for a, m in enumerate(big):
-        sigma = m / (2 * math.pi * 2 * kernel_width)  # pixels of the 2× grid
-        r = torch.arange(m, dtype=torch.float32, device=dev) - m // 2
-        window = window * torch.exp(-0.5 * (r / sigma) ** 2).reshape(
-            [m if b == a else 1 for b in range(len(big))]
-        )
-    # normalise the kernel to unit peak: K(0) = s₂² Σ_r H(r) over the 2× grid
-    window = window * (math.prod(big) / float(window.sum()))
-    w = torch.ones(pts.shape[0], dtype=torch.complex64, device=dev)
-    for _ in range(iterations):
-        w = w / op2(op2.adjoint(w) * window).abs().clamp_min(1e-12)
+    conv = _sample_convolution(pts, shape, kernel_width)
+    if conv is not None:  # the Gaussian evaluated directly between neighbouring samples
+        wn = np.ones(conv.shape[0])
+        for _ in range(iterations):
+            wn = wn / np.maximum(np.abs(conv @ wn), 1e-12)
+        w = torch.from_numpy(wn.astype(np.float32)).to(dev, torch.complex64)
+    else:
+        w = _nufft_fixed_point(pts, shape, iterations, kernel_width, dev)
     op = NUFFTOp(pts, shape, device=dev)
     gain = float((op.adjoint(w).sum() * op.scale).real)
     if not math.isfinite(gain) or gain <= 0:

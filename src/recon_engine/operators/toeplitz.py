@@ -56,7 +56,7 @@ class ToeplitzNormalOp(LinearOperator):
     Notes
     -----
     Shapes: ``(*sets, *batch, [z,] y, x)`` → same. Memory: one kernel of ``2^d · N_pixels``
-    values per point set (float32 for real weights).
+    complex64 values per point set.
     """
 
     def __init__(
@@ -96,14 +96,16 @@ class ToeplitzNormalOp(LinearOperator):
             kern.select(a, 0).zero_()
         dims = tuple(range(-nd, 0))
         spec = torch.fft.fftn(torch.fft.ifftshift(kern, dim=dims), dim=dims)
-        self._kernel = spec.real.contiguous() if real else spec
+        # complex64 even when real: a real × complex product converts the real factor on every
+        # call (3.0 vs 0.5 ms for two 512² grids on this CPU)
+        self._kernel = spec.real.to(torch.complex64) if real else spec
         self._hermitian = real
 
     @property
     def kernel(self) -> torch.Tensor:
-        """``K = F(T)`` on the 2× grid, ``(*sets, [2z,] 2y, 2x)`` (unshifted FFT order).
+        """complex64 ``K = F(T)`` on the 2× grid, ``(*sets, [2z,] 2y, 2x)`` (unshifted FFT order).
 
-        float32 for real weights (``K`` real, the operator Hermitian), else complex64.
+        Real-valued for real weights (the operator is then Hermitian, see :attr:`hermitian`).
         """
         return self._kernel
 
