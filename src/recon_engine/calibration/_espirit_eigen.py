@@ -8,18 +8,26 @@ Two eigen-solvers share that evaluation:
 
 - :func:`exact_eigen`: a batched Hermitian ``eigh`` at every voxel (LAPACK ``cheevd`` per
   ``coils × coils`` matrix; ~85 % of the run time of a 256² map before the coarse path).
-- :func:`coarse_eigen` (one set): ``eigh`` on a coarse grid of ``6 M`` points per axis (64²
-  instead of 256² for ``k = 6``); the dominant eigenvectors, phase-referenced to ``w``
-  (``u = λ v (vᴴ w)``, a smooth field where the object is), are brought to the image grid
-  by periodic cubic (Catmull–Rom) interpolation (``G`` is periodic in ``r``) and refined by
-  power iteration with ``G(r)`` there. ``λ(r)`` is the Rayleigh quotient. Voxels whose
-  residual ``‖G v − λ v‖`` stays above :data:`_TOLERANCE` (slow convergence where ``λ₂ ≈ λ₁``,
-  edges where the interpolation mixes the object and the background), or whose ``λ`` is well
-  below the interpolated coarse eigenvalue (a start vector without the dominant component)
-  and whose eigenvalue may reach ``crop`` get the exact ``eigh``: where the result is kept it
-  is an eigenvector to within the tolerance. On P1 of the benchmark (256², 16 coils, 6-sample
-  kernel) that is 1,936 coarse and ~1,600 fallback ``eigh`` instead of 65,536, all of the
-  fallbacks in the background, where ``λ₂/λ₁`` is 0.7–0.998.
+- :func:`coarse_eigen`: ``eigh`` on a coarse grid of ``4 M`` points per axis (44² instead of
+  256² for ``k = 6``). The coarse eigenvectors, as the weighted projector applied to
+  reference coil weights ``W`` (``u = Σ_i λ_i v_i (v_iᴴ W)``; one set: ``λ v (vᴴ w)``, the
+  eigenvector with its phase referenced to ``w``; it does not depend on how ``eigh`` splits a
+  near-degenerate pair), a smooth field where the object is, are brought to the image grid by
+  periodic cubic (Catmull–Rom) interpolation (``G`` is periodic in ``r``) and refined there
+  by one power step (two sets: subspace iteration with Rayleigh–Ritz) with ``G(r)``. ``λ(r)``
+  is the Rayleigh quotient (Ritz value). Voxels whose residual ``‖G v − λ v‖`` stays above
+  :data:`_TOLERANCE` (slow convergence where ``λ₂ ≈ λ₁``, edges where the interpolation mixes
+  the object and the background), or whose ``λ`` is well below the interpolated coarse
+  eigenvalue (a start without the dominant component), and whose eigenvalue may reach
+  ``crop``, get the exact ``eigh``: where the result is kept it is an eigenvector to within the
+  tolerance. On P1 of the benchmark (256², 16 coils, 6-sample kernel) that is 1,936 coarse
+  and ~1,600 fallback ``eigh`` instead of 65,536, all the fallbacks in the background, where
+  ``λ₂/λ₁`` is 0.7–0.998.
+
+Tried and left: 6 points per coefficient (more coarse ``eigh`` than the fallbacks it saves),
+two power steps (fewer fallbacks, not fewer than a full-resolution ``G v`` costs), inverse
+iteration from ``eigvalsh`` on the coarse grid (~25 % faster than ``eigh`` there, a small
+part of the total), real-arithmetic evaluation of ``G`` (no faster than the complex GEMM).
 """
 
 from __future__ import annotations
@@ -147,31 +155,39 @@ def _interpolation_matrix(n: int, m: int, device: torch.device) -> torch.Tensor:
     return out.to(torch.complex64)
 
 
-def _matvec(g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    return torch.matmul(g, v[:, :, None])[:, :, 0]
-
-
 def _norm(v: torch.Tensor) -> torch.Tensor:
-    """``‖v‖`` over the last axis of complex ``(V, c)`` as ``(V, 1)`` (real arithmetic: faster)."""
-    return torch.view_as_real(v).square().sum((-2, -1)).sqrt()[:, None]
+    """``‖v‖`` over the coils of complex ``(V, c, n)`` as ``(V, 1, n)`` (real arithmetic: faster)."""
+    return torch.view_as_real(v).square().sum((1, 3)).sqrt()[:, None]
 
 
-def _refine(g: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Power iteration from ``v (V, c)``: Rayleigh quotient, residual norm, next (unit) iterate."""
+def _refine(g: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Subspace iteration from ``x (V, c, n)`` and Rayleigh–Ritz (for ``n = 1``: power iteration).
+
+    Returns Ritz values ``(V, n)`` (descending), residual norms ``‖G y − θ y‖`` ``(V, n)`` and
+    unit Ritz vectors ``(V, c, n)`` (``n = 1``: one more power step, free).
+    """
     tiny = torch.finfo(torch.float32).tiny
     for _ in range(_POWER_STEPS):
-        v = _matvec(g, v)  # eigenvalues ≤ 1 and only a few steps: no rescaling needed in between
-    v = v / _norm(v).clamp_min(tiny)
-    gv = _matvec(g, v)
-    lam = (v.conj() * gv).sum(-1).real
-    res = _norm(gv - lam[:, None] * v)[:, 0]
-    return lam, res, gv / _norm(gv).clamp_min(tiny)
+        x = g @ x  # eigenvalues ≤ 1 and only a few steps: no rescaling needed in between
+    q = x / _norm(x).clamp_min(tiny) if x.shape[-1] == 1 else torch.linalg.qr(x)[0]
+    gq = g @ q
+    h = q.mH @ gq  # (V, n, n)
+    if x.shape[-1] == 1:
+        lam, y, gy = h[:, 0].real, q, gq
+    else:
+        lam, s = torch.linalg.eigh((h + h.mH) / 2)
+        lam, s = lam.flip(-1), s.flip(-1)
+        y, gy = q @ s, gq @ s
+    res = _norm(gy - y * lam[:, None, :].to(y.dtype))[:, 0]
+    if x.shape[-1] == 1:
+        y = gy / _norm(gy).clamp_min(tiny)
+    return lam, res, y
 
 
 def coarse_eigen(
     coeff: torch.Tensor, zyx: Sequence[int], reference: torch.Tensor, crop: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Largest eigenpair of ``G(r)`` at every voxel via a coarse grid (module docstring).
+    """Largest ``n`` eigenpairs of ``G(r)`` at every voxel via a coarse grid (module docstring).
 
     Parameters
     ----------
@@ -180,15 +196,16 @@ def coarse_eigen(
     zyx
         Image grid ``(z, y, x)``.
     reference
-        complex ``(c,)`` unit coil weights the coarse eigenvectors' phase is referenced to
-        before the interpolation.
+        complex ``(c, n)`` orthonormal coil weights: the start of the subspace iteration is the
+        coarse grid's ``Σ_i λ_i v_i v_iᴴ`` applied to them, interpolated (``n = 1``:
+        ``λ v (vᴴ w)``, the eigenvector with its phase referenced to ``w``).
     crop
         Eigenvalue threshold of the maps: voxels surely below it skip the exact fallback.
 
     Returns
     -------
     tuple of torch.Tensor
-        Values ``(1, z·y·x)`` and unit vectors ``(1, c, z·y·x)``.
+        Values ``(n, z·y·x)`` (descending) and unit vectors ``(n, c, z·y·x)``.
     """
     dev = coeff.device
     c, m = coeff.shape[0], tuple(coeff.shape[2:])
@@ -197,27 +214,28 @@ def coarse_eigen(
         _g_yx(coeff, *(_grid_dft(n, k, p, dev) for n, k, p in zip(zyx[1:], m[1:], coarse[1:], strict=True))),
         _grid_dft(zyx[0], m[0], coarse[0], dev),
     )
-    w, v = _eigh_top(gc, 1)
-    u = v[:, :, 0] * (w[:, 0] * (v[:, :, 0].conj() @ reference))[:, None]  # (Vc, c)
-    u = torch.cat([u, w.to(u.dtype)], dim=1)  # λ rides along: (Vc, c + 1)
+    n_maps = reference.shape[1]
+    w, v = _eigh_top(gc, n_maps)  # (Vc, n), (Vc, c, n)
+    u = (v * w[:, None, :].to(v.dtype)) @ (v.mH @ reference)  # (Vc, c, n)
+    width = c * n_maps
+    u = torch.cat([u.reshape(-1, width), w.to(u.dtype)], dim=1)  # the coarse λ rides along
     lz, ly, lx = (_interpolation_matrix(n, p, dev) for n, p in zip(zyx, coarse, strict=True))
-    uyx = torch.einsum("yg,fghc,xh->fyxc", ly, u.reshape(*coarse, c + 1), lx).reshape(coarse[0], -1)
+    uyx = torch.einsum("yg,fghc,xh->fyxc", ly, u.reshape(*coarse, -1), lx).reshape(coarse[0], -1)
     ez, ey, ex = (_grid_dft(n, k, n, dev) for n, k in zip(zyx, m, strict=True))
     gyx = _g_yx(coeff, ey, ex)
     planes = max(1, _G_VALUES // (zyx[1] * zyx[2] * c * c))
     vals, vecs = [], []
     for z in range(0, zyx[0], planes):
         g = _planes(gyx, ez[z : z + planes])
-        start = (lz[z : z + planes] @ uyx).reshape(-1, c + 1)
-        lam, res, vec = _refine(g, start[:, :c])
+        start = (lz[z : z + planes] @ uyx).reshape(g.shape[0], -1)
+        lam, res, vec = _refine(g, start[:, :width].reshape(-1, c, n_maps))
         # not converged, or converged to a smaller eigenvalue than the coarse grid's around it
-        lam_coarse = start[:, c].real
+        lam_coarse = start[:, width:].real
         suspect = (res > _TOLERANCE) | (lam <= 0) | (lam < lam_coarse - _EIGENVALUE_DROP)
-        bad = torch.nonzero(suspect & (torch.maximum(lam, lam_coarse) >= crop - _CROP_MARGIN))[:, 0]
+        relevant = torch.maximum(lam, lam_coarse) >= crop - _CROP_MARGIN
+        bad = torch.nonzero((suspect & relevant).any(dim=1))[:, 0]
         if bad.numel():
-            w_bad, v_bad = _eigh_top(g[bad], 1)
-            lam[bad] = w_bad[:, 0]
-            vec[bad] = v_bad[:, :, 0]
-        vals.append(lam)
-        vecs.append(vec.T)
-    return torch.cat(vals)[None], torch.cat(vecs, dim=-1)[None]
+            lam[bad], vec[bad] = _eigh_top(g[bad], n_maps)
+        vals.append(lam.T)
+        vecs.append(vec.permute(2, 1, 0))
+    return torch.cat(vals, dim=-1), torch.cat(vecs, dim=-1)

@@ -12,12 +12,13 @@ and evaluated on the image grid by separable DFTs (exact interpolation, little m
 Where the object is larger than the FOV, two eigenvalues are ≈ 1 and ``n_maps = 2``
 returns both sets (Uecker et al. 2014, Fig. 8).
 
-Eigen-solver (:mod:`recon_engine.calibration._espirit_eigen`): for one set, ``G`` is
-decomposed on a coarse grid (4 points per Fourier coefficient and axis: 44² for a 6-sample
-kernel), the eigenvectors are interpolated to the image grid and refined there by power
-iteration, with the exact per-voxel ``eigh`` where the residual stays above 10⁻³ (P1 of the
-benchmark, 256²: ~6× faster, similarity 0.999997 to the per-voxel ``eigh`` maps, the same crop
-mask). Two sets, and grids under 4× the coarse one, use the per-voxel ``eigh`` everywhere.
+Eigen-solver (:mod:`recon_engine.calibration._espirit_eigen`): ``G`` is decomposed on a
+coarse grid (4 points per Fourier coefficient and axis: 44² for a 6-sample kernel), the
+eigenvectors are interpolated to the image grid and refined there by power (two sets:
+subspace) iteration, with the exact per-voxel ``eigh`` where the residual stays above 10⁻³
+(P1 of the benchmark, 256²: ~6× faster, similarity 0.999997 to the per-voxel ``eigh`` maps,
+the same crop mask). Grids with fewer than 4× the coarse grid's voxels use the per-voxel
+``eigh`` everywhere.
 
 The calibration block comes from :func:`recon_engine.calibration.calibration_region.calibration_data`;
 :func:`recon_engine.calibration.coil_maps.estimate_coil_maps` runs this per volume and
@@ -109,10 +110,10 @@ def _coefficients(v: torch.Tensor) -> torch.Tensor:
     return torch.fft.fftn(q, dim=dims) / (math.prod(kernel) * math.prod(m))
 
 
-def _reference(coeff: torch.Tensor) -> torch.Tensor:
-    """Dominant eigenvector ``(c,)`` of ``C_0``, the mean of ``G(r)`` over the grid."""
+def _reference(coeff: torch.Tensor, n: int = 1) -> torch.Tensor:
+    """Dominant ``n`` eigenvectors ``(c, n)`` of ``C_0``, the mean of ``G(r)`` over the grid."""
     c0 = coeff[:, :, 0, 0, 0]
-    return torch.linalg.eigh((c0 + c0.conj().T) / 2)[1][:, -1]
+    return torch.linalg.eigh((c0 + c0.conj().T) / 2)[1][:, -n:].flip(-1)
 
 
 def espirit_maps(
@@ -173,14 +174,13 @@ def espirit_maps(
         raise DataError("the calibration region holds no signal (all zeros)")
     kernel = _kernel_shape(tuple(calib.shape[1:]), kernel_size)
     coeff = _coefficients(_signal_kernels(calib, kernel, threshold))
-    reference = _reference(coeff)
-    coarse = coarse_shape(zyx, coeff.shape[2:])
-    if n_maps == 1 and _COARSE_GAIN * math.prod(coarse) <= math.prod(zyx):
+    reference = _reference(coeff, n_maps)
+    if _COARSE_GAIN * math.prod(coarse_shape(zyx, coeff.shape[2:])) <= math.prod(zyx):
         vals, vecs = coarse_eigen(coeff, zyx, reference, crop)
     else:
         vals, vecs = exact_eigen(coeff, zyx, n_maps)
-    # phase: Σ_c w_c* S_c real and positive (w: the reference), where it is not 0
-    p = torch.einsum("c,mcv->mv", reference.conj(), vecs)
+    # phase: Σ_c w_c* S_c real and positive (w: the dominant reference), where it is not 0
+    p = torch.einsum("c,mcv->mv", reference[:, 0].conj(), vecs)
     vecs = vecs * torch.where(p.abs() > 0, p.conj() / p.abs().clamp_min(1e-30), torch.ones_like(p))[:, None]
     out = vecs * (vals >= crop).to(vecs.dtype)[:, None]
     out = out.reshape(n_maps, calib.shape[0], *zyx)
