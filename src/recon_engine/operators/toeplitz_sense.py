@@ -28,6 +28,7 @@ costs more than it saves) the batched composition is used.
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -63,7 +64,8 @@ class ToeplitzSenseOp(LinearOperator):
     Notes
     -----
     Shapes: ``(*batch, n_maps, z, y, x)`` → same; ``batch`` starts with the kernel's ``sets``.
-    Memory of the loop: two ``(chunk, [2z,] 2y, 2x)`` complex64 buffers per call.
+    Memory of the loop: two ``(chunk, [2z,] 2y, 2x)`` complex64 buffers per calling thread,
+    kept while the operator lives.
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class ToeplitzSenseOp(LinearOperator):
             loop = maps.device.type == "cpu" and 2**nd * math.prod(self.image_shape) >= MIN_LOOP_PIXELS
         self.loop = bool(loop)
         self.chunk = max(1, int(chunk) if chunk is not None else torch.get_num_threads())
+        self._local = threading.local()  # each calling thread reuses its own buffers
 
     @property
     def n_coils(self) -> int:
@@ -120,6 +123,20 @@ class ToeplitzSenseOp(LinearOperator):
         y = y.unsqueeze(-3) if two_d else y
         return (self.maps_conj * y.unsqueeze(-5)).sum(dim=-4)
 
+    def _buffers(self, chunk: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The zero-padded input and the spectrum buffer of this thread, ``(chunk, [2z,] 2y, 2x)``.
+
+        Kept between calls (allocating and zeroing them cost ~1 ms per call for 16 coils at
+        256²): only the input's corner is ever written, so its padding stays zero.
+        """
+        shape = (chunk, *(2 * n for n in self.image_shape))
+        bufs: tuple[torch.Tensor, torch.Tensor] | None = getattr(self._local, "bufs", None)
+        if bufs is None or tuple(bufs[0].shape) != shape or bufs[0].device != device:
+            buf = torch.zeros(shape, dtype=torch.complex64, device=device)
+            bufs = (buf, torch.empty_like(buf))
+            self._local.bufs = bufs
+        return bufs
+
     def _looped(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         batch = tuple(x.shape[:-4])
         nd = len(self.image_shape)
@@ -143,8 +160,7 @@ class ToeplitzSenseOp(LinearOperator):
         chunk = min(self.chunk, coils)
         dims = tuple(range(-nd, 0))
         corner: tuple[Any, ...] = (..., *(slice(0, n) for n in self.image_shape))
-        buf = torch.zeros(chunk, *(2 * n for n in self.image_shape), dtype=torch.complex64, device=x.device)
-        spec = torch.empty_like(buf)
+        buf, spec = self._buffers(chunk, x.device)
         for idx in np.ndindex(*batch):
             mi = tuple(i if n > 1 else 0 for i, n in zip(idx, m_batch, strict=True))
             s, sc, xb, ob = maps[mi], maps_conj[mi], xs[idx], work[idx]  # (n_maps, [coils,] [z,] y, x)
