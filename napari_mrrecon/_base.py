@@ -9,6 +9,15 @@ Previews and the status line are throttled (≤ 10 updates a second, whatever ra
 engine yields at). Every run has a generation number; a run can be restarted (Live mode)
 and the signals of the superseded worker (late previews, a late result) are ignored.
 
+Keeping the GUI responsive (issue 7: no main-thread stall over 50 ms while a run goes on):
+array work for display (views, contrast limits) happens in the worker —
+:meth:`~EngineRunWidget.prepare_result` for the result, the preview's contrast limits in
+the base — so the main thread only assigns ready arrays; a finished run's preview layer
+can be hidden and reused instead of removed (removing a layer makes napari collect
+garbage); and work that must happen on the main thread can be cut into steps that run one
+per event-loop turn (:meth:`~EngineRunWidget.defer`), with :attr:`~EngineRunWidget.run_finished`
+emitted after the last of them.
+
 Errors: a :class:`~recon_engine.errors.ReconError` (bad input) is caught inside the worker
 and returned as a failure, which the main thread shows with ``show_error``, the engine's
 message for a physicist and nothing else. Anything else is a bug: it reaches
@@ -21,6 +30,7 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABCMeta, abstractmethod
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -37,7 +47,6 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import qthrottled
 
 from napari_mrrecon._model import RawDataset, entry_of, find_layer, raw_of
 
@@ -56,6 +65,7 @@ __all__ = [
     "DatasetChoice",
     "EngineRunWidget",
     "LayerChoice",
+    "preview_limits",
     "replace_items",
 ]
 
@@ -64,7 +74,7 @@ logger = logging.getLogger(__name__)
 #: Name of the single layer that shows live previews of a running computation.
 PREVIEW_LAYER = "mrrecon preview"
 
-#: Shortest time between two updates of the progress bar and status line (ms).
+#: Shortest time between two updates of the progress bar, status line and preview (ms).
 STATUS_INTERVAL_MS = 100
 
 
@@ -73,6 +83,33 @@ class _Failure:
     """What the worker returns when the engine rejected the input (a ReconError)."""
 
     message: str
+
+
+@dataclass(frozen=True)
+class _WithLimits:
+    """A progress event with a preview, and the preview's contrast limits (made in the worker)."""
+
+    event: ProgressEvent
+    limits: tuple[float, float]
+
+
+def preview_limits(preview: Any) -> tuple[float, float]:
+    """Contrast limits ``(min, max)`` of a preview over its finite values (``(0, 1)`` if none).
+
+    Worker thread: the main thread only assigns them.
+    """
+    import numpy as np
+
+    data = np.asarray(preview)
+    if data.size == 0 or not np.issubdtype(data.dtype, np.number):
+        return 0.0, 1.0
+    low, high = float(np.nanmin(data)), float(np.nanmax(data))
+    if not (np.isfinite(low) and np.isfinite(high)):
+        finite = data[np.isfinite(data)]
+        if finite.size == 0:
+            return 0.0, 1.0
+        low, high = float(finite.min()), float(finite.max())
+    return (low, high) if high > low else (low, low + 1.0)
 
 
 def replace_items(combo: QComboBox, names: list[str]) -> bool:
@@ -224,8 +261,9 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
     run_started
         Qt signal emitted with the generation number when a run starts.
     run_finished
-        Qt signal emitted when the current run ends (done, stopped or failed); not for
-        runs that were superseded by a restart.
+        Qt signal emitted when the current run ends (done, stopped or failed), after the
+        result is shown (including the steps :meth:`defer` queued); not for runs that were
+        superseded by a restart.
     last_error
         Message of the last failed run, or None.
     last_duration_s
@@ -249,16 +287,20 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
         self.previews_shown = 0
         self._started = 0.0
         self._generation = 0
+        # the latest event and preview, shown together at the next frame (one repaint for all)
+        self._pending_event: ProgressEvent | None = None
         self._pending_preview: Any = None
-        self._preview_shown_at = -float("inf")
-        self._preview_timer = QTimer(self)
-        self._preview_timer.setSingleShot(True)
-        self._preview_timer.timeout.connect(self._flush_preview)
-        # events can come at hundreds per second: the label and bar follow at most 10 times a second
-        self._show_event = qthrottled(
-            self._display_event, timeout=STATUS_INTERVAL_MS, leading=True, parent=self
-        )
-
+        self._preview_limits: tuple[float, float] | None = None
+        self._frame_at = -float("inf")
+        self._frame_timer = QTimer(self)
+        self._frame_timer.setSingleShot(True)
+        self._frame_timer.timeout.connect(self._flush_frame)
+        # main-thread steps of the current run, one per event-loop turn (see defer)
+        self._steps: deque[tuple[int, Callable[[], None]]] = deque()
+        self._step_timer = QTimer(self)
+        self._step_timer.setSingleShot(True)
+        self._step_timer.setInterval(0)
+        self._step_timer.timeout.connect(self._run_step)
         self.dataset_choice = DatasetChoice(napari_viewer, self)
         self.form = QFormLayout()
         self.form.addRow("Dataset", self.dataset_choice)
@@ -307,15 +349,39 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
         """
         return {}
 
+    def prepare_result(self, result: Any) -> Any:
+        """Turn the generator's result into what :meth:`show_result` shows (worker thread).
+
+        Array work for display (float views of complex data, contrast limits, percentiles)
+        belongs here, so the main thread only assigns ready arrays. Must not touch layers
+        or widgets. The default returns ``result`` unchanged.
+        """
+        return result
+
     @abstractmethod
     def show_result(self, result: Any, dataset_layer: napari.layers.Layer) -> None:
-        """Show the value returned by the generator (main thread)."""
+        """Show the value :meth:`prepare_result` returned (main thread).
+
+        Slow layer work (each ``add_image`` builds GL visuals and layer controls) can be
+        spread over event-loop turns with :meth:`defer`.
+        """
 
     def show_partial(self, item: Any, dataset_layer: napari.layers.Layer) -> None:
         """Show something the generator yielded that is not a progress event (main thread)."""
 
     def on_progress(self, event: ProgressEvent) -> None:
-        """Called with every progress event of the current run (main thread)."""
+        """Called with every progress event of the current run (main thread); keep it cheap.
+
+        Record what the event brings here and draw it in :meth:`on_frame`.
+        """
+
+    def on_frame(self) -> None:
+        """Draw what :meth:`on_progress` recorded (main thread).
+
+        Called at most every :attr:`PREVIEW_INTERVAL_S` seconds during a run and once with
+        the result, in the same event-loop turn as the status, progress and preview updates,
+        so the window repaints once for all of them.
+        """
 
     # ---- running ---------------------------------------------------------------------------
     @property
@@ -380,7 +446,7 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
             from recon_engine.errors import ReconError
 
             try:
-                return (yield from self.make_steps(dataset, **options))
+                return self.prepare_result((yield from _with_limits(self.make_steps(dataset, **options))))
             except ReconError as exc:  # bad input: a message for the user, not a traceback
                 return _Failure(str(exc))
 
@@ -392,12 +458,12 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
         worker.finished.connect(partial(self._if_current, gen, self._on_finished))
         self.worker = worker
         self.last_error = None
-        self._pending_preview = None
-        self._preview_timer.stop()
-        self._show_event.cancel()
+        self._steps.clear()  # steps of a superseded run
+        self._drop_frame()
         self.run_button.setEnabled(False)
         self.stop_button.setEnabled(True)
-        self.progress.setRange(0, 0)  # busy until the first event gives the total
+        # not the busy indicator (range 0–0): its animation repaints the window ~25 times a second
+        _set_progress(self.progress, 1, 0)
         self.status.setText(status)
         self._started = time.perf_counter()
         worker.start()
@@ -419,25 +485,74 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
         if gen == self._generation:
             slot(*args)
 
+    def defer(self, step: Callable[[], None]) -> None:
+        """Run ``step`` on the main thread in a later event-loop turn, after the steps queued before.
+
+        One step per turn, so the GUI can react (repaint, handle input) between slow layer
+        operations. Steps of a run that a new run superseded are dropped.
+        """
+        self._steps.append((self._generation, step))
+        if not self._step_timer.isActive():
+            self._step_timer.start()
+
+    @property
+    def steps_pending(self) -> int:
+        """Number of deferred main-thread steps not yet run."""
+        return len(self._steps)
+
+    def _run_step(self) -> None:
+        if not self._steps:
+            return
+        gen, step = self._steps.popleft()
+        try:
+            if gen == self._generation:
+                step()
+        finally:
+            if self._steps:
+                self._step_timer.start()
+
     def _on_yielded(self, layer: napari.layers.Layer, event: Any) -> None:
         from recon_engine.progress import ProgressEvent
 
+        limits = None
+        if isinstance(event, _WithLimits):
+            event, limits = event.event, event.limits
         if not isinstance(event, ProgressEvent):
             self.show_partial(event, layer)
             return
-        self._show_event(event)
         self.on_progress(event)
+        self._pending_event = event
         if event.preview is not None and event.iteration < event.total:
             # the last event's preview is followed at once by the result: skip the layer churn
-            self._queue_preview(event.preview)
+            self._pending_preview, self._preview_limits = event.preview, limits
+        wait = self._frame_at + self.PREVIEW_INTERVAL_S - time.perf_counter()
+        if wait <= 0:
+            self._flush_frame()
+        elif not self._frame_timer.isActive():
+            self._frame_timer.start(int(wait * 1000) + 1)
 
-    def _display_event(self, event: ProgressEvent) -> None:
-        """Progress bar and status line for ``event`` (throttled)."""
+    def _flush_frame(self) -> None:
+        """Status, progress, :meth:`on_frame` and the preview for the latest event, in one turn."""
+        event, self._pending_event = self._pending_event, None
+        preview, self._pending_preview = self._pending_preview, None
         if self.worker is None:
             return
+        self._frame_at = time.perf_counter()
+        if event is not None:
+            self._display_event(event)
+        self.on_frame()
+        if preview is not None:
+            self._show_preview(preview)
+            self.previews_shown += 1
+
+    def _drop_frame(self) -> None:
+        self._frame_timer.stop()
+        self._pending_event = self._pending_preview = None
+
+    def _display_event(self, event: ProgressEvent) -> None:
+        """Progress bar and status line for ``event``."""
         total = max(event.total, 1)
-        self.progress.setRange(0, total)
-        self.progress.setValue(min(event.iteration, total))
+        _set_progress(self.progress, total, min(event.iteration, total))
         metrics = "  ".join(f"{k} {v:.3g}" for k, v in event.metrics.items())
         text = f"{event.stage} ({event.iteration}/{event.total}) {metrics}".rstrip()
         eta = self._eta(event.fraction)
@@ -450,30 +565,33 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
             return ""
         return _format_seconds(elapsed * (1.0 - fraction) / fraction)
 
-    def _queue_preview(self, preview: Any) -> None:
-        self._pending_preview = preview
-        wait = self._preview_shown_at + self.PREVIEW_INTERVAL_S - time.perf_counter()
-        if wait <= 0:
-            self._flush_preview()
-        elif not self._preview_timer.isActive():
-            self._preview_timer.start(int(wait * 1000) + 1)
-
-    def _flush_preview(self) -> None:
-        preview, self._pending_preview = self._pending_preview, None
-        if preview is None or self.worker is None:
-            return
-        self._show_preview(preview)
-        self._preview_shown_at = time.perf_counter()
-        self.previews_shown += 1
-
     def _show_preview(self, preview: Any) -> None:
+        """Put ``preview`` into the preview layer (added once, then reused; limits from the worker)."""
+        import numpy as np
+
+        limits = self._preview_limits or preview_limits(preview)
         layer = find_layer(self.viewer.layers, PREVIEW_LAYER)
-        if layer is None:
-            self.viewer.add_image(preview, name=PREVIEW_LAYER, colormap="gray")
+        if layer is None or layer.ndim != preview.ndim:
+            if layer is not None:
+                self.viewer.layers.remove(layer)
+            # a copy the layer owns, so later previews can be written into it
+            data = np.array(preview, dtype=np.float32)
+            self.viewer.add_image(data, name=PREVIEW_LAYER, colormap="gray", contrast_limits=limits)
+            return
+        if not layer.visible and (index := self.viewer.layers.index(layer)) != len(self.viewer.layers) - 1:
+            # kept from an earlier run under the layers added since: back on top to be seen
+            self.viewer.layers.move(index, len(self.viewer.layers))
+        _set_limits(layer, limits)
+        current = layer.data
+        if isinstance(current, np.ndarray) and current.shape == preview.shape and current.flags.writeable:
+            # in place: napari skips recomputing dims and extent (~⅔ of an assignment's cost),
+            # and the thumbnail (which would repaint the layer list too)
+            current[...] = preview
+            if layer.visible:
+                layer.refresh(extent=False, highlight=False, thumbnail=False)
         else:
-            layer.data = preview
-            layer.reset_contrast_limits()
-            layer.visible = True
+            layer.data = np.array(preview, dtype=np.float32)
+        layer.visible = True  # a hidden layer slices and paints once, here
 
     def _end_preview(self, *, remove: bool) -> None:
         """Drop pending updates; remove the preview layer, or only hide it (instant).
@@ -481,9 +599,7 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
         Removing a layer makes napari collect garbage (can take ~0.5 s in a big session),
         so a stopped run and Live re-runs only hide the layer, and the next run reuses it.
         """
-        self._pending_preview = None
-        self._preview_timer.stop()
-        self._show_event.cancel()
+        self._drop_frame()
         layer = find_layer(self.viewer.layers, PREVIEW_LAYER)
         if layer is None:
             return
@@ -506,10 +622,9 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
             show_error(f"{layer.name}: {result.message}")
             return
         self.last_duration_s = time.perf_counter() - self._started
-        if self.progress.maximum() == 0:  # no event gave a total
-            self.progress.setRange(0, 1)
-        self.progress.setValue(self.progress.maximum())  # the last event's update may have been throttled
+        _set_progress(self.progress, self.progress.maximum(), self.progress.maximum())
         self.status.setText(f"Done in {self.last_duration_s:.2f} s.")
+        self.on_frame()  # the last values (frames are throttled)
         self.show_result(result, layer)
 
     def _on_errored(self, exc: BaseException) -> None:
@@ -520,17 +635,68 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
         self.status.setText(f"Failed: {self.last_error}")
 
     def _on_aborted(self) -> None:
-        self._show_event.cancel()
+        self._drop_frame()
         self.status.setText("Stopped.")
 
     def _on_finished(self) -> None:
+        if self._steps:  # the result is still being shown: finish after its last step
+            self.defer(self._finish)
+        else:
+            self._finish()
+
+    def _finish(self) -> None:
         self.worker = None
         self._end_preview(remove=False)  # stopped or failed: hide (a finished run removed it)
         self.run_button.setEnabled(True)
         self.stop_button.setEnabled(False)
-        if self.progress.maximum() == 0:
-            self.progress.setRange(0, 1)
         self.run_finished.emit()
+
+
+def _with_limits(steps: Generator[Any, None, Any]) -> Generator[Any, None, Any]:
+    """``steps``, with each progress event that has a preview wrapped with its contrast limits."""
+    from recon_engine.progress import ProgressEvent
+
+    try:
+        while True:
+            try:
+                item = next(steps)
+            except StopIteration as stop:
+                return stop.value
+            if isinstance(item, ProgressEvent) and item.preview is not None:
+                item = _WithLimits(item, preview_limits(item.preview))
+            yield item
+    finally:
+        steps.close()  # a cancelled run closes the engine's generator too
+
+
+def _set_limits(layer: napari.layers.Image, limits: tuple[float, float], tolerance: float = 0.05) -> None:
+    """Contrast limits of a preview layer, changed only when off by more than ``tolerance`` of the span.
+
+    Each change recomputes the thumbnail and repaints; an iterate's range barely moves.
+    """
+    low, high = layer.contrast_limits
+    span = max(high - low, 1e-30)
+    if abs(limits[0] - low) <= tolerance * span and abs(limits[1] - high) <= tolerance * span:
+        return
+    range_low, range_high = layer.contrast_limits_range
+    if limits[0] < range_low or limits[1] > range_high:
+        layer.contrast_limits_range = (min(limits[0], range_low), max(limits[1], range_high))
+    layer.contrast_limits = limits
+
+
+def _set_progress(bar: QProgressBar, maximum: int, value: int) -> None:
+    """Set a progress bar's range ``0..maximum`` and value with a deferred repaint.
+
+    ``QProgressBar.setValue`` repaints at once; with a GL canvas in the window every
+    immediate repaint composes the whole window. Disabling updates around it turns that
+    into one ``update()``, painted with everything else changed in this event-loop turn.
+    """
+    bar.setUpdatesEnabled(False)
+    try:
+        bar.setRange(0, maximum)
+        bar.setValue(value)
+    finally:
+        bar.setUpdatesEnabled(True)
 
 
 def _format_seconds(seconds: float) -> str:

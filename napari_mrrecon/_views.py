@@ -2,6 +2,12 @@
 
 napari cannot show complex arrays; these functions turn the complex masters of the model
 into what a layer shows. They are display conversions only, no reconstruction.
+
+The ``*_layer`` and :func:`image_view` functions do the array work (views, contrast
+limits, percentiles) and touch no layer, so a dock can call them in its worker thread;
+:func:`assign_image` and :func:`upsert_image` (main thread) then only assign the ready
+arrays, and set a display property only when its value changes (each change makes napari
+refresh the layer and repaint the canvas).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ __all__ = [
     "COMPLEX_VIEWS",
     "PHASE_COLORMAP",
     "apply_view",
+    "assign_image",
     "coil_maps_layer",
     "gfactor_layer",
     "image_layer",
@@ -28,6 +35,7 @@ __all__ = [
     "iterates_layer",
     "kspace_layer",
     "log_magnitude",
+    "reusable_layer",
     "upsert_image",
     "viewer_grid",
     "voxel_scale",
@@ -140,10 +148,32 @@ def image_layer(image: ImageData, name: str, view: str = "magnitude") -> tuple[n
 def apply_view(layer: napari.layers.Image, image: ImageData, view: str) -> None:
     """Show ``view`` of ``image`` in an existing image layer (main thread only)."""
     data, colormap, limits = image_view(image, view)
+    assign_image(layer, data, colormap=colormap, contrast_limits=limits)
+
+
+def assign_image(layer: napari.layers.Image, data: np.ndarray, **kwargs: Any) -> None:
+    """Put ready ``data`` and display settings into an existing image layer (main thread only).
+
+    ``kwargs`` may hold ``scale``, ``colormap``, ``axis_labels``, ``contrast_limits``
+    (also used as the slider range, so napari does not scan the data) and ``metadata``
+    (merged); a setting is assigned only when it differs from the layer's.
+    """
+    if "metadata" in kwargs:
+        layer.metadata.update(kwargs["metadata"])
+    if "scale" in kwargs and not np.array_equal(np.asarray(layer.scale), np.asarray(kwargs["scale"])):
+        layer.scale = kwargs["scale"]
+    if "axis_labels" in kwargs and tuple(layer.axis_labels) != tuple(kwargs["axis_labels"]):
+        layer.axis_labels = kwargs["axis_labels"]
+    colormap = kwargs.get("colormap")
+    if colormap is not None and not (isinstance(colormap, str) and layer.colormap.name == colormap):
+        layer.colormap = colormap
     layer.data = data
-    layer.colormap = colormap
-    layer.contrast_limits_range = limits
-    layer.contrast_limits = limits
+    if "contrast_limits" in kwargs:
+        limits = tuple(float(v) for v in kwargs["contrast_limits"])
+        if tuple(layer.contrast_limits_range) != limits:
+            layer.contrast_limits_range = limits
+        if tuple(layer.contrast_limits) != limits:
+            layer.contrast_limits = limits
 
 
 def coil_maps_layer(
@@ -224,28 +254,32 @@ def voxel_scale(image: ImageData) -> tuple[float, float, float]:
     return (dz or 1.0, dy or 1.0, dx or 1.0)
 
 
+def reusable_layer(viewer: napari.viewer.Viewer, name: str, ndim: int) -> napari.layers.Image | None:
+    """The image layer called ``name`` if ``data`` of ``ndim`` dimensions can be assigned to it."""
+    from napari_mrrecon._model import find_layer
+
+    layer = find_layer(viewer.layers, name)
+    if layer is not None and layer.ndim == ndim and getattr(layer, "rgb", True) is False:
+        return layer
+    return None
+
+
 def upsert_image(viewer: napari.viewer.Viewer, data: np.ndarray, **kwargs: Any) -> napari.layers.Image:
     """Put ``data`` into the image layer named ``kwargs["name"]`` (added, or replaced in place).
 
-    The layer is reused when its number of dimensions matches, so its place in the layer
-    list and its display settings survive re-runs; otherwise it is replaced. Main thread only.
+    The layer is reused when its number of dimensions matches (:func:`assign_image`: its
+    place in the layer list, visibility and display settings survive re-runs, and adding a
+    layer costs ~10× more than assigning data); otherwise it is replaced. ``visible`` is
+    used only when the layer is added. Main thread only.
     """
     from napari_mrrecon._model import find_layer
 
-    layer = find_layer(viewer.layers, kwargs["name"])
-    if layer is not None and layer.ndim == data.ndim and getattr(layer, "rgb", True) is False:
-        layer.data = data
-        for key in ("scale", "colormap", "axis_labels"):
-            if key in kwargs:
-                setattr(layer, key, kwargs[key])
-        if "contrast_limits" in kwargs:
-            layer.contrast_limits_range = kwargs["contrast_limits"]
-            layer.contrast_limits = kwargs["contrast_limits"]
-        if "metadata" in kwargs:
-            layer.metadata.update(kwargs["metadata"])
-        return layer
+    layer = reusable_layer(viewer, kwargs["name"], data.ndim)
     if layer is not None:
-        viewer.layers.remove(layer)
+        assign_image(layer, data, **{k: v for k, v in kwargs.items() if k not in ("name", "visible")})
+        return layer
+    if (stale := find_layer(viewer.layers, kwargs["name"])) is not None:
+        viewer.layers.remove(stale)
     return viewer.add_image(data, **kwargs)
 
 

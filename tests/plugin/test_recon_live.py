@@ -125,7 +125,7 @@ def test_run_shows_previews_plot_maps_and_finishes(qtbot: Any, viewer: Any, dock
     assert dock.last_duration_s is not None  # … at most 10 times a second
     assert 1 <= dock.previews_shown <= dock.last_duration_s / dock.PREVIEW_INTERVAL_S + 2
     assert dock.previews_shown < 100
-    assert PREVIEW_LAYER not in viewer.layers
+    assert not viewer.layers[PREVIEW_LAYER].visible  # hidden, reused by the next run (no add/remove)
     direct = recon_engine.reconstruct(dock.dataset_choice.dataset().kspace, device="cpu")
     # float32: the worker's thread count changes the summation order (~1e-6 relative)
     np.testing.assert_allclose(_image(viewer), direct.numpy() / 1.25, rtol=1e-5)
@@ -190,7 +190,9 @@ def test_late_result_of_a_cancelled_run_is_ignored(
     shown: list[float] = []
     show_result = dock.show_result
     monkeypatch.setattr(
-        dock, "show_result", lambda r, la: (shown.append(float(r.meta["gfactor"].max())), show_result(r, la))
+        dock,  # show_result gets the result prepared for display in the worker (image + views)
+        "show_result",
+        lambda r, la: (shown.append(float(r.image.meta["gfactor"].max())), show_result(r, la)),
     )
     fake_log.gates = {0.1: threading.Event()}  # the first run waits after its last iteration
     dock.options.iterations.value = 3
