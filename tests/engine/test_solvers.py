@@ -155,3 +155,16 @@ def test_l21_projection_is_isotropic() -> None:
     p = term.prox_conjugate(torch.tensor([[3.0, 0.1], [4.0, 0.1]]), 0.5)
     np.testing.assert_allclose(p.numpy(), [[0.6, 0.1], [0.8, 0.1]], atol=1e-6)
     assert term.value is not None and term.value(torch.tensor([[3.0], [4.0]])) == pytest.approx(5.0)
+
+
+def test_cg_leaves_its_inputs_and_yielded_iterates_untouched() -> None:
+    """r and p are updated in place; b, x0 and every yielded x must not change afterwards."""
+    h = hermitian_pd(20, seed=3)
+    b = random_complex((20,), torch.Generator().manual_seed(4)).to(torch.complex128)
+    x0 = torch.zeros(20, dtype=torch.complex128)
+    b_copy, states, seen = b.clone(), [], []
+    for state in conjugate_gradient(matvec(h), b, x0=x0, max_iterations=8, tolerance=0.0):
+        states.append(state)
+        seen.append(state.x.clone())  # the iterate as yielded
+    assert torch.equal(b, b_copy) and float(x0.abs().max()) == 0.0
+    assert all(torch.equal(s.x, c) for s, c in zip(states, seen, strict=True))

@@ -110,15 +110,15 @@ def conjugate_gradient(
         if php <= 0.0 or rr == 0.0:
             break
         alpha = rr / php
-        x = x + alpha * p
-        r = r - alpha * hp
+        x = torch.add(x, p, alpha=alpha)  # a new tensor: a yielded iterate is never modified
+        r.sub_(hp, alpha=alpha)  # r and p are the solver's own: updated in place
         rr_new = _dot(r, r)
         residual = math.sqrt(rr_new) / b_norm
-        objective = -0.5 * _dot(x, rhs + r) + constant
+        objective = -0.5 * (_dot(x, rhs) + _dot(x, r)) + constant
         yield CGState(k, residual, objective, x)
         if residual <= tolerance:
             break
-        p = r + (rr_new / rr) * p
+        p.mul_(rr_new / rr).add_(r)
         rr = rr_new
     return x
 
