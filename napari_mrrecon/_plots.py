@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from matplotlib.axes import Axes
     from matplotlib.lines import Line2D
@@ -91,6 +91,9 @@ class MetricsPlot(QWidget):
     auto_redraw
         Schedule a redraw (throttled) on every :meth:`add`; False when the owner calls
         :meth:`redraw` itself (e.g. once per GUI frame, together with its other updates).
+    names
+        Metrics expected, in the order they come: their axes are built now (empty), so the
+        first run does not rebuild the figure while it goes on. Other names rebuild it.
 
     Attributes
     ----------
@@ -100,7 +103,9 @@ class MetricsPlot(QWidget):
         Number of full figure draws so far (limits grew, axes rebuilt, resize).
     """
 
-    def __init__(self, parent: QWidget | None = None, *, auto_redraw: bool = True) -> None:
+    def __init__(
+        self, parent: QWidget | None = None, *, auto_redraw: bool = True, names: Sequence[str] = ()
+    ) -> None:
         super().__init__(parent)
         self._auto_redraw = auto_redraw
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
@@ -125,7 +130,7 @@ class MetricsPlot(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.canvas)
-        self._build([])
+        self._build(list(names)[:MAX_METRICS])
 
     def clear(self) -> None:
         """Forget every value (a new run starts); the axes and their limits stay until new names come."""
