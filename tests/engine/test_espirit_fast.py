@@ -148,14 +148,36 @@ def test_aliased_object_two_sets(aliased: torch.Tensor) -> None:
     assert torch.allclose(gram, torch.eye(2, dtype=gram.dtype).expand_as(gram), atol=1e-4)
 
 
-def test_coarse_grid_helpers() -> None:
-    # G on a coarse grid at positions j·n/m equals G on the image grid where they coincide
-    torch.manual_seed(0)
-    coeff = torch.randn(3, 3, 1, 5, 7, dtype=torch.complex64)
-    dev = coeff.device
-    full = fast._g_yx(coeff, fast._grid_dft(40, 5, 40, dev), fast._grid_dft(56, 7, 56, dev))
-    coarse = fast._g_yx(coeff, fast._grid_dft(40, 5, 10, dev), fast._grid_dft(56, 7, 14, dev))
-    assert torch.allclose(coarse, full[:, ::4, ::4], atol=1e-4 * float(full.abs().max()))
+@pytest.mark.parametrize(
+    ("zyx", "points", "m"), [((1, 40, 56), (1, 10, 14), (1, 5, 7)), ((12, 10, 8), (4, 5, 8), (3, 5, 7))]
+)
+def test_g_in_row_blocks(
+    zyx: tuple[int, int, int],
+    points: tuple[int, int, int],
+    m: tuple[int, int, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # G(r) = Σ_d C_d exp(2πi d·(r - n//2)/n) in small row blocks, on the image grid and on a
+    # coarse grid at r = j n / points, against the sum written out in numpy (2D and 3D)
+    monkeypatch.setattr(fast, "_BLOCK_VALUES", 50)
+    rng = np.random.default_rng(0)
+    coeff = rng.standard_normal((3, 3, *m)) + 1j * rng.standard_normal((3, 3, *m))
+    for pts in (zyx, points):
+        grid = fast._Grid(torch.from_numpy(coeff.astype(np.complex64)), zyx, pts)
+        blocks = grid.blocks(9)
+        assert len(blocks) > 2 and blocks[-1][0].stop == math.prod(pts)
+        got = torch.cat([grid.g(z, y0, y1) for _, z, y0, y1 in blocks]).reshape(*pts, 3, 3).numpy()
+        e = []
+        for n, k, p in zip(zyx, m, pts, strict=True):
+            d = np.where(np.arange(k) <= (k - 1) / 2, np.arange(k), np.arange(k) - k)
+            r = np.arange(p) * n / p - n // 2
+            e.append(np.exp(2j * np.pi * np.outer(r, d) / n))
+        want = np.einsum("abfgh,zf,yg,xh->zyxab", coeff, *e)
+        assert np.abs(got - want).max() < 1e-5 * np.abs(want).max()
+
+
+def test_interpolation_matrix() -> None:
+    dev = torch.device("cpu")
     # periodic cubic interpolation: identity on the same grid, partition of unity, and a smooth
     # periodic profile sampled 4× coarser (8 and 16 points per period) to 1e-2 (measured 3.7e-3)
     assert torch.equal(fast._interpolation_matrix(16, 16, dev), torch.eye(16, dtype=torch.complex64))

@@ -27,7 +27,9 @@ Two eigen-solvers share that evaluation:
 Tried and left: 6 points per coefficient (more coarse ``eigh`` than the fallbacks it saves),
 two power steps (fewer fallbacks, not fewer than a full-resolution ``G v`` costs), inverse
 iteration from ``eigvalsh`` on the coarse grid (~25 % faster than ``eigh`` there, a small
-part of the total), real-arithmetic evaluation of ``G`` (no faster than the complex GEMM).
+part of the total), real-arithmetic evaluation of ``G`` (no faster than the complex GEMM),
+``G`` of the whole image at once (a 134 MB array, fresh pages to fault in on every call: the
+row blocks of :data:`_BLOCK_VALUES` take ~half the time).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import torch
 __all__ = ["coarse_eigen", "coarse_shape", "exact_eigen"]
 
 _CHUNK = 16384  # voxels per batched eigh (cuSOLVER rejects much larger batches)
-_G_VALUES = 1 << 24  # complex values of G evaluated at once (134 MB) in the coarse path
+_BLOCK_VALUES = 1 << 20  # complex values of G per row block (8 MB: reused by the allocator)
 _POINTS_PER_COEFFICIENT = 4  # coarse grid points per axis per Fourier coefficient of G
 _POWER_STEPS = 1  # power iterations at full resolution before the Rayleigh quotient
 _TOLERANCE = 1e-3  # residual ‖G v − λ v‖ above which a voxel gets the exact eigh
@@ -76,20 +78,45 @@ def _grid_dft(n: int, m: int, points: int, device: torch.device) -> torch.Tensor
     return dft_matrix(pos, n, m)
 
 
-def _g_yx(coeff: torch.Tensor, ey: torch.Tensor, ex: torch.Tensor) -> torch.Tensor:
-    """``G`` partially evaluated: ``(M2, y, x, c, c)`` from ``C (c, c, M2, M1, M0)``, ``E (n, M)``."""
-    c, _, m2, m1, m0 = coeff.shape
-    t = coeff.reshape(-1, m0) @ ex.T  # (a b f g, x)
-    t = t.reshape(c, c, m2, m1, -1).permute(2, 3, 4, 0, 1).reshape(m2, m1, -1)  # (f, g, x a b)
-    return torch.matmul(ey, t).reshape(m2, ey.shape[0], ex.shape[0], c, c)
+class _Grid:
+    """``G`` on a ``points`` grid of the image ``zyx``, evaluated in row blocks.
 
+    ``C (c, c, M2, M1, M0)`` is summed along ``x`` once (and along ``y`` in 3D, ``M2 > 1``);
+    each block is then one small GEMM: ``(rows, M1) @ (M1, x·c·c)`` (``M2 = 1``) or
+    ``(M2,) @ (rows, M2, x·c·c)``.
+    """
 
-def _planes(gyx: torch.Tensor, ez: torch.Tensor) -> torch.Tensor:
-    """``G`` on the planes of ``ez (nz, M2)``: ``(nz · y · x, c, c)``."""
-    c = gyx.shape[-1]
-    if gyx.shape[0] == 1 and ez.shape[0] == 1:  # 2D: exp(0) = 1, no copy
-        return gyx.reshape(-1, c, c)
-    return torch.matmul(ez, gyx.reshape(gyx.shape[0], -1)).reshape(-1, c, c)
+    def __init__(self, coeff: torch.Tensor, zyx: Sequence[int], points: Sequence[int]) -> None:
+        c, _, m2, m1, m0 = coeff.shape
+        dev = coeff.device
+        self.c, self.shape = c, tuple(int(p) for p in points)
+        self.ez, self.ey, ex = (
+            _grid_dft(int(n), int(m), int(p), dev)
+            for n, m, p in zip(zyx, coeff.shape[2:], points, strict=True)
+        )
+        t = coeff.reshape(-1, m0) @ ex.T  # (a b f g, x)
+        t = t.reshape(c, c, m2, m1, -1).permute(2, 3, 4, 0, 1).reshape(m2, m1, -1)  # (f, g, x a b)
+        self.part = t[0] if m2 == 1 else torch.einsum("yg,fgr->yfr", self.ey, t)
+        self.size = math.prod(self.shape)
+
+    def blocks(self, per_voxel: int) -> list[tuple[slice, int, int, int]]:
+        """``(voxels, z, y0, y1)`` of row blocks, C order, ~:data:`_BLOCK_VALUES` values of ``G``."""
+        nz, ny, nx = self.shape
+        rows = max(1, _BLOCK_VALUES // (nx * per_voxel))
+        out = []
+        for z in range(nz):
+            for y in range(0, ny, rows):
+                y1 = min(y + rows, ny)
+                out.append((slice((z * ny + y) * nx, (z * ny + y1) * nx), z, y, y1))
+        return out
+
+    def g(self, z: int, y0: int, y1: int) -> torch.Tensor:
+        """``G`` on rows ``y0 … y1 - 1`` of plane ``z``: ``(rows · x, c, c)``."""
+        if self.part.ndim == 2:
+            block = self.ey[y0:y1] @ self.part
+        else:
+            block = torch.matmul(self.ez[z].reshape(1, 1, -1), self.part[y0:y1])
+        return block.reshape(-1, self.c, self.c)
 
 
 def _eigh_top(g: torch.Tensor, n_maps: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,7 +130,9 @@ def _eigh_top(g: torch.Tensor, n_maps: int) -> tuple[torch.Tensor, torch.Tensor]
     return torch.cat(vals), torch.cat(vecs)
 
 
-def exact_eigen(coeff: torch.Tensor, zyx: Sequence[int], n_maps: int) -> tuple[torch.Tensor, torch.Tensor]:
+def exact_eigen(
+    coeff: torch.Tensor, zyx: Sequence[int], n_maps: int, points: Sequence[int] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Largest ``n_maps`` eigenpairs of ``G(r)`` at every voxel by a batched ``eigh``.
 
     Parameters
@@ -114,26 +143,26 @@ def exact_eigen(coeff: torch.Tensor, zyx: Sequence[int], n_maps: int) -> tuple[t
         Image grid ``(z, y, x)``.
     n_maps
         Number of eigenpairs.
+    points
+        Evaluate on this many equally spaced points per axis instead (``j n / points``).
 
     Returns
     -------
     tuple of torch.Tensor
-        Values ``(n_maps, z·y·x)`` (descending) and vectors ``(n_maps, c, z·y·x)``.
+        Values ``(n_maps, V)`` (descending) and vectors ``(n_maps, c, V)``, ``V`` the voxels
+        of the grid in C order.
     """
-    dev = coeff.device
-    ez, ey, ex = (_grid_dft(n, m, n, dev) for n, m in zip(zyx, coeff.shape[2:], strict=True))
-    gyx = _g_yx(coeff, ey, ex)
-    planes = max(1, _CHUNK // (zyx[1] * zyx[2]))
-    vals, vecs = [], []
-    for z in range(0, zyx[0], planes):
-        w, v = _eigh_top(_planes(gyx, ez[z : z + planes]), n_maps)
-        vals.append(w.T)
-        vecs.append(v.permute(2, 1, 0))
-    return torch.cat(vals, dim=-1), torch.cat(vecs, dim=-1)
+    grid = _Grid(coeff, zyx, zyx if points is None else points)
+    c = grid.c
+    vals = torch.empty((grid.size, n_maps), dtype=torch.float32, device=coeff.device)
+    vecs = torch.empty((grid.size, c, n_maps), dtype=torch.complex64, device=coeff.device)
+    for voxels, z, y0, y1 in grid.blocks(c * c):
+        vals[voxels], vecs[voxels] = _eigh_top(grid.g(z, y0, y1), n_maps)
+    return vals.T, vecs.permute(2, 1, 0)
 
 
 def coarse_shape(zyx: Sequence[int], m: Sequence[int]) -> tuple[int, ...]:
-    """Coarse grid of :func:`coarse_eigen`: ``min(n, 6 M)`` points per axis."""
+    """Coarse grid of :func:`coarse_eigen`: ``min(n, 4 M)`` points per axis."""
     return tuple(min(int(n), _POINTS_PER_COEFFICIENT * int(k)) for n, k in zip(zyx, m, strict=True))
 
 
@@ -208,26 +237,22 @@ def coarse_eigen(
         Values ``(n, z·y·x)`` (descending) and unit vectors ``(n, c, z·y·x)``.
     """
     dev = coeff.device
-    c, m = coeff.shape[0], tuple(coeff.shape[2:])
-    coarse = coarse_shape(zyx, m)
-    gc = _planes(
-        _g_yx(coeff, *(_grid_dft(n, k, p, dev) for n, k, p in zip(zyx[1:], m[1:], coarse[1:], strict=True))),
-        _grid_dft(zyx[0], m[0], coarse[0], dev),
-    )
-    n_maps = reference.shape[1]
-    w, v = _eigh_top(gc, n_maps)  # (Vc, n), (Vc, c, n)
+    c, n_maps = coeff.shape[0], reference.shape[1]
+    coarse = coarse_shape(zyx, coeff.shape[2:])
+    w, v = exact_eigen(coeff, zyx, n_maps, points=coarse)  # (n, Vc), (n, c, Vc)
+    w, v = w.T, v.permute(2, 1, 0)
     u = (v * w[:, None, :].to(v.dtype)) @ (v.mH @ reference)  # (Vc, c, n)
     width = c * n_maps
     u = torch.cat([u.reshape(-1, width), w.to(u.dtype)], dim=1)  # the coarse λ rides along
     lz, ly, lx = (_interpolation_matrix(n, p, dev) for n, p in zip(zyx, coarse, strict=True))
-    uyx = torch.einsum("yg,fghc,xh->fyxc", ly, u.reshape(*coarse, -1), lx).reshape(coarse[0], -1)
-    ez, ey, ex = (_grid_dft(n, k, n, dev) for n, k in zip(zyx, m, strict=True))
-    gyx = _g_yx(coeff, ey, ex)
-    planes = max(1, _G_VALUES // (zyx[1] * zyx[2] * c * c))
-    vals, vecs = [], []
-    for z in range(0, zyx[0], planes):
-        g = _planes(gyx, ez[z : z + planes])
-        start = (lz[z : z + planes] @ uyx).reshape(g.shape[0], -1)
+    # (y, m2, x·(width + n)): the rows of a block are contiguous
+    start_yx = torch.einsum("yg,fghc,xh->yfxc", ly, u.reshape(*coarse, -1), lx).reshape(zyx[1], coarse[0], -1)
+    grid = _Grid(coeff, zyx, zyx)
+    vals = torch.empty((grid.size, n_maps), dtype=torch.float32, device=dev)
+    vecs = torch.empty((grid.size, c, n_maps), dtype=torch.complex64, device=dev)
+    for voxels, z, y0, y1 in grid.blocks(c * c):
+        g = grid.g(z, y0, y1)
+        start = torch.matmul(lz[z].reshape(1, 1, -1), start_yx[y0:y1]).reshape(g.shape[0], -1)
         lam, res, vec = _refine(g, start[:, :width].reshape(-1, c, n_maps))
         # not converged, or converged to a smaller eigenvalue than the coarse grid's around it
         lam_coarse = start[:, width:].real
@@ -236,6 +261,5 @@ def coarse_eigen(
         bad = torch.nonzero((suspect & relevant).any(dim=1))[:, 0]
         if bad.numel():
             lam[bad], vec[bad] = _eigh_top(g[bad], n_maps)
-        vals.append(lam.T)
-        vecs.append(vec.permute(2, 1, 0))
-    return torch.cat(vals, dim=-1), torch.cat(vecs, dim=-1)
+        vals[voxels], vecs[voxels] = lam, vec
+    return vals.T, vecs.permute(2, 1, 0)
