@@ -119,9 +119,7 @@ class MetricsPlot(QWidget):
         self._total = 0
         self._limited: set[str] = set()  # axes whose value limits come from data
         self._background: Any = None
-        # fixed margins: constrained layout would measure every tick label at every redraw
         self.figure = Figure(figsize=(4.0, 2.2))
-        self.figure.subplots_adjust(left=0.2, right=0.97, top=0.96, bottom=0.2, hspace=0.12)
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(150)
         self.canvas.mpl_connect("draw_event", self._on_draw)
@@ -179,7 +177,9 @@ class MetricsPlot(QWidget):
 
     # ---- drawing ------------------------------------------------------------------------------
     def _build(self, names: list[str]) -> None:
-        self.figure.clear()
+        self.figure.clear()  # also resets the margins
+        # fixed margins: constrained layout would measure every tick label at every redraw
+        self.figure.subplots_adjust(left=0.2, right=0.97, top=0.96, bottom=0.2, hspace=0.12)
         self._axes.clear()
         self._lines.clear()
         self._limited.clear()
