@@ -17,9 +17,15 @@ Problems (``A`` the SENSE encoding of :mod:`~recon_engine.reconstructions.sense`
   Steps: ``‖K‖² < 4·(number of difference directions)``,
   ``τ = r/‖K‖``, ``σ = 0.99/(r‖K‖)`` with ``r = 1/√λ_rel`` (clipped to ``[1, 100]``), which
   balances primal (image, ∝ intensity) and dual (∝ ``λ``) scales.
-- Wavelet: ``min_c ½‖A Wᴴ c − y‖² + λ‖c‖₁`` (synthesis form; ``W`` the orthonormal Daubechies
-  transform, so ``x = Wᴴc`` is the analysis solution when no padding is needed) by FISTA with
-  step ``1/λ_max(AᴴA)`` (power iteration).
+- Wavelet: ``½‖Ax − y‖² + λ‖W S x‖₁`` by FISTA on the image with the wavelet grid shifted by a
+  random (seeded) circular shift ``S`` every iteration, as BART's ``pics -R W`` (cycle
+  spinning: approximately the shift-invariant norm ``E_S‖W S x‖₁``, no blocking at the grid;
+  a stochastic method, not one fixed objective); ``W`` the orthonormal Daubechies transform,
+  db2 by default. ``cycle_spinning=False`` solves the fixed-grid synthesis problem
+  ``min_c ½‖A Wᴴ c − y‖² + λ‖c‖₁``. Step ``1/L``: for Cartesian data the exact bound
+  ``L = max_r Σ_c |S_c(r)|² ≥ λ_max(AᴴA)`` (no operator applications), otherwise power
+  iteration. On the benchmark's P1 (256², 16 coils, R = 4 + 24 lines, λ = 2e-3, 50 iterations)
+  NRMSE 0.0646 → 0.0327 (db4 fixed grid → db2 shifted; db4 shifted 0.048).
 
 Both start from 10 CG-SENSE iterations (tolerance 1e-3), which saves most of the early
 iterations of the first-order methods.

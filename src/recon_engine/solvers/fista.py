@@ -129,14 +129,15 @@ def fista(
     z = x
     t = 1.0
     for k in range(1, int(max_iterations) + 1):
-        x_new = prox(z - tau * (nz - rhs), tau)
+        x_new = prox(torch.add(z, nz - rhs, alpha=-tau), tau)
         nx_new = normal_op(x_new)
         t_new = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
         beta = (t - 1.0) / t_new
-        z = x_new + beta * (x_new - x)
-        nz = nx_new + beta * (nx_new - nx)
+        diff = x_new - x
+        z = torch.add(x_new, diff, alpha=beta)
+        nz = torch.lerp(nx_new, nx, -beta)  # = nx_new + β(nx_new − nx), one pass
         norm = math.sqrt(_dot(x_new, x_new))
-        change = math.sqrt(_dot(x_new - x, x_new - x)) / norm if norm > 0 else 0.0
+        change = math.sqrt(_dot(diff, diff)) / norm if norm > 0 else 0.0
         objective = 0.5 * _dot(x_new, nx_new) - _dot(rhs, x_new) + constant
         if regularizer is not None:
             objective += regularizer(x_new)
