@@ -13,6 +13,7 @@ A new sweep replaces the layers of the previous one.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -116,6 +117,7 @@ class SweepWidget(EngineRunWidget):
         self.main_layout.addStretch(1)
 
         self.items: list[SweepItem] = []
+        self._tops: list[float] = []  # largest magnitude of each grid layer
         self.result_layers: list[napari.layers.Layer] = []
         self._run: dict[str, Any] = {}
         self._gathered: dict[str, Any] = {}
@@ -229,9 +231,12 @@ class SweepWidget(EngineRunWidget):
 
     def make_steps(
         self, dataset: RawDataset, **settings: Any
-    ) -> Generator[ProgressEvent | SweepItem, None, Any]:
-        """:func:`~napari_mrrecon._sweep.sweep_steps` on the dataset's k-space (worker thread)."""
-        return sweep_steps(dataset.kspace, **settings)
+    ) -> Generator[ProgressEvent | _Ready, None, Any]:
+        """:func:`~napari_mrrecon._sweep.sweep_steps` on the dataset's k-space (worker thread).
+
+        Each result comes with its magnitude layer made here, so the main thread only adds it.
+        """
+        return _with_magnitudes(sweep_steps(dataset.kspace, **settings))
 
     def _start_sweep(self, layout: str) -> None:
         for layer in self.result_layers:
@@ -239,6 +244,7 @@ class SweepWidget(EngineRunWidget):
                 self.viewer.layers.remove(layer)
         self.result_layers = []
         self.items = []
+        self._tops = []
         self._stack = None
         self._run = {**self._gathered, "layout": layout}
         self.table.setRowCount(0)
@@ -246,10 +252,10 @@ class SweepWidget(EngineRunWidget):
 
     def show_partial(self, item: Any, dataset_layer: napari.layers.Layer) -> None:
         """A run finished: its layer (or stack slice) and its table row."""
-        if not isinstance(item, SweepItem):
+        if not isinstance(item, _Ready):
             return
-        self.items.append(item)
-        self._add_row(item)
+        self.items.append(item.item)
+        self._add_row(item.item)
         dataset = dataset_layer.metadata[METADATA_KEY]
         if self._run["layout"] == "grid":
             self._show_in_grid(item, dataset.name)
@@ -289,22 +295,25 @@ class SweepWidget(EngineRunWidget):
             text += f" SSIM {item.ssim:.3f}"
         return text
 
-    def _show_in_grid(self, item: SweepItem, dataset_name: str) -> None:
+    def _show_in_grid(self, ready: _Ready, dataset_name: str) -> None:
+        item = ready.item
         name = f"{self._label(item)} ({dataset_name})"  # value first: the grid cell shows the name
-        data, kwargs = image_layer(item.image, name, "magnitude")
         entry = ReconResult(image=item.image, name=dataset_name)
-        layer = self.viewer.add_image(data, metadata={METADATA_KEY: entry}, **kwargs)
+        self._tops.append(ready.top)
+        top = max(self._tops) or 1.0  # one contrast for all, so that they compare
+        kwargs = {**ready.kwargs, "name": name, "contrast_limits": (0.0, top)}
+        layer = self.viewer.add_image(ready.data, metadata={METADATA_KEY: entry}, **kwargs)
         layer.name_overlay.visible = True
         layer.name_overlay.font_size = 8
         self.result_layers.append(layer)
-        top = max(float(np.max(la.data)) for la in self.result_layers) or 1.0
-        for la in self.result_layers:  # one contrast for all, so that they compare
-            la.contrast_limits_range = (0.0, top)
-            la.contrast_limits = (0.0, top)
+        for la in self.result_layers:
+            if tuple(la.contrast_limits) != (0.0, top):
+                la.contrast_limits_range = (0.0, top)
+                la.contrast_limits = (0.0, top)
         viewer_grid(self.viewer).enabled = True
 
-    def _show_in_stack(self, item: SweepItem, dataset_name: str) -> None:
-        mag = magnitude_of(item.image)
+    def _show_in_stack(self, ready: _Ready, dataset_name: str) -> None:
+        item, mag = ready.item, ready.data
         n = len(self._run["values"])
         short = short_name(self._run["parameter"])
         if self._stack is None or self._stack.shape[1:] != mag.shape:
@@ -338,3 +347,35 @@ class SweepWidget(EngineRunWidget):
             self.viewer.layers.selection.active = self.result_layers[row]
         else:
             self._show_index(row)
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """A sweep result with its display made in the worker thread.
+
+    ``data``/``kwargs`` are the magnitude layer of :func:`~napari_mrrecon._views.image_layer`
+    (float32 ``(*other, z, y, x)``, the coil axis dropped when combined; name still to be
+    set), ``top`` its largest value.
+    """
+
+    item: SweepItem
+    data: np.ndarray
+    kwargs: dict[str, Any]
+    top: float
+
+
+def _with_magnitudes(steps: Generator[Any, None, Any]) -> Generator[Any, None, Any]:
+    """``steps`` with each :class:`SweepItem` as a :class:`_Ready` (worker thread)."""
+    try:
+        while True:
+            try:
+                item = next(steps)
+            except StopIteration as stop:
+                return stop.value
+            if isinstance(item, SweepItem):
+                data, kwargs = image_layer(item.image, "", "magnitude")
+                top = float(kwargs["contrast_limits"][1])
+                item = _Ready(item, data, kwargs, top)
+            yield item
+    finally:
+        steps.close()
