@@ -43,6 +43,7 @@ __all__ = ["coarse_eigen", "coarse_shape", "exact_eigen"]
 
 _CHUNK = 16384  # voxels per batched eigh (cuSOLVER rejects much larger batches)
 _BLOCK_VALUES = 1 << 20  # complex values of G per row block (8 MB: reused by the allocator)
+_BLOCK_VALUES_CUDA = 1 << 24  # on a GPU (caching allocator): fewer, larger kernels
 _POINTS_PER_COEFFICIENT = 4  # coarse grid points per axis per Fourier coefficient of G
 _POWER_STEPS = 1  # power iterations at full resolution before the Rayleigh quotient
 _TOLERANCE = 1e-3  # residual ‖G v − λ v‖ above which a voxel gets the exact eigh
@@ -98,11 +99,12 @@ class _Grid:
         t = t.reshape(c, c, m2, m1, -1).permute(2, 3, 4, 0, 1).reshape(m2, m1, -1)  # (f, g, x a b)
         self.part = t[0] if m2 == 1 else torch.einsum("yg,fgr->yfr", self.ey, t)
         self.size = math.prod(self.shape)
+        self.budget = _BLOCK_VALUES if dev.type == "cpu" else _BLOCK_VALUES_CUDA
 
     def blocks(self, per_voxel: int) -> list[tuple[slice, int, int, int]]:
-        """``(voxels, z, y0, y1)`` of row blocks, C order, ~:data:`_BLOCK_VALUES` values of ``G``."""
+        """``(voxels, z, y0, y1)`` of row blocks, C order, ~:data:`_BLOCK_VALUES` values of ``G`` each."""
         nz, ny, nx = self.shape
-        rows = max(1, _BLOCK_VALUES // (nx * per_voxel))
+        rows = max(1, self.budget // (nx * per_voxel))
         out = []
         for z in range(nz):
             for y in range(0, ny, rows):
