@@ -40,7 +40,8 @@ from recon_engine.operators.toeplitz import ToeplitzNormalOp
 
 __all__ = ["ToeplitzSenseOp"]
 
-#: Below this many 2×-grid pixels per coil the batched composition is used.
+#: Below this many 2×-grid pixels per coil the batched composition is used (measured, 8 coils:
+#: batched 0.19 vs loop 0.39 ms at 32², equal at 64², loop 2.6 vs 7.8 ms at 96²).
 MIN_LOOP_PIXELS = 2**14
 
 
