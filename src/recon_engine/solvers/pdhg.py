@@ -9,7 +9,7 @@ For linear ``Kᵢ`` and convex ``Fᵢ``, ``G`` with easy proximal maps (of the c
 
 Total-variation SENSE is ``K = ∇`` with ``F(v) = λ‖v‖₂,₁`` (isotropic TV: the 2-norm over the
 difference directions, the 1-norm over voxels) and either ``G(x) = ½‖Ax − y‖²`` (prox by a few
-CG iterations, :func:`~recon_engine.solvers.cg.quadratic_prox`; what the reconstruction uses) or
+CG iterations, :class:`WarmQuadraticProx`; what the reconstruction uses) or
 ``G = 0`` with a second term ``K₁ = A``, ``F₁(u) = ½‖u − y‖²`` (no inner solve, but as slow as
 gradient descent on an ill-conditioned ``AᴴA``).
 
@@ -52,7 +52,7 @@ import torch
 
 from recon_engine.solvers._power import power_iteration, seeded_like
 
-__all__ = ["DualTerm", "PDHGState", "l21_term", "least_squares_term", "pdhg"]
+__all__ = ["DualTerm", "PDHGState", "WarmQuadraticProx", "l21_term", "least_squares_term", "pdhg"]
 
 Map = Callable[[torch.Tensor], torch.Tensor]
 
@@ -138,6 +138,78 @@ def l21_term(forward: Map, adjoint: Map, weight: float, *, axis: int | None = 0)
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.vdot(a.flatten(), b.flatten()).real)
+
+
+class WarmQuadraticProx:
+    """``prox_{τG}`` and ``G`` of ``G(x) = ½xᴴNx − Re(bᴴx) + c`` (e.g. ``½‖Ax − y‖²``) for PDHG.
+
+    ``prox_{τG}(v)`` solves ``(N + I/τ) x = b + v/τ`` by ``iterations`` CG steps started at the
+    previous answer ``x_k`` (the first call starts at ``v``), whose ``N x_k`` it keeps: the start
+    residual ``b + (v − x_k)/τ − N x_k`` then needs no application of ``N``, so a call costs
+    ``iterations`` applications (the first one more). In PDHG, ``v = x_k − τKᴴp`` and that
+    residual is ``b − N x_k − Kᴴp``, the gradient of the Lagrangian at ``x_k``. ``N x`` is updated
+    alongside ``x`` (``N(x + αp) = Nx + αNp``), so :meth:`value` of the last answer,
+    ``½ Re⟨x, Nx⟩ − Re⟨b, x⟩ + c``, is free (no forward operator for the objective).
+
+    Parameters
+    ----------
+    normal_op
+        ``x ↦ N x``, Hermitian positive semi-definite (``AᴴA``).
+    rhs
+        ``b`` (``Aᴴy``), the shape of ``x``.
+    iterations
+        CG steps per call (≥ 1).
+    constant
+        ``c`` (``½‖y‖²``).
+    """
+
+    def __init__(
+        self,
+        normal_op: Map,
+        rhs: torch.Tensor,
+        *,
+        iterations: int = 2,
+        constant: float = 0.0,
+    ) -> None:
+        self.normal_op = normal_op
+        self.rhs = rhs
+        self.iterations = max(int(iterations), 1)
+        self.constant = float(constant)
+        self._x: torch.Tensor | None = None
+        self._nx: torch.Tensor | None = None
+
+    def __call__(self, v: torch.Tensor, tau: float) -> torch.Tensor:
+        """``prox_{τG}(v)`` (approximately: ``iterations`` warm-started CG steps)."""
+        if self._x is None or self._nx is None or self._x.shape != v.shape:
+            x, nx = v, self.normal_op(v)
+            r = self.rhs - nx
+        else:
+            x, nx = self._x, self._nx
+            r = self.rhs + (v - x) / tau - nx
+        p = r
+        rr = _dot(r, r)
+        for i in range(self.iterations):
+            n_p = self.normal_op(p)
+            hp = n_p + p / tau
+            php = _dot(p, hp)
+            if php <= 0.0 or rr == 0.0:
+                break
+            alpha = rr / php
+            x = x + alpha * p
+            nx = nx + alpha * n_p
+            if i + 1 == self.iterations:
+                break
+            r = r - alpha * hp
+            rr_new = _dot(r, r)
+            p = r + (rr_new / rr) * p
+            rr = rr_new
+        self._x, self._nx = x, nx
+        return x
+
+    def value(self, x: torch.Tensor) -> float:
+        """``G(x)``; free for the last answer of the prox, else one application of ``N``."""
+        nx = self._nx if x is self._x and self._nx is not None else self.normal_op(x)
+        return 0.5 * _dot(x, nx) - _dot(self.rhs, x) + self.constant
 
 
 def pdhg(
