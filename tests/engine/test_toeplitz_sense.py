@@ -101,3 +101,20 @@ def test_shape_errors(rng: np.random.Generator) -> None:
     op = ToeplitzSenseOp(t, maps_like((1, 2, 1, *shape), 8), loop=True)
     with pytest.raises(DataError, match="does not fit coil maps"):
         op(torch.zeros(1, 2, 1, *shape, dtype=torch.complex64))
+
+
+@pytest.mark.cuda
+def test_cuda_uses_the_batched_composition_and_matches_the_cpu(rng: np.random.Generator) -> None:
+    """On CUDA the default is the batched path; it equals the CPU loop to the NUFFT tolerance."""
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    pytest.importorskip("cufinufft", reason="cufinufft not installed (pip install napari-mrrecon[gpu])")
+    shape = (48, 40)
+    traj = random_trajectory(rng, 900, shape)
+    w = rng.uniform(0.2, 2.0, 900).astype(np.float32)
+    maps = maps_like((1, 1, 4, 1, *shape), 9)
+    x = random_complex((1, 1, 1, *shape), torch.Generator().manual_seed(10))
+    cpu = ToeplitzSenseOp(ToeplitzNormalOp(traj, shape, weights=w), maps, loop=True)
+    gpu = ToeplitzSenseOp(ToeplitzNormalOp(traj, shape, weights=w, device="cuda"), maps.cuda())
+    assert not gpu.loop
+    assert rel(gpu(x.cuda()).cpu(), cpu(x)) < 1e-3  # two NUFFT libraries' kernels (eps 1e-4)
