@@ -16,9 +16,9 @@ Eigen-solver (:mod:`recon_engine.calibration._espirit_eigen`): ``G`` is decompos
 coarse grid (4 points per Fourier coefficient and axis: 44² for a 6-sample kernel), the
 eigenvectors are interpolated to the image grid and refined there by power (two sets:
 subspace) iteration, with the exact per-voxel ``eigh`` where the residual stays above 10⁻³
-(P1 of the benchmark, 256²: ~6× faster, similarity 0.999997 to the per-voxel ``eigh`` maps,
-the same crop mask). Grids with fewer than 4× the coarse grid's voxels use the per-voxel
-``eigh`` everywhere.
+(P1 of the benchmark, 256²: ~8× faster, similarity 0.999997 to the per-voxel ``eigh`` maps,
+the same crop mask). Images without a coarse grid of 2–4 points per coefficient and axis
+with 4× fewer voxels (e.g. 40² for a 6-sample kernel) use the per-voxel ``eigh`` everywhere.
 
 The calibration block comes from :func:`recon_engine.calibration.calibration_region.calibration_data`;
 :func:`recon_engine.calibration.coil_maps.estimate_coil_maps` runs this per volume and
@@ -50,8 +50,6 @@ from recon_engine.calibration._espirit_eigen import coarse_eigen, coarse_shape, 
 from recon_engine.errors import DataError, ParameterError
 
 __all__ = ["check_espirit_parameters", "espirit_maps"]
-
-_COARSE_GAIN = 4  # the coarse-grid eigen-solver runs when it has ≥ 4× fewer voxels than the image
 
 
 def _kernel_shape(calib_shape: Sequence[int], kernel_size: int) -> tuple[int, int, int]:
@@ -175,7 +173,7 @@ def espirit_maps(
     kernel = _kernel_shape(tuple(calib.shape[1:]), kernel_size)
     coeff = _coefficients(_signal_kernels(calib, kernel, threshold))
     reference = _reference(coeff, n_maps)
-    if _COARSE_GAIN * math.prod(coarse_shape(zyx, coeff.shape[2:])) <= math.prod(zyx):
+    if coarse_shape(zyx, coeff.shape[2:]) is not None:
         vals, vecs = coarse_eigen(coeff, zyx, reference, crop)
     else:
         vals, vecs = exact_eigen(coeff, zyx, n_maps)
