@@ -17,12 +17,16 @@ cache) through one reused zero-padded buffer: only its top-left corner is writte
 padding stays zero between coils), the inverse FFT runs in place on the spectrum, and the
 coil combination reads the corner of the spectrum buffer directly.
 
-Measured (16 coils, 256², real kernel, 2 torch threads, busy shared 2-core machine, min of
-10, interleaved): composed 119–155 ms, fused 42–48 ms per application; the 32 FFTs of the
-512² grid alone take ≈ 32 ms on one core here, so the fused loop is close to the FFT bound.
-One coil per FFT call with 2 threads is *slower* under contention (each small FFT is an
-OpenMP barrier), hence the default chunk. On CUDA (and for tiny images, where a Python loop
-costs more than it saves) the batched composition is used.
+Measured on a busy shared 2-core machine (OMP_WAIT_POLICY=PASSIVE, min of 10, interleaved;
+16 coils, 256², real kernel), per application: one thread: composed 110 ms, fused 37 ms,
+the 32 FFTs of the 512² grid alone 30 ms (the bound; the rest is the kernel product and the
+coil products); two threads: composed 113–181 ms, fused 34–60 ms. Alternatives measured and
+not kept: one coil per FFT call with 2 threads (118–193 ms under load: every small FFT is an
+OpenMP barrier, hence the default chunk), coils split over 2 Python threads (105–137 ms),
+scipy.fft ``workers=1`` in 2 threads (80–129 ms), pruned FFTs that skip the zero rows
+(torch's strided 1D FFTs: 2–5× slower), a polyphase split into four 256² FFTs (same speed).
+On CUDA, and below 64² (measured crossover, 8 coils) where the Python loop costs more than it
+saves, the batched composition is used.
 """
 
 from __future__ import annotations
