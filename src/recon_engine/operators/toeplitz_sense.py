@@ -70,7 +70,8 @@ class ToeplitzSenseOp(LinearOperator):
     -----
     Shapes: ``(*batch, n_maps, z, y, x)`` → same; ``batch`` starts with the kernel's ``sets``.
     Memory of the loop: two ``(chunk, [2z,] 2y, 2x)`` complex64 buffers per calling thread,
-    kept while the operator lives.
+    kept while the operator lives, and a conjugated copy of the maps (a product with a lazy
+    ``conj()`` view costs 2.3 instead of 1.8 ms per 16 × 256² on this CPU).
     """
 
     def __init__(
