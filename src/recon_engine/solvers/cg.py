@@ -17,7 +17,9 @@ Steps (Hestenes & Stiefel 1952)
 4. ``β_k = ‖r_{k+1}‖² / ‖r_k‖²``, ``p_{k+1} = r_{k+1} + β_k p_k``.
 
 The objective comes for free from the residual: ``Hx = b − r`` gives
-``f(x) = −½ Re⟨x, b + r⟩ + c``.
+``f(x) = −½ Re⟨x, b + r⟩ + c``. Per iteration: one application of ``H``, one new tensor (the
+yielded ``x``; ``r`` and ``p`` are updated in place) and two device→host transfers
+(``pᴴHp``, then ``‖r‖²`` and the objective's two dots together).
 
 References
 ----------
@@ -62,6 +64,12 @@ class CGState:
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.vdot(a.flatten(), b.flatten()).real)
+
+
+def _dots(*pairs: tuple[torch.Tensor, torch.Tensor]) -> list[float]:
+    """``Re⟨a, b⟩`` of several pairs with one device→host transfer (one sync on CUDA)."""
+    vals = torch.stack([torch.vdot(a.flatten(), b.flatten()) for a, b in pairs]).real
+    return [float(v) for v in vals.tolist()]
 
 
 def conjugate_gradient(
@@ -112,9 +120,9 @@ def conjugate_gradient(
         alpha = rr / php
         x = torch.add(x, p, alpha=alpha)  # a new tensor: a yielded iterate is never modified
         r.sub_(hp, alpha=alpha)  # r and p are the solver's own: updated in place
-        rr_new = _dot(r, r)
+        rr_new, x_rhs, x_r = _dots((r, r), (x, rhs), (x, r))
         residual = math.sqrt(rr_new) / b_norm
-        objective = -0.5 * (_dot(x, rhs) + _dot(x, r)) + constant
+        objective = -0.5 * (x_rhs + x_r) + constant
         yield CGState(k, residual, objective, x)
         if residual <= tolerance:
             break
