@@ -14,23 +14,24 @@ Two eigen-solvers share that evaluation:
   reference coil weights ``W`` (``u = Σ_i λ_i v_i (v_iᴴ W)``; one set: ``λ v (vᴴ w)``, the
   eigenvector with its phase referenced to ``w``; it does not depend on how ``eigh`` splits a
   near-degenerate pair), a smooth field where the object is, are brought to the image grid by
-  periodic cubic (Catmull–Rom) interpolation (``G`` is periodic in ``r``) and refined there
-  by one power step (two sets: subspace iteration with Rayleigh–Ritz) with ``G(r)``. ``λ(r)``
-  is the Rayleigh quotient (Ritz value). Voxels whose residual ``‖G v − λ v‖`` stays above
-  :data:`_TOLERANCE` (slow convergence where ``λ₂ ≈ λ₁``, edges where the interpolation mixes
-  the object and the background), or whose ``λ`` is well below the interpolated coarse
-  eigenvalue (a start without the dominant component), and whose eigenvalue may reach
-  ``crop``, get the exact ``eigh``: where the result is kept it is an eigenvector to within the
-  tolerance. On P1 of the benchmark (256², 16 coils, 6-sample kernel) that is 1,936 coarse
-  and ~1,600 fallback ``eigh`` instead of 65,536, all the fallbacks in the background, where
-  ``λ₂/λ₁`` is 0.7–0.998.
+  periodic cubic (Catmull–Rom) interpolation (``G`` is periodic in ``r``). There ``λ(r)`` is
+  their Rayleigh quotient with ``G(r)`` (two sets: Rayleigh–Ritz in their span) and the map
+  is one power step from them (two sets: the Ritz vectors). Voxels whose residual
+  ``‖G v − λ v‖`` is above :data:`_TOLERANCE` (slow convergence where ``λ₂ ≈ λ₁``, edges
+  where the interpolation mixes the object and the background), or whose ``λ`` is well below
+  the interpolated coarse eigenvalue (a start without the dominant component), and whose
+  eigenvalue may reach ``crop``, get the exact ``eigh``: where the result is kept it is an
+  eigenvector to within the tolerance. On P1 of the benchmark (256², 16 coils, 6-sample
+  kernel) that is 1,936 coarse and 1,809 fallback ``eigh`` instead of 65,536, all the
+  fallbacks in the background, where ``λ₂/λ₁`` is 0.7–0.998.
 
 Tried and left: 6 points per coefficient (more coarse ``eigh`` than the fallbacks it saves),
-two power steps (fewer fallbacks, not fewer than a full-resolution ``G v`` costs), inverse
-iteration from ``eigvalsh`` on the coarse grid (~25 % faster than ``eigh`` there, a small
-part of the total), real-arithmetic evaluation of ``G`` (no faster than the complex GEMM),
-``G`` of the whole image at once (a 134 MB array, fresh pages to fault in on every call: the
-row blocks of :data:`_BLOCK_VALUES` take ~half the time).
+one or two power steps before the Rayleigh quotient (1,621 and 1,514 fallbacks on P1: too
+few saved to pay for a full-resolution ``G v`` each), inverse iteration from ``eigvalsh`` on
+the coarse grid (~25 % faster than ``eigh`` there, a small part of the total),
+real-arithmetic evaluation of ``G`` (no faster than the complex GEMM), ``G`` of the whole
+image at once (a 134 MB array, fresh pages to fault in on every call: the row blocks of
+:data:`_BLOCK_VALUES` take ~half the time).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ _BLOCK_VALUES = 1 << 20  # complex values of G per row block (8 MB: reused by th
 _BLOCK_VALUES_CUDA = 1 << 24  # on a GPU (caching allocator): fewer, larger kernels
 _POINTS_PER_COEFFICIENT = (4, 3, 2)  # coarse grid points per axis per Fourier coefficient of G
 _COARSE_GAIN = 4  # the coarse grid must have ≥ 4× fewer voxels than the image
-_POWER_STEPS = 1  # power iterations at full resolution before the Rayleigh quotient
+_POWER_STEPS = 0  # power iterations at full resolution before the Rayleigh quotient
 _TOLERANCE = 1e-3  # residual ‖G v − λ v‖ above which a voxel gets the exact eigh
 _CROP_MARGIN = 0.1  # voxels with λ < crop − margin are cropped without the exact eigh
 _EIGENVALUE_DROP = 0.05  # λ this far below the interpolated coarse one: wrong eigenvector?
@@ -204,10 +205,10 @@ def _norm(v: torch.Tensor) -> torch.Tensor:
 
 
 def _refine(g: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Subspace iteration from ``x (V, c, n)`` and Rayleigh–Ritz (for ``n = 1``: power iteration).
+    """:data:`_POWER_STEPS` subspace iterations from ``x (V, c, n)``, then Rayleigh–Ritz.
 
     Returns Ritz values ``(V, n)`` (descending), residual norms ``‖G y − θ y‖`` ``(V, n)`` and
-    unit Ritz vectors ``(V, c, n)`` (``n = 1``: one more power step, free).
+    unit Ritz vectors ``(V, c, n)`` (``n = 1``: one more power step, free: ``G y`` is known).
     """
     tiny = torch.finfo(torch.float32).tiny
     for _ in range(_POWER_STEPS):

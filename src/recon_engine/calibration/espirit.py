@@ -14,10 +14,10 @@ returns both sets (Uecker et al. 2014, Fig. 8).
 
 Eigen-solver (:mod:`recon_engine.calibration._espirit_eigen`): ``G`` is decomposed on a
 coarse grid (4 points per Fourier coefficient and axis: 44² for a 6-sample kernel), the
-eigenvectors are interpolated to the image grid and refined there by power (two sets:
-subspace) iteration, with the exact per-voxel ``eigh`` where the residual stays above 10⁻³
-(P1 of the benchmark, 256²: ~8× faster, similarity 0.999997 to the per-voxel ``eigh`` maps,
-the same crop mask). Images without a coarse grid of 2–4 points per coefficient and axis
+eigenvectors are interpolated to the image grid and refined there (Rayleigh quotient and one
+power step; two sets: Rayleigh–Ritz), with the exact per-voxel ``eigh`` where the residual is
+above 10⁻³ (P1 of the benchmark, 256²: ~9× faster, similarity 0.9999999 to the per-voxel
+``eigh`` maps, the same crop mask). Images without a coarse grid of 2–4 points per coefficient and axis
 with 4× fewer voxels (e.g. 40² for a 6-sample kernel) use the per-voxel ``eigh`` everywhere.
 
 The calibration block comes from :func:`recon_engine.calibration.calibration_region.calibration_data`;
