@@ -211,3 +211,21 @@ def test_useless_start_falls_back_to_the_exact_eigh() -> None:
     assert torch.equal(lf[0] >= 0.95, kept) and int(kept.sum()) > 0.4 * n * n
     assert torch.allclose(lf[0][kept], le[0][kept], atol=1e-5)
     assert float(_similarity(vf[0], ve[0])[kept].min()) > 0.9999
+
+
+def test_small_image_takes_the_per_voxel_eigh(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 40² with a 6-sample kernel has no coarse grid with 4× fewer voxels: exact eigh, true maps
+    import recon_engine.calibration.espirit as espirit_module
+
+    def no_coarse(*args: object) -> None:
+        raise AssertionError("the coarse path ran")
+
+    monkeypatch.setattr(espirit_module, "coarse_eigen", no_coarse)
+    n, c = 40, 4
+    rho = shepp_logan(n)
+    true = birdcage_sensitivities(c, (n, n))
+    maps = espirit_maps(_block((true * rho)[:, None], 20), (n, n), n_maps=2)
+    assert maps.shape == (2, c, n, n)
+    inside = ndimage.binary_erosion(np.abs(rho) > 0, iterations=2)
+    # measured 0.99999
+    assert map_similarity(maps[0].numpy(), true, inside) > 0.999
