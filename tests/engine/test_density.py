@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy.ndimage import maximum_filter, minimum_filter
 
-from recon_engine.calibration import density
+from recon_engine.calibration import _pipe_menon
 from recon_engine.calibration.density import density_compensation, pipe_menon_density, voronoi_density
 from recon_engine.errors import DataError, ParameterError
 from recon_engine.operators.nufft import NUFFTOp
@@ -118,7 +118,7 @@ def test_pipe_menon_sparse_kernel_and_nufft_fallback_agree(monkeypatch: pytest.M
     traj = radial(SPOKES, 2 * N, matrix=N)
     cart = cartesian_trajectory((15, 12))
     sparse_w = pipe_menon_density(traj, (N, N)).numpy()
-    monkeypatch.setattr(density, "_MAX_PAIRS", -1)  # always "too many pairs": NUFFT iterations
+    monkeypatch.setattr(_pipe_menon, "MAX_PAIRS", -1)  # always "too many pairs": NUFFT iterations
     nufft_w = pipe_menon_density(traj, (N, N)).numpy()
     assert float(np.max(np.abs(sparse_w / nufft_w - 1))) < 0.025
     assert float(np.linalg.norm(sparse_w - nufft_w) / np.linalg.norm(nufft_w)) < 0.005

@@ -48,9 +48,9 @@ from typing import Literal
 
 import numpy as np
 import torch
-from scipy import sparse
 from scipy.spatial import ConvexHull, Voronoi, cKDTree
 
+from recon_engine.calibration import _pipe_menon
 from recon_engine.errors import DataError, ParameterError
 from recon_engine.operators.nufft import NUFFTOp, check_trajectory
 
@@ -64,11 +64,6 @@ __all__ = [
 
 DensityMethod = Literal["pipe", "voronoi", "none"]
 DENSITY_METHODS: tuple[str, ...] = ("pipe", "voronoi", "none")
-
-#: Pipe–Menon: the Gaussian kernel is cut where it falls below 1e-4 (exp(-4.3²/2))
-_CUTOFF_SIGMAS = 4.3
-#: Pipe–Menon: above this many (estimated) sample pairs within the cut-off, use NUFFTs
-_MAX_PAIRS = 4_000_000
 
 
 def _clip(poly: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
@@ -197,60 +192,6 @@ def voronoi_density(trajectory: np.ndarray | torch.Tensor, *, three_d: bool = Fa
     return torch.from_numpy(w.astype(np.float32)).reshape(t.shape[:-1]).to(t.device)
 
 
-def _sample_convolution(pts: torch.Tensor, shape: tuple[int, ...], width: float) -> sparse.coo_array | None:
-    """Sparse ``C[i, j] = exp(-|k_i - k_j|² / (2 width²))`` (k periodic with period ``N``), or None.
-
-    Only pairs closer than ``_CUTOFF_SIGMAS · width`` are kept (the kernel is < 1e-4 beyond).
-    None when the samples are so dense that the matrix would exceed ``_MAX_PAIRS`` entries
-    (e.g. the centre of 3D radial): then the NUFFT convolution is cheaper.
-    """
-    nd = len(shape)
-    k = pts[:, 3 - nd :].to(torch.float64).cpu().numpy()
-    n = np.asarray(shape, dtype=np.float64)
-    u = np.mod(k + n / 2, n)
-    u = np.where(u >= n, u - n, u)  # rounding of mod can give exactly n
-    tree = cKDTree(u, boxsize=n)
-    radius = _CUTOFF_SIGMAS * width
-    probe = np.random.default_rng(0).choice(len(u), min(len(u), 512), replace=False)
-    estimate = tree.count_neighbors(cKDTree(u[probe], boxsize=n), radius) / len(probe) * len(u)
-    if estimate > _MAX_PAIRS:
-        return None
-    pairs = tree.query_pairs(radius, output_type="ndarray")  # i < j
-    i, j = pairs[:, 0], pairs[:, 1]
-    d = k[i] - k[j]
-    d -= n * np.round(d / n)
-    d *= d
-    v = np.exp(d.sum(axis=1) * (-0.5 / width**2))
-    m = len(k)
-    diag = np.arange(m)
-    # COO: its product is as fast here and it needs no sorting into CSR (10 ms for P2)
-    return sparse.coo_array(
-        (np.concatenate([v, v, np.ones(m)]), (np.concatenate([i, j, diag]), np.concatenate([j, i, diag]))),
-        shape=(m, m),
-    )
-
-
-def _nufft_fixed_point(
-    pts: torch.Tensor, shape: tuple[int, ...], iterations: int, width: float, dev: torch.device
-) -> torch.Tensor:
-    """Pipe–Menon iterations with the convolution ``A₂ H A₂ᴴ`` through NUFFTs on the 2× grid."""
-    big = tuple(2 * n for n in shape)
-    op2 = NUFFTOp(2.0 * pts, big, device=dev)
-    window = torch.ones(big, dtype=torch.float32, device=dev)
-    for a, m in enumerate(big):
-        sigma = m / (2 * math.pi * 2 * width)  # pixels of the 2× grid
-        r = torch.arange(m, dtype=torch.float32, device=dev) - m // 2
-        window = window * torch.exp(-0.5 * (r / sigma) ** 2).reshape(
-            [m if b == a else 1 for b in range(len(big))]
-        )
-    # normalise the kernel to unit peak: K(0) = s₂² Σ_r H(r) over the 2× grid
-    window = window * (math.prod(big) / float(window.sum()))
-    w = torch.ones(pts.shape[0], dtype=torch.complex64, device=dev)
-    for _ in range(iterations):
-        w = w / op2(op2.adjoint(w) * window).abs().clamp_min(1e-12)
-    return w
-
-
 def pipe_menon_density(
     trajectory: np.ndarray | torch.Tensor,
     image_shape: Sequence[int],
@@ -292,14 +233,14 @@ def pipe_menon_density(
     check_trajectory(t, shape)
     dev = torch.device(device) if device is not None else t.device
     pts = t.reshape(-1, 3).to(torch.float32)
-    conv = _sample_convolution(pts, shape, kernel_width)
+    conv = _pipe_menon.sample_convolution(pts, shape, kernel_width)
     if conv is not None:  # the Gaussian evaluated directly between neighbouring samples
         wn = np.ones(conv.shape[0])
         for _ in range(iterations):
             wn = wn / np.maximum(np.abs(conv @ wn), 1e-12)
         w = torch.from_numpy(wn.astype(np.float32)).to(dev, torch.complex64)
     else:
-        w = _nufft_fixed_point(pts, shape, iterations, kernel_width, dev)
+        w = _pipe_menon.nufft_fixed_point(pts, shape, iterations, kernel_width, dev)
     op = NUFFTOp(pts, shape, device=dev)
     gain = float((op.adjoint(w).sum() * op.scale).real)
     if not math.isfinite(gain) or gain <= 0:
