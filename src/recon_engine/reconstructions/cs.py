@@ -8,12 +8,15 @@ Problems (``A`` the SENSE encoding of :mod:`~recon_engine.reconstructions.sense`
 - TV: ``min_x ½‖Ax − y‖² + λ‖∇_s x‖₂,₁ + λ_t‖∇_t x‖₁`` (isotropic spatial TV over ``(y, x)`` or
   ``(z, y, x)``; optional TV along the first ``other`` axis, frames solved jointly), by
   Chambolle–Pock with ``G(x) = ½‖Ax − y‖²`` and ``K = [∇_s; ∇_t]``. ``prox_{τG}`` solves
-  ``(AᴴA + I/τ)x = Aᴴy + v/τ`` by at most 10 CG iterations started at ``v`` (with the Toeplitz
-  normal operator for non-Cartesian data). Putting the data term in ``G`` instead of in ``K``
-  spares the iteration the conditioning of SENSE. At R = 4 (64², 8 coils, noise σ = 0.01,
-  λ = 1e-3) the data-in-``K`` variant reached objective 1.1740 (NRMSE 0.240) after 200
-  iterations (200 applications of ``A`` and ``Aᴴ``), this one 1.1704 (0.214) after 20 and
-  1.1666 (0.173) after 50 (≤ 11 applications of ``AᴴA`` each; optimum ≈ 1.1654, NRMSE 0.147).
+  ``(AᴴA + I/τ)x = Aᴴy + v/τ`` by 2 CG steps started at the previous iterate, whose ``AᴴA x``
+  is kept (:class:`~recon_engine.solvers.pdhg.WarmQuadraticProx`): 2 applications of ``AᴴA``
+  per iteration (the Toeplitz normal operator for non-Cartesian data), none for the objective;
+  the trade-off against 1, 3, 4 steps and a linearised variant is measured in :mod:`.cs_tv`.
+  Putting the data term in ``G`` instead of in ``K`` spares the iteration the conditioning of
+  SENSE. At R = 4 (64², 8 coils, noise σ = 0.01, λ = 1e-3) the data-in-``K`` variant reached
+  objective 1.1740 (NRMSE 0.240) after 200 iterations (200 applications of ``A`` and ``Aᴴ``),
+  the data-in-``G`` one (then up to 10 restarted CG steps) 1.1704 (0.214) after 20 and
+  1.1666 (0.173) after 50 (optimum ≈ 1.1654, NRMSE 0.147).
   Steps: ``‖K‖² < 4·(number of difference directions)``,
   ``τ = r/‖K‖``, ``σ = 0.99/(r‖K‖)`` with ``r = 1/√λ_rel`` (clipped to ``[1, 100]``), which
   balances primal (image, ∝ intensity) and dual (∝ ``λ``) scales.
