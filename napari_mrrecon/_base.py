@@ -12,11 +12,15 @@ and the signals of the superseded worker (late previews, a late result) are igno
 Keeping the GUI responsive (issue 7: no main-thread stall over 50 ms while a run goes on):
 array work for display (views, contrast limits) happens in the worker —
 :meth:`~EngineRunWidget.prepare_result` for the result, the preview's contrast limits in
-the base — so the main thread only assigns ready arrays; a finished run's preview layer
-can be hidden and reused instead of removed (removing a layer makes napari collect
-garbage); and work that must happen on the main thread can be cut into steps that run one
-per event-loop turn (:meth:`~EngineRunWidget.defer`), with :attr:`~EngineRunWidget.run_finished`
-emitted after the last of them.
+the base — so the main thread only assigns ready arrays; status, progress,
+:meth:`~EngineRunWidget.on_frame` (e.g. a plot) and the preview are updated together in
+one *frame* at most every 100 ms, so the window (whose GL canvas makes every repaint
+costly) repaints once for all of them; the preview is written into the reused layer in
+place (:mod:`napari_mrrecon._display`); a finished run's preview layer can be hidden and
+reused instead of removed (removing a layer makes napari collect garbage); and work that
+must happen on the main thread can be cut into steps that run one per event-loop turn
+(:meth:`~EngineRunWidget.defer`), with :attr:`~EngineRunWidget.run_finished` emitted after
+the last of them.
 
 Errors: a :class:`~recon_engine.errors.ReconError` (bad input) is caught inside the worker
 and returned as a failure, which the main thread shows with ``show_error``, the engine's
@@ -48,6 +52,13 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_mrrecon._display import (
+    PreviewWithLimits,
+    preview_limits,
+    set_progress,
+    show_preview,
+    with_limits,
+)
 from napari_mrrecon._model import RawDataset, entry_of, find_layer, raw_of
 
 if TYPE_CHECKING:
@@ -83,33 +94,6 @@ class _Failure:
     """What the worker returns when the engine rejected the input (a ReconError)."""
 
     message: str
-
-
-@dataclass(frozen=True)
-class _WithLimits:
-    """A progress event with a preview, and the preview's contrast limits (made in the worker)."""
-
-    event: ProgressEvent
-    limits: tuple[float, float]
-
-
-def preview_limits(preview: Any) -> tuple[float, float]:
-    """Contrast limits ``(min, max)`` of a preview over its finite values (``(0, 1)`` if none).
-
-    Worker thread: the main thread only assigns them.
-    """
-    import numpy as np
-
-    data = np.asarray(preview)
-    if data.size == 0 or not np.issubdtype(data.dtype, np.number):
-        return 0.0, 1.0
-    low, high = float(np.nanmin(data)), float(np.nanmax(data))
-    if not (np.isfinite(low) and np.isfinite(high)):
-        finite = data[np.isfinite(data)]
-        if finite.size == 0:
-            return 0.0, 1.0
-        low, high = float(finite.min()), float(finite.max())
-    return (low, high) if high > low else (low, low + 1.0)
 
 
 def replace_items(combo: QComboBox, names: list[str]) -> bool:
@@ -446,7 +430,7 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
             from recon_engine.errors import ReconError
 
             try:
-                return self.prepare_result((yield from _with_limits(self.make_steps(dataset, **options))))
+                return self.prepare_result((yield from with_limits(self.make_steps(dataset, **options))))
             except ReconError as exc:  # bad input: a message for the user, not a traceback
                 return _Failure(str(exc))
 
@@ -463,7 +447,7 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
         self.run_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         # not the busy indicator (range 0–0): its animation repaints the window ~25 times a second
-        _set_progress(self.progress, 1, 0)
+        set_progress(self.progress, 1, 0)
         self.status.setText(status)
         self._started = time.perf_counter()
         worker.start()
@@ -515,7 +499,7 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
         from recon_engine.progress import ProgressEvent
 
         limits = None
-        if isinstance(event, _WithLimits):
+        if isinstance(event, PreviewWithLimits):
             event, limits = event.event, event.limits
         if not isinstance(event, ProgressEvent):
             self.show_partial(event, layer)
@@ -552,7 +536,7 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
     def _display_event(self, event: ProgressEvent) -> None:
         """Progress bar and status line for ``event``."""
         total = max(event.total, 1)
-        _set_progress(self.progress, total, min(event.iteration, total))
+        set_progress(self.progress, total, min(event.iteration, total))
         metrics = "  ".join(f"{k} {v:.3g}" for k, v in event.metrics.items())
         text = f"{event.stage} ({event.iteration}/{event.total}) {metrics}".rstrip()
         eta = self._eta(event.fraction)
@@ -567,31 +551,7 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
 
     def _show_preview(self, preview: Any) -> None:
         """Put ``preview`` into the preview layer (added once, then reused; limits from the worker)."""
-        import numpy as np
-
-        limits = self._preview_limits or preview_limits(preview)
-        layer = find_layer(self.viewer.layers, PREVIEW_LAYER)
-        if layer is None or layer.ndim != preview.ndim:
-            if layer is not None:
-                self.viewer.layers.remove(layer)
-            # a copy the layer owns, so later previews can be written into it
-            data = np.array(preview, dtype=np.float32)
-            self.viewer.add_image(data, name=PREVIEW_LAYER, colormap="gray", contrast_limits=limits)
-            return
-        if not layer.visible and (index := self.viewer.layers.index(layer)) != len(self.viewer.layers) - 1:
-            # kept from an earlier run under the layers added since: back on top to be seen
-            self.viewer.layers.move(index, len(self.viewer.layers))
-        _set_limits(layer, limits)
-        current = layer.data
-        if isinstance(current, np.ndarray) and current.shape == preview.shape and current.flags.writeable:
-            # in place: napari skips recomputing dims and extent (~⅔ of an assignment's cost),
-            # and the thumbnail (which would repaint the layer list too)
-            current[...] = preview
-            if layer.visible:
-                layer.refresh(extent=False, highlight=False, thumbnail=False)
-        else:
-            layer.data = np.array(preview, dtype=np.float32)
-        layer.visible = True  # a hidden layer slices and paints once, here
+        show_preview(self.viewer, PREVIEW_LAYER, preview, self._preview_limits or preview_limits(preview))
 
     def _end_preview(self, *, remove: bool) -> None:
         """Drop pending updates; remove the preview layer, or only hide it (instant).
@@ -622,7 +582,7 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
             show_error(f"{layer.name}: {result.message}")
             return
         self.last_duration_s = time.perf_counter() - self._started
-        _set_progress(self.progress, self.progress.maximum(), self.progress.maximum())
+        set_progress(self.progress, self.progress.maximum(), self.progress.maximum())
         self.status.setText(f"Done in {self.last_duration_s:.2f} s.")
         self.on_frame()  # the last values (frames are throttled)
         self.show_result(result, layer)
@@ -650,53 +610,6 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
         self.run_button.setEnabled(True)
         self.stop_button.setEnabled(False)
         self.run_finished.emit()
-
-
-def _with_limits(steps: Generator[Any, None, Any]) -> Generator[Any, None, Any]:
-    """``steps``, with each progress event that has a preview wrapped with its contrast limits."""
-    from recon_engine.progress import ProgressEvent
-
-    try:
-        while True:
-            try:
-                item = next(steps)
-            except StopIteration as stop:
-                return stop.value
-            if isinstance(item, ProgressEvent) and item.preview is not None:
-                item = _WithLimits(item, preview_limits(item.preview))
-            yield item
-    finally:
-        steps.close()  # a cancelled run closes the engine's generator too
-
-
-def _set_limits(layer: napari.layers.Image, limits: tuple[float, float], tolerance: float = 0.05) -> None:
-    """Contrast limits of a preview layer, changed only when off by more than ``tolerance`` of the span.
-
-    Each change recomputes the thumbnail and repaints; an iterate's range barely moves.
-    """
-    low, high = layer.contrast_limits
-    span = max(high - low, 1e-30)
-    if abs(limits[0] - low) <= tolerance * span and abs(limits[1] - high) <= tolerance * span:
-        return
-    range_low, range_high = layer.contrast_limits_range
-    if limits[0] < range_low or limits[1] > range_high:
-        layer.contrast_limits_range = (min(limits[0], range_low), max(limits[1], range_high))
-    layer.contrast_limits = limits
-
-
-def _set_progress(bar: QProgressBar, maximum: int, value: int) -> None:
-    """Set a progress bar's range ``0..maximum`` and value with a deferred repaint.
-
-    ``QProgressBar.setValue`` repaints at once; with a GL canvas in the window every
-    immediate repaint composes the whole window. Disabling updates around it turns that
-    into one ``update()``, painted with everything else changed in this event-loop turn.
-    """
-    bar.setUpdatesEnabled(False)
-    try:
-        bar.setRange(0, maximum)
-        bar.setValue(value)
-    finally:
-        bar.setUpdatesEnabled(True)
 
 
 def _format_seconds(seconds: float) -> str:

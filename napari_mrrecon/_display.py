@@ -1,0 +1,132 @@
+"""Display helpers of the run docks: previews and progress without long main-thread stalls.
+
+The worker computes what the main thread would otherwise scan (:func:`preview_limits`,
+attached to each preview by :func:`with_limits`); the main thread writes a preview into the
+reused preview layer in place (:func:`show_preview`: no dims/extent/thumbnail recomputation),
+changes contrast limits only when they moved (:func:`set_limits`) and updates the progress bar
+without an immediate repaint (:func:`set_progress`; with a GL canvas in the window, every
+immediate repaint composes the whole window).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from napari_mrrecon._model import find_layer
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    import napari.layers
+    import napari.viewer
+    from qtpy.QtWidgets import QProgressBar
+
+    from recon_engine.progress import ProgressEvent
+
+__all__ = ["PreviewWithLimits", "preview_limits", "set_limits", "set_progress", "show_preview", "with_limits"]
+
+
+@dataclass(frozen=True)
+class PreviewWithLimits:
+    """A progress event with a preview, and the preview's contrast limits (made in the worker)."""
+
+    event: ProgressEvent
+    limits: tuple[float, float]
+
+
+def preview_limits(preview: Any) -> tuple[float, float]:
+    """Contrast limits ``(min, max)`` of a preview over its finite values (``(0, 1)`` if none).
+
+    Worker thread: the main thread only assigns them.
+    """
+    data = np.asarray(preview)
+    if data.size == 0 or not np.issubdtype(data.dtype, np.number):
+        return 0.0, 1.0
+    low, high = float(np.nanmin(data)), float(np.nanmax(data))
+    if not (np.isfinite(low) and np.isfinite(high)):
+        finite = data[np.isfinite(data)]
+        if finite.size == 0:
+            return 0.0, 1.0
+        low, high = float(finite.min()), float(finite.max())
+    return (low, high) if high > low else (low, low + 1.0)
+
+
+def with_limits(steps: Generator[Any, None, Any]) -> Generator[Any, None, Any]:
+    """``steps``, with each progress event that has a preview wrapped with its contrast limits."""
+    from recon_engine.progress import ProgressEvent
+
+    try:
+        while True:
+            try:
+                item = next(steps)
+            except StopIteration as stop:
+                return stop.value
+            if isinstance(item, ProgressEvent) and item.preview is not None:
+                item = PreviewWithLimits(item, preview_limits(item.preview))
+            yield item
+    finally:
+        steps.close()  # a cancelled run closes the engine's generator too
+
+
+def set_limits(layer: napari.layers.Image, limits: tuple[float, float], tolerance: float = 0.05) -> None:
+    """Contrast limits of a preview layer, changed only when off by more than ``tolerance`` of the span.
+
+    Each change recomputes the thumbnail and repaints; an iterate's range barely moves.
+    """
+    low, high = layer.contrast_limits
+    span = max(high - low, 1e-30)
+    if abs(limits[0] - low) <= tolerance * span and abs(limits[1] - high) <= tolerance * span:
+        return
+    range_low, range_high = layer.contrast_limits_range
+    if limits[0] < range_low or limits[1] > range_high:
+        layer.contrast_limits_range = (min(limits[0], range_low), max(limits[1], range_high))
+    layer.contrast_limits = limits
+
+
+def set_progress(bar: QProgressBar, maximum: int, value: int) -> None:
+    """Set a progress bar's range ``0..maximum`` and value with a deferred repaint.
+
+    ``QProgressBar.setValue`` repaints at once; with a GL canvas in the window every
+    immediate repaint composes the whole window. Disabling updates around it turns that
+    into one ``update()``, painted with everything else changed in this event-loop turn.
+    """
+    bar.setUpdatesEnabled(False)
+    try:
+        bar.setRange(0, maximum)
+        bar.setValue(value)
+    finally:
+        bar.setUpdatesEnabled(True)
+
+
+def show_preview(
+    viewer: napari.viewer.Viewer, name: str, preview: np.ndarray, limits: tuple[float, float]
+) -> None:
+    """Put ``preview`` into the image layer ``name`` (added once, then written in place; main thread).
+
+    A hidden layer (kept from an earlier run) is moved back on top and shown.
+    """
+    layer = find_layer(viewer.layers, name)
+    if layer is None or layer.ndim != preview.ndim:
+        if layer is not None:
+            viewer.layers.remove(layer)
+        # a copy the layer owns, so later previews can be written into it
+        data = np.array(preview, dtype=np.float32)
+        viewer.add_image(data, name=name, colormap="gray", contrast_limits=limits)
+        return
+    if not layer.visible and (index := viewer.layers.index(layer)) != len(viewer.layers) - 1:
+        # kept from an earlier run under the layers added since: back on top to be seen
+        viewer.layers.move(index, len(viewer.layers))
+    set_limits(layer, limits)
+    current = layer.data
+    if isinstance(current, np.ndarray) and current.shape == preview.shape and current.flags.writeable:
+        # in place: napari skips recomputing dims and extent (~⅔ of an assignment's cost),
+        # and the thumbnail (which would repaint the layer list too)
+        current[...] = preview
+        if layer.visible:
+            layer.refresh(extent=False, highlight=False, thumbnail=False)
+    else:
+        layer.data = np.array(preview, dtype=np.float32)
+    layer.visible = True  # a hidden layer slices and paints once, here
