@@ -26,19 +26,24 @@ IEEE Trans. Pattern Anal. Mach. Intell. 11:674–693 (1989), doi:10.1109/34.1924
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 
 from recon_engine.errors import ParameterError
+from recon_engine.operators._wavelet_band import BLOCK, band_analysis, band_matrices, band_synthesis
 from recon_engine.operators.base import LinearOperator
 
 __all__ = ["WAVELETS", "WaveletName", "WaveletOp"]
 
 #: Longest axis (samples) transformed by matrix products instead of the polyphase loop.
 _MATRIX_MAX = 512
+#: Shortest axis transformed in banded blocks (:mod:`._wavelet_band`; a multiple of its BLOCK).
+_BAND_MIN = 512
+#: Longest last axis multiplied in the data's dtype (no transposed real-view copies).
+_LAST_COMPLEX_MAX = 128
 
 WaveletName = Literal["db1", "db2", "db3", "db4", "haar"]
 
@@ -114,16 +119,16 @@ def _synthesis(c: torch.Tensor, h: Sequence[float], g: Sequence[float], axis: in
     return torch.stack([even, odd], dim=-1).flatten(-2).movedim(-1, axis)
 
 
-def _contract(mat: torch.Tensor, block: torch.Tensor, axis: int) -> torch.Tensor:
-    """``mat`` (real ``n × n``) applied along ``axis`` (negative, not the last) of ``block``.
+def _contract(apply: Callable[[torch.Tensor], torch.Tensor], block: torch.Tensor, axis: int) -> torch.Tensor:
+    """Apply ``apply`` (a real map of axis ``−2`` of ``(*, n, K)``) along ``axis`` of ``block``.
 
-    Complex data goes through its real view ``(…, n, …, 2)`` with everything after ``axis``
-    flattened: one real matrix product, half the arithmetic of a complex one with the
-    matrix cast to complex.
+    ``axis`` is negative and not the last one. Complex data goes through its real view
+    ``(…, n, …, 2)`` with everything after ``axis`` flattened into ``K``: real matrix products,
+    half the arithmetic of complex ones with the matrix cast to complex.
     """
     r = torch.view_as_real(block) if block.is_complex() else block
     at = block.ndim + axis  # the same index in the real view (its extra axis is last)
-    out = torch.matmul(mat, r.reshape(*r.shape[:at], r.shape[at], -1)).reshape(r.shape)
+    out = apply(r.reshape(*r.shape[:at], r.shape[at], -1)).reshape(r.shape)
     return torch.view_as_complex(out) if block.is_complex() else out
 
 
@@ -168,37 +173,64 @@ class WaveletOp(LinearOperator):
             -(-n // step) * step if a - len(self.shape) in self.axes else n for a, n in enumerate(self.shape)
         )
         self._matrices: dict[tuple[int, torch.dtype, torch.device], torch.Tensor] = {}
+        self._bands: dict[tuple[torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def _matrix(self, n: int, like: torch.Tensor) -> torch.Tensor | None:
+    def _matrix(self, n: int, like: torch.Tensor, real: bool = True) -> torch.Tensor | None:
         """One level's ``n × n`` analysis matrix (``_analysis`` of the identity), or None if ``n`` is large.
 
         Applying a level as one matrix product replaces ~``2·taps`` rolls and multiply-adds on
         small arrays (each a separate pass over memory) by one BLAS call: about 5–10× faster
-        for ``n ≤ 512``; the transform is the same orthogonal matrix (float32 rounding). The
-        matrix is real (float32 for complex64 data), see :func:`_contract`.
+        for ``n ≤ 512``; the transform is the same orthogonal matrix (float32 rounding). With
+        ``real`` the matrix is real (float32 for complex64 data, see :func:`_contract`), else
+        in ``like``'s dtype.
         """
         if n > _MATRIX_MAX or not (like.dtype.is_floating_point or like.dtype.is_complex):
             return None
-        real = like.dtype.to_real()  # a real matrix: complex data is transformed as real pairs
-        key = (n, real, like.device)
+        dtype = like.dtype.to_real() if real else like.dtype
+        key = (n, dtype, like.device)
         m = self._matrices.get(key)
         if m is None:
             eye = torch.eye(n, dtype=torch.float64)
             # column j of the matrix is the analysis of e_j: rows = outputs
-            m = _analysis(eye, self._h, self._g, 0).to(like.device, real)
+            m = _analysis(eye, self._h, self._g, 0).to(like.device, dtype)
             self._matrices[key] = m
         return m
 
+    def _band(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The banded window matrices (analysis, synthesis) in ``like``'s real dtype and device."""
+        key = (like.dtype.to_real(), like.device)
+        pair = self._bands.get(key)
+        if pair is None:
+            fwd, inv = band_matrices(self._h, self._g)
+            pair = (fwd.to(like.device, key[0]), inv.to(like.device, key[0]))
+            self._bands[key] = pair
+        return pair
+
     def _level(self, block: torch.Tensor, axis: int, adjoint: bool) -> torch.Tensor:
-        m = self._matrix(block.shape[axis], block)
-        if m is None:
-            fn = _synthesis if adjoint else _analysis
-            return fn(block, self._h, self._g, axis)
-        mat = m.T if adjoint else m  # real orthogonal: the adjoint is the transpose
+        n, taps = block.shape[axis], len(self._h)
+        apply: Callable[[torch.Tensor], torch.Tensor]
+        usable = block.dtype.is_floating_point or block.dtype.is_complex
+        if usable and n >= _BAND_MIN and n % BLOCK == 0:
+            fwd, inv = self._band(block)
+            apply = (
+                (lambda r: band_synthesis(r, inv, taps))
+                if adjoint
+                else (lambda r: band_analysis(r, fwd, taps))
+            )
+        else:
+            last = axis in (-1, block.ndim - 1) and n <= _LAST_COMPLEX_MAX
+            m = self._matrix(n, block, real=not last)
+            if m is None:
+                fn = _synthesis if adjoint else _analysis
+                return fn(block, self._h, self._g, axis)
+            mat = m.T if adjoint else m  # real orthogonal: the adjoint is the transpose
+            if last:  # x Mᵀ in the data's dtype: no transposed copies (faster than the real view)
+                return torch.matmul(block, mat.T)
+            apply = lambda r: torch.matmul(mat, r)  # noqa: E731
         a = axis - block.ndim if axis >= 0 else axis
         if a == -1:  # contract the last axis as the second-to-last one of the transpose
-            return _contract(mat, block.transpose(-1, -2), -2).transpose(-1, -2)
-        return _contract(mat, block, a)
+            return _contract(apply, block.transpose(-1, -2), -2).transpose(-1, -2)
+        return _contract(apply, block, a)
 
     def _check(self, x: torch.Tensor, shape: tuple[int, ...]) -> None:
         if tuple(x.shape[x.ndim - len(shape) :]) != shape:
