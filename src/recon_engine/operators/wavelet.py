@@ -1,8 +1,10 @@
 """Orthonormal Daubechies wavelet transform (periodic boundary) in torch.
 
-A separable multi-level discrete wavelet transform over the last one to three axes, written
-in polyphase form with rolls and multiply-adds (faster than ``conv1d`` for these sizes and
-complex native), so it runs on any device and carries gradients. With periodic extension
+A separable multi-level discrete wavelet transform over the last one to three axes; each
+level along each axis is a product with that level's real orthogonal matrix (dense up to 512
+samples, complex data as its real view; in banded blocks from 512 samples, see
+:mod:`._wavelet_band`), with the polyphase form (rolls and multiply-adds) as the reference and
+fallback, so it runs on any device and carries gradients. With periodic extension
 and orthonormal filters each level is an orthogonal matrix; axes whose length is not a
 multiple of ``2^levels`` are zero-padded at the end first, so the operator is an isometry
 (``WᴴW = I``; ``WWᴴ = I`` when no padding is needed).
