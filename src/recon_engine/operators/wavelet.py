@@ -44,8 +44,8 @@ __all__ = ["WAVELETS", "WaveletName", "WaveletOp"]
 _MATRIX_MAX = 512
 #: Shortest axis transformed in banded blocks (:mod:`._wavelet_band`; a multiple of its BLOCK).
 _BAND_MIN = 512
-#: Longest last axis multiplied in the data's dtype (no transposed real-view copies).
-_LAST_COMPLEX_MAX = 128
+#: Longest axis multiplied in the data's dtype (the real view's reshapes cost more than they save).
+_DIRECT_MAX = 128
 
 WaveletName = Literal["db1", "db2", "db3", "db4", "haar"]
 
@@ -220,14 +220,16 @@ class WaveletOp(LinearOperator):
                 else (lambda r: band_analysis(r, fwd, taps))
             )
         else:
-            last = axis in (-1, block.ndim - 1) and n <= _LAST_COMPLEX_MAX
-            m = self._matrix(n, block, real=not last)
+            direct = n <= _DIRECT_MAX
+            m = self._matrix(n, block, real=not direct)
             if m is None:
                 fn = _synthesis if adjoint else _analysis
                 return fn(block, self._h, self._g, axis)
             mat = m.T if adjoint else m  # real orthogonal: the adjoint is the transpose
-            if last:  # x Mᵀ in the data's dtype: no transposed copies (faster than the real view)
-                return torch.matmul(block, mat.T)
+            if direct:  # short axes: in the data's dtype, without reshaping copies
+                if axis in (-1, block.ndim - 1):
+                    return torch.matmul(block, mat.T)
+                return torch.matmul(mat, block.movedim(axis, -2)).movedim(-2, axis)
             apply = lambda r: torch.matmul(mat, r)  # noqa: E731
         a = axis - block.ndim if axis >= 0 else axis
         if a == -1:  # contract the last axis as the second-to-last one of the transpose
