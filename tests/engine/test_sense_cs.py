@@ -665,7 +665,7 @@ def test_wavelet_banded_levels_equal_polyphase(
     shape: tuple[int, ...], wavelet: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Axes ≥ 512 samples go through banded window products (the real view with a transposed
-    last axis, or the data's dtype for short last axes): equal to the polyphase loop to 1e-6
+    last axis; axes ≤ 128 in the data's dtype): equal to the polyphase loop to 1e-6
     (relative) forwards and backwards, complex and real, still an isometry, and differentiable."""
     from recon_engine.operators import wavelet as module
 
