@@ -18,7 +18,7 @@ import numpy as np
 from napari_mrrecon._model import find_layer
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Callable, Generator
 
     import napari.layers
     import napari.viewer
@@ -26,7 +26,15 @@ if TYPE_CHECKING:
 
     from recon_engine.progress import ProgressEvent
 
-__all__ = ["PreviewWithLimits", "preview_limits", "set_limits", "set_progress", "show_preview", "with_limits"]
+__all__ = [
+    "PreviewWithLimits",
+    "map_items",
+    "preview_limits",
+    "set_limits",
+    "set_progress",
+    "show_preview",
+    "with_limits",
+]
 
 
 @dataclass(frozen=True)
@@ -54,21 +62,33 @@ def preview_limits(preview: Any) -> tuple[float, float]:
     return (low, high) if high > low else (low, low + 1.0)
 
 
-def with_limits(steps: Generator[Any, None, Any]) -> Generator[Any, None, Any]:
-    """``steps``, with each progress event that has a preview wrapped with its contrast limits."""
-    from recon_engine.progress import ProgressEvent
+def map_items(steps: Generator[Any, None, Any], convert: Callable[[Any], Any]) -> Generator[Any, None, Any]:
+    """``steps`` with every yielded item passed through ``convert`` (in the worker thread).
 
+    Returns what ``steps`` returns; closing this generator (a cancelled run) closes ``steps``.
+    """
     try:
         while True:
             try:
                 item = next(steps)
             except StopIteration as stop:
                 return stop.value
-            if isinstance(item, ProgressEvent) and item.preview is not None:
-                item = PreviewWithLimits(item, preview_limits(item.preview))
-            yield item
+            yield convert(item)
     finally:
         steps.close()  # a cancelled run closes the engine's generator too
+
+
+def _attach_limits(item: Any) -> Any:
+    from recon_engine.progress import ProgressEvent
+
+    if isinstance(item, ProgressEvent) and item.preview is not None:
+        return PreviewWithLimits(item, preview_limits(item.preview))
+    return item
+
+
+def with_limits(steps: Generator[Any, None, Any]) -> Generator[Any, None, Any]:
+    """``steps``, with each progress event that has a preview wrapped with its contrast limits."""
+    return map_items(steps, _attach_limits)
 
 
 def set_limits(layer: napari.layers.Image, limits: tuple[float, float], tolerance: float = 0.05) -> None:

@@ -28,6 +28,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_mrrecon._base import PREVIEW_LAYER, EngineRunWidget
+from napari_mrrecon._display import map_items
 from napari_mrrecon._forms import OptionSpec, option_specs
 from napari_mrrecon._method_panel import SUPPLIED, MethodPanel
 from napari_mrrecon._model import METADATA_KEY, RawDataset, ReconResult, entry_of, find_layer, result_of
@@ -236,7 +237,7 @@ class SweepWidget(EngineRunWidget):
 
         Each result comes with its magnitude layer made here, so the main thread only adds it.
         """
-        return _with_magnitudes(sweep_steps(dataset.kspace, **settings))
+        return map_items(sweep_steps(dataset.kspace, **settings), _ready)
 
     def _start_sweep(self, layout: str) -> None:
         for layer in self.result_layers:
@@ -364,18 +365,9 @@ class _Ready:
     top: float
 
 
-def _with_magnitudes(steps: Generator[Any, None, Any]) -> Generator[Any, None, Any]:
-    """``steps`` with each :class:`SweepItem` as a :class:`_Ready` (worker thread)."""
-    try:
-        while True:
-            try:
-                item = next(steps)
-            except StopIteration as stop:
-                return stop.value
-            if isinstance(item, SweepItem):
-                data, kwargs = image_layer(item.image, "", "magnitude")
-                top = float(kwargs["contrast_limits"][1])
-                item = _Ready(item, data, kwargs, top)
-            yield item
-    finally:
-        steps.close()
+def _ready(item: Any) -> Any:
+    """A :class:`SweepItem` as a :class:`_Ready` with its magnitude view (worker thread)."""
+    if not isinstance(item, SweepItem):
+        return item
+    data, kwargs = image_layer(item.image, "", "magnitude")
+    return _Ready(item, data, kwargs, float(kwargs["contrast_limits"][1]))
