@@ -54,7 +54,8 @@ class ExplorerSettings:
     recon
         ``"zero_filled"``, ``"sense"``, ``"grappa"`` or ``"cs"``.
     cs_regularizer
-        ``"wavelet"`` (ℓ1 of Daubechies-2 coefficients on a randomly shifted grid, FISTA) or ``"tv"`` (total variation, PDHG).
+        ``"wavelet"`` (ℓ1 of Daubechies-2 coefficients on a randomly shifted grid, FISTA) or
+        ``"tv"`` (total variation, PDHG).
     iterations, regularization
         Of SENSE (CG, Tikhonov λ absolute) and CS (λ relative to ``max|Aᴴy|``).
     gfactor, gfactor_replicas
