@@ -13,6 +13,13 @@ Two exact simplifications make it cheaper than composing the operators:
    once at construction and only the single-coil image is permuted per call (two small
    copies instead of four of the multi-coil array).
 
+On the CPU, volumes of at least :data:`MIN_LOOP_VOXELS` voxels per coil go through the coils a
+chunk at a time (one coil per torch thread), so each chunk's multiply, FFT, mask and coil sum
+stay in cache instead of streaming the whole multi-coil array through memory five times.
+Measured per application (2 threads, quiet machine, min of 5; batched → looped):
+256² × 16 coils 3.7 → 3.7 ms (hence the threshold), 512² × 16 69 → 29 ms, 1024² × 8 139 → 99 ms,
+64³ × 8 34 → 9 ms, 96³ × 8 130 → 66 ms, 128³ × 8 281 → 129 ms.
+
 The result equals ``(CartesianSamplingOp(mask) @ FFTOp(ndim) @ SensitivityOp(maps)).gram``
 to float32 rounding (tests compare them).
 """
@@ -24,7 +31,10 @@ import torch
 from recon_engine.errors import DataError
 from recon_engine.operators.base import LinearOperator
 
-__all__ = ["CartesianNormalOp"]
+__all__ = ["MIN_LOOP_VOXELS", "CartesianNormalOp"]
+
+#: Voxels per coil from which the CPU path loops over coil chunks (see the module docstring).
+MIN_LOOP_VOXELS = 2**17
 
 
 class CartesianNormalOp(LinearOperator):
@@ -76,18 +86,46 @@ class CartesianNormalOp(LinearOperator):
         """``AᴴA x`` for ``x`` ``(*batch, n_maps, z, y, x)``."""
         d = self.dims
         xs = self._to_work(torch.fft.ifftshift(x, dim=self._shift) if d else x)
-        if self.maps.shape[-5] == 1:  # one set of maps: no sum over sets (saves a copy)
-            coil = self.maps.select(-5, 0) * xs
-        else:
-            coil = (self.maps * xs.unsqueeze(-4)).sum(dim=-5)  # (*, coils, work axes)
-        if d:
-            k = torch.fft.fftn(coil, dim=d, norm="ortho")
-            k.mul_(self.mask)
-            coil = torch.fft.ifftn(k, dim=d, norm="ortho")
-        else:
-            coil = coil * self.mask
-        out = self._from_work((self.maps_conj * coil.unsqueeze(-5)).sum(dim=-4))
+        out = self._from_work(self._looped(xs.contiguous()) if self._loops(x) else self._batched(xs))
         return torch.fft.fftshift(out, dim=self._shift) if d else out.contiguous()
+
+    def _loops(self, x: torch.Tensor) -> bool:
+        return (
+            self.maps.device.type == "cpu"
+            and self.maps.shape[-3:].numel() >= MIN_LOOP_VOXELS
+            and self.maps.shape[-4] > 1
+            and not (x.requires_grad or self.maps.requires_grad)
+        )
+
+    def _coil_images(self, maps: torch.Tensor, mask: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+        """``Fᴴ M F (S x)`` of the coils in ``maps`` ``(*, n_maps, coils, work axes)``."""
+        # one set of maps: no sum over sets (saves a copy); else (*, coils, work axes)
+        coil = maps.select(-5, 0) * xs if maps.shape[-5] == 1 else (maps * xs.unsqueeze(-4)).sum(dim=-5)
+        if self.dims:
+            k = torch.fft.fftn(coil, dim=self.dims, norm="ortho")
+            k.mul_(mask)
+            return torch.fft.ifftn(k, dim=self.dims, norm="ortho")
+        return coil * mask
+
+    def _looped(self, xs: torch.Tensor) -> torch.Tensor:
+        coils = self.maps.shape[-4]
+        chunk = max(1, torch.get_num_threads())
+        per_coil_mask = self.mask.ndim >= 4 and self.mask.shape[-4] > 1
+
+        def term(c0: int) -> torch.Tensor:
+            part = slice(c0, min(c0 + chunk, coils))
+            mask = self.mask[..., part, :, :, :] if per_coil_mask else self.mask
+            coil = self._coil_images(self.maps[..., part, :, :, :], mask, xs)
+            return (self.maps_conj[..., part, :, :, :] * coil.unsqueeze(-5)).sum(dim=-4)
+
+        out = term(0)
+        for c0 in range(chunk, coils, chunk):
+            out += term(c0)
+        return out
+
+    def _batched(self, xs: torch.Tensor) -> torch.Tensor:
+        coil = self._coil_images(self.maps, self.mask, xs)
+        return (self.maps_conj * coil.unsqueeze(-5)).sum(dim=-4)
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         """Same as :meth:`forward` (``AᴴA`` is Hermitian)."""
