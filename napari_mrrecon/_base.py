@@ -280,7 +280,7 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
         self._frame_timer.setSingleShot(True)
         self._frame_timer.timeout.connect(self._flush_frame)
         # main-thread steps of the current run, one per event-loop turn (see defer)
-        self._steps: deque[tuple[int, Callable[[], None]]] = deque()
+        self._steps: deque[Callable[[], None]] = deque()  # cleared when a run starts
         self._step_timer = QTimer(self)
         self._step_timer.setSingleShot(True)
         self._step_timer.setInterval(0)
@@ -475,7 +475,7 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
         One step per turn, so the GUI can react (repaint, handle input) between slow layer
         operations. Steps of a run that a new run superseded are dropped.
         """
-        self._steps.append((self._generation, step))
+        self._steps.append(step)
         if not self._step_timer.isActive():
             self._step_timer.start()
 
@@ -487,10 +487,9 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
     def _run_step(self) -> None:
         if not self._steps:
             return
-        gen, step = self._steps.popleft()
+        step = self._steps.popleft()
         try:
-            if gen == self._generation:
-                step()
+            step()
         finally:
             if self._steps:
                 self._step_timer.start()
