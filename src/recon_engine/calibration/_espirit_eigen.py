@@ -48,7 +48,6 @@ _BLOCK_VALUES = 1 << 20  # complex values of G per row block (8 MB: reused by th
 _BLOCK_VALUES_CUDA = 1 << 24  # on a GPU (caching allocator): fewer, larger kernels
 _POINTS_PER_COEFFICIENT = (4, 3, 2)  # coarse grid points per axis per Fourier coefficient of G
 _COARSE_GAIN = 4  # the coarse grid must have ≥ 4× fewer voxels than the image
-_POWER_STEPS = 0  # power iterations at full resolution before the Rayleigh quotient
 _TOLERANCE = 1e-3  # residual ‖G v − λ v‖ above which a voxel gets the exact eigh
 _CROP_MARGIN = 0.1  # voxels with λ < crop − margin are cropped without the exact eigh
 _EIGENVALUE_DROP = 0.05  # λ this far below the interpolated coarse one: wrong eigenvector?
@@ -205,14 +204,12 @@ def _norm(v: torch.Tensor) -> torch.Tensor:
 
 
 def _refine(g: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """:data:`_POWER_STEPS` subspace iterations from ``x (V, c, n)``, then Rayleigh–Ritz.
+    """Rayleigh–Ritz of ``G`` in the span of ``x (V, c, n)`` (power steps before it did not pay).
 
     Returns Ritz values ``(V, n)`` (descending), residual norms ``‖G y − θ y‖`` ``(V, n)`` and
-    unit Ritz vectors ``(V, c, n)`` (``n = 1``: one more power step, free: ``G y`` is known).
+    unit Ritz vectors ``(V, c, n)`` (``n = 1``: one power step, free: ``G y`` is known).
     """
     tiny = torch.finfo(torch.float32).tiny
-    for _ in range(_POWER_STEPS):
-        x = g @ x  # eigenvalues ≤ 1 and only a few steps: no rescaling needed in between
     q = x / _norm(x).clamp_min(tiny) if x.shape[-1] == 1 else torch.linalg.qr(x)[0]
     gq = g @ q
     h = q.mH @ gq  # (V, n, n)

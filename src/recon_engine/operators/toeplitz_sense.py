@@ -106,8 +106,8 @@ class ToeplitzSenseOp(LinearOperator):
         """Number of coils."""
         return int(self.maps.shape[-4])
 
-    def _check(self, x: torch.Tensor) -> tuple[int, ...]:
-        """Validate ``x`` and return its ``batch`` shape."""
+    def _check(self, x: torch.Tensor) -> None:
+        """Raise :class:`DataError` unless ``x`` is ``(*sets, *batch, n_maps, z, y, x)``."""
         sets = self.toeplitz.set_shape
         if (
             x.ndim < 4
@@ -119,7 +119,6 @@ class ToeplitzSenseOp(LinearOperator):
                 f"Toeplitz point sets {sets}: expected (*{sets}, *batch, "
                 f"{', '.join(str(s) for s in (self.maps.shape[-5], *self.maps.shape[-3:]))})"
             )
-        return tuple(x.shape[:-4])
 
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         coil = (self.maps * x.unsqueeze(-4)).sum(dim=-5)  # (*batch, coils, z, y, x)

@@ -36,7 +36,7 @@ M. Uecker et al., "Berkeley Advanced Reconstruction Toolbox", Proc. ISMRM 23:248
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 import torch
@@ -111,11 +111,8 @@ class _ShiftedThreshold:
 
     def __call__(self, v: torch.Tensor, tau: float) -> torch.Tensor:
         shift = [int(torch.randint(0, p, (1,), generator=self.generator)) for p in self.periods]
-        c = self.w(torch.roll(v, shift, dims=self.dims))
-        mag = c.abs()
-        shrunk = (mag - self.lam * tau).clamp_min_(0.0)  # soft thresholding of the magnitudes
-        self.value = self.lam * float(shrunk.sum())
-        c = c * shrunk.div_(mag.clamp_min_(1e-30))  # the phase is kept
+        c = soft_threshold(self.w(torch.roll(v, shift, dims=self.dims)), self.lam * tau)
+        self.value = self.lam * float(c.abs().sum())
         return torch.roll(self.w.adjoint(c), [-s for s in shift], dims=self.dims)
 
     def regularizer(self, _x: torch.Tensor) -> float:
@@ -189,37 +186,30 @@ def wavelet_steps(
         x0 = yield from warm_start(enc)
         lipschitz = bound if bound is not None else (yield from lipschitz_steps(enc.normal, enc.rhs))
         step = 1.0 / lipschitz if lipschitz > 0 else 1.0  # A = 0: any step
+        # cycle spinning: FISTA on the image; else on the coefficients of a fixed grid
+        normal: Callable[[torch.Tensor], torch.Tensor]
+        prox: Callable[[torch.Tensor, float], torch.Tensor]
+        regularizer: Callable[[torch.Tensor], float]
         if cycle_spinning:
-            prox = _ShiftedThreshold(w, lam)
-            return (
-                yield from fista(
-                    enc.normal,
-                    enc.rhs,
-                    prox,
-                    x0=x0,
-                    regularizer=prox.regularizer,
-                    step_size=step,
-                    max_iterations=iterations,
-                    tolerance=tolerance,
-                    constant=enc.constant,
-                )
-            )
-
-        def normal(c: torch.Tensor) -> torch.Tensor:
-            return w(enc.normal(w.adjoint(c)))
-
-        coefficients = yield from fista(
+            shifted = _ShiftedThreshold(w, lam)
+            normal, rhs, start, prox, regularizer = enc.normal, enc.rhs, x0, shifted, shifted.regularizer
+        else:
+            normal = lambda c: w(enc.normal(w.adjoint(c)))  # noqa: E731
+            rhs, start = w(enc.rhs), w(x0)
+            prox = lambda v, t: soft_threshold(v, lam * t)  # noqa: E731
+            regularizer = lambda c: lam * float(c.abs().sum())  # noqa: E731
+        result = yield from fista(
             normal,
-            w(enc.rhs),
-            lambda v, t: soft_threshold(v, lam * t),
-            x0=w(x0),
-            regularizer=lambda c: lam * float(c.abs().sum()),
+            rhs,
+            prox,
+            x0=start,
+            regularizer=regularizer,
             step_size=step,
             max_iterations=iterations,
             tolerance=tolerance,
             constant=enc.constant,
         )
-        return w.adjoint(coefficients)
+        return result if cycle_spinning else w.adjoint(result)
 
     meta: dict[str, object] = {
         "iterations": int(iterations),
