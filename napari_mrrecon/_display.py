@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from napari_mrrecon._model import find_layer
+from napari_mrrecon._views import replace_image, reusable_layer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -128,13 +128,12 @@ def show_preview(
 
     A hidden layer (kept from an earlier run) is moved back on top and shown.
     """
-    layer = find_layer(viewer.layers, name)
-    if layer is None or layer.ndim != preview.ndim:
-        if layer is not None:
-            viewer.layers.remove(layer)
+    layer = reusable_layer(viewer, name, preview.ndim)
+    if layer is None:
         # a copy the layer owns, so later previews can be written into it
-        data = np.array(preview, dtype=np.float32)
-        viewer.add_image(data, name=name, colormap="gray", contrast_limits=limits)
+        replace_image(
+            viewer, np.array(preview, dtype=np.float32), name=name, colormap="gray", contrast_limits=limits
+        )
         return
     if not layer.visible and (index := viewer.layers.index(layer)) != len(viewer.layers) - 1:
         # kept from an earlier run under the layers added since: back on top to be seen

@@ -61,6 +61,7 @@ from napari_mrrecon._views import (
     gfactor_layer,
     image_layer,
     iterates_layer,
+    replace_image,
     reusable_layer,
     upsert_image,
     voxel_scale,
@@ -356,7 +357,7 @@ class ReconWidget(EngineRunWidget):
         if layer is not None and result_of(layer) is not None:
             assign_image(layer, result.data, **{k: v for k, v in kwargs.items() if k != "name"})
         else:
-            self.defer(lambda: self._add_result(result.data, kwargs))
+            self.defer(partial(replace_image, self.viewer, result.data, **kwargs))
         for suffix, made in result.maps.items():
             map_name = f"{dataset.name} {suffix}"
             if made is None:
@@ -370,11 +371,6 @@ class ReconWidget(EngineRunWidget):
             else:  # added hidden: the reconstruction stays in view (and the canvas paints faster)
                 self.defer(partial(upsert_image, self.viewer, data, visible=False, **map_kwargs))
         self.defer(lambda: self._activate(name))  # last: napari makes each added layer the active one
-
-    def _add_result(self, data: np.ndarray, kwargs: dict[str, Any]) -> None:
-        if (stale := find_layer(self.viewer.layers, kwargs["name"])) is not None:
-            self.viewer.layers.remove(stale)
-        self.viewer.add_image(data, **kwargs)
 
     def _remove(self, name: str) -> None:
         if (layer := find_layer(self.viewer.layers, name)) is not None:

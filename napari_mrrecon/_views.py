@@ -35,6 +35,7 @@ __all__ = [
     "iterates_layer",
     "kspace_layer",
     "log_magnitude",
+    "replace_image",
     "reusable_layer",
     "upsert_image",
     "viewer_grid",
@@ -272,12 +273,17 @@ def upsert_image(viewer: napari.viewer.Viewer, data: np.ndarray, **kwargs: Any) 
     layer costs ~10× more than assigning data); otherwise it is replaced. ``visible`` is
     used only when the layer is added. Main thread only.
     """
-    from napari_mrrecon._model import find_layer
-
     layer = reusable_layer(viewer, kwargs["name"], data.ndim)
     if layer is not None:
         assign_image(layer, data, **{k: v for k, v in kwargs.items() if k not in ("name", "visible")})
         return layer
+    return replace_image(viewer, data, **kwargs)
+
+
+def replace_image(viewer: napari.viewer.Viewer, data: np.ndarray, **kwargs: Any) -> napari.layers.Image:
+    """Add ``data`` as the image layer ``kwargs["name"]``, replacing one of that name (main thread)."""
+    from napari_mrrecon._model import find_layer
+
     if (stale := find_layer(viewer.layers, kwargs["name"])) is not None:
         viewer.layers.remove(stale)
     return viewer.add_image(data, **kwargs)
