@@ -118,7 +118,7 @@ class SweepWidget(EngineRunWidget):
         self.main_layout.addStretch(1)
 
         self.items: list[SweepItem] = []
-        self._tops: list[float] = []  # largest magnitude of each grid layer
+        self._top = 0.0  # largest magnitude shown (grid layers, or the stack since it was made)
         self.result_layers: list[napari.layers.Layer] = []
         self._run: dict[str, Any] = {}
         self._gathered: dict[str, Any] = {}
@@ -245,7 +245,7 @@ class SweepWidget(EngineRunWidget):
                 self.viewer.layers.remove(layer)
         self.result_layers = []
         self.items = []
-        self._tops = []
+        self._top = 0.0
         self._stack = None
         self._run = {**self._gathered, "layout": layout}
         self.table.setRowCount(0)
@@ -300,8 +300,8 @@ class SweepWidget(EngineRunWidget):
         item = ready.item
         name = f"{self._label(item)} ({dataset_name})"  # value first: the grid cell shows the name
         entry = ReconResult(image=item.image, name=dataset_name)
-        self._tops.append(ready.top)
-        top = max(self._tops) or 1.0  # one contrast for all, so that they compare
+        self._top = max(self._top, ready.top)
+        top = self._top or 1.0  # one contrast for all, so that they compare
         kwargs = {**ready.kwargs, "name": name, "contrast_limits": (0.0, top)}
         layer = self.viewer.add_image(ready.data, metadata={METADATA_KEY: entry}, **kwargs)
         layer.name_overlay.visible = True
@@ -319,17 +319,22 @@ class SweepWidget(EngineRunWidget):
         short = short_name(self._run["parameter"])
         if self._stack is None or self._stack.shape[1:] != mag.shape:
             self._stack = np.zeros((n, *mag.shape), dtype=np.float32)
+            self._top = 0.0
             for layer in self.result_layers:
                 self.viewer.layers.remove(layer)
-            _, kwargs = image_layer(item.image, f"{dataset_name} sweep {short}", "magnitude")
-            kwargs["axis_labels"] = (short, *kwargs["axis_labels"])
-            kwargs["scale"] = (1.0, *kwargs["scale"])
+            kwargs = {
+                **ready.kwargs,
+                "name": f"{dataset_name} sweep {short}",
+                "axis_labels": (short, *ready.kwargs["axis_labels"]),
+                "scale": (1.0, *ready.kwargs["scale"]),
+            }
             self._stack[item.index] = mag
             self.result_layers = [self.viewer.add_image(self._stack, **kwargs)]
         else:
             self._stack[item.index] = mag
         layer = self.result_layers[0]
-        top = float(self._stack.max()) or 1.0
+        self._top = max(self._top, ready.top)
+        top = self._top or 1.0
         layer.contrast_limits_range = (0.0, top)
         layer.contrast_limits = (0.0, top)
         layer.refresh()
@@ -370,4 +375,4 @@ def _ready(item: Any) -> Any:
     if not isinstance(item, SweepItem):
         return item
     data, kwargs = image_layer(item.image, "", "magnitude")
-    return _Ready(item, data, kwargs, float(kwargs["contrast_limits"][1]))
+    return _Ready(item, data, kwargs, float(data.max()) if data.size else 0.0)
