@@ -6,8 +6,8 @@ value is positive. Values are recorded as they come.
 
 Drawing stays off the critical path of the GUI (a full draw of two axes with their tick
 labels takes 20–80 ms, more on a loaded machine): the lines are *animated* artists drawn
-onto a cached background (a few ms) at most :data:`REDRAW_INTERVAL_MS` apart (or when the
-owner calls :meth:`MetricsPlot.redraw`), shown with a deferred ``update()`` rather than
+onto a cached background (a few ms) when the owner calls :meth:`MetricsPlot.redraw` (the
+recon dock: once per GUI frame, ≤ 10 a second), shown with a deferred ``update()`` rather than
 ``blit`` (an immediate repaint, which composes the whole napari window), and a full redraw
 (``draw_idle``) happens only when the axes limits must grow. The iteration axis
 spans the run's total number of iterations from the start, the value axis grows by whole
@@ -28,12 +28,10 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.lines import Line2D
 
-__all__ = ["MAX_METRICS", "REDRAW_INTERVAL_MS", "MetricsPlot", "grown_limits"]
+__all__ = ["MAX_METRICS", "MetricsPlot", "grown_limits"]
 
 #: Most metrics plotted (the first names seen).
 MAX_METRICS = 3
-#: Shortest time between two line updates (ms): at most 10 a second.
-REDRAW_INTERVAL_MS = 100
 
 
 def grown_limits(
@@ -88,9 +86,6 @@ class MetricsPlot(QWidget):
     ----------
     parent
         Parent widget.
-    auto_redraw
-        Schedule a redraw (throttled) on every :meth:`add`; False when the owner calls
-        :meth:`redraw` itself (e.g. once per GUI frame, together with its other updates).
     names
         Metrics expected, in the order they come: their axes are built now (empty), so the
         first run does not rebuild the figure while it goes on. Other names rebuild it.
@@ -103,14 +98,10 @@ class MetricsPlot(QWidget):
         Number of full figure draws so far (limits grew, axes rebuilt, resize).
     """
 
-    def __init__(
-        self, parent: QWidget | None = None, *, auto_redraw: bool = True, names: Sequence[str] = ()
-    ) -> None:
+    def __init__(self, parent: QWidget | None = None, *, names: Sequence[str] = ()) -> None:
         super().__init__(parent)
-        self._auto_redraw = auto_redraw
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
         from matplotlib.figure import Figure
-        from superqt.utils import qthrottled
 
         self.history: dict[str, tuple[list[int], list[float]]] = {}
         self.full_draws = 0
@@ -123,8 +114,6 @@ class MetricsPlot(QWidget):
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(150)
         self.canvas.mpl_connect("draw_event", self._on_draw)
-        # solvers can report hundreds of iterations a second: update the lines 10 times a second
-        self._redraw = qthrottled(self._update, timeout=REDRAW_INTERVAL_MS, leading=False, parent=self)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.canvas)
@@ -132,7 +121,6 @@ class MetricsPlot(QWidget):
 
     def clear(self) -> None:
         """Forget every value (a new run starts); the axes and their limits stay until new names come."""
-        self._redraw.cancel()
         self.history.clear()
         self._total = 0
         for line in self._lines.values():
@@ -140,7 +128,7 @@ class MetricsPlot(QWidget):
         self._blit()
 
     def add(self, iteration: int, metrics: Mapping[str, float], total: int = 0) -> None:
-        """Append one iteration's metrics and schedule an update.
+        """Append one iteration's metrics (drawn at the next :meth:`redraw`).
 
         Parameters
         ----------
@@ -162,18 +150,11 @@ class MetricsPlot(QWidget):
         self._total = max(self._total, int(total))
         if list(self.history) != list(self._axes):
             self._build(list(self.history))  # new names: new axes (once per set of names)
-        if self._auto_redraw:
-            self._redraw()
 
     @property
     def axes(self) -> dict[str, Axes]:
         """Metric name → its axes (empty before the first values)."""
         return dict(self._axes)
-
-    def redraw(self) -> None:
-        """Show the values added so far now (cancels a scheduled redraw)."""
-        self._redraw.cancel()
-        self._update()
 
     # ---- drawing ------------------------------------------------------------------------------
     def _build(self, names: list[str]) -> None:
@@ -211,8 +192,8 @@ class MetricsPlot(QWidget):
         self.full_draws += 1
         self.canvas.draw_idle()
 
-    def _update(self) -> None:
-        """Put the new values into the lines; blit, or redraw all when the limits must grow."""
+    def redraw(self) -> None:
+        """Show the values added so far: blit the lines, or redraw all when the limits must grow."""
         grow = False
         for name, (its, values) in self.history.items():
             if not values or name not in self._axes:

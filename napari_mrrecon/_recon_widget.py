@@ -176,7 +176,7 @@ class ReconWidget(EngineRunWidget):
         self._refresh_sequences()
         self._update_memory()
 
-        self.plot = MetricsPlot(self, auto_redraw=False, names=PLOTTED_METRICS)  # redrawn in on_frame
+        self.plot = MetricsPlot(self, names=PLOTTED_METRICS)  # redrawn in on_frame
         self.plot.setToolTip("Residual and objective of the iterative solver, per iteration")
         self.main_layout.addWidget(self.plot)
         self.run_started.connect(lambda _gen: self.plot.clear())

@@ -126,7 +126,7 @@ def test_grown_limits() -> None:
 
 def test_metrics_plot_rerun_needs_no_full_draw(qtbot: Any) -> None:
     """A converging residual (0.5^i, 30 iterations) costs ≤ 6 full draws; the same run again none."""
-    plot = MetricsPlot(auto_redraw=False)
+    plot = MetricsPlot()
     qtbot.addWidget(plot)
     plot.resize(400, 220)
     plot.show()
