@@ -72,7 +72,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PREVIEW_LAYER",
-    "STATUS_INTERVAL_MS",
     "DatasetChoice",
     "EngineRunWidget",
     "LayerChoice",
@@ -84,9 +83,6 @@ logger = logging.getLogger(__name__)
 
 #: Name of the single layer that shows live previews of a running computation.
 PREVIEW_LAYER = "mrrecon preview"
-
-#: Shortest time between two updates of the progress bar, status line and preview (ms).
-STATUS_INTERVAL_MS = 100
 
 
 @dataclass(frozen=True)
@@ -232,8 +228,9 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
     current one (a run cancelled by :meth:`run` with ``restart=True``) are ignored, so
     late previews or results of a cancelled run never reach the layers.
 
-    Previews are shown at most every :attr:`PREVIEW_INTERVAL_S` seconds (the latest one
-    wins), whatever rate the engine yields them at.
+    Previews, status line and progress bar are updated at most every
+    :attr:`PREVIEW_INTERVAL_S` seconds (the latest event wins), whatever rate the engine
+    yields at.
 
     Parameters
     ----------
@@ -259,7 +256,7 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
     run_started = Signal(int)
     run_finished = Signal()
 
-    #: Shortest time between two preview layer updates (s): ≤ 10 frames per second.
+    #: Shortest time between two frames (status, progress, plot, preview; s): ≤ 10 a second.
     PREVIEW_INTERVAL_S = 0.1
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
