@@ -54,6 +54,7 @@ from qtpy.QtWidgets import (
 
 from napari_mrrecon._display import (
     PreviewWithLimits,
+    in_caller_threads,
     preview_limits,
     set_progress,
     show_preview,
@@ -422,12 +423,14 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
         self._generation += 1
         gen = self._generation
 
+        make_steps = in_caller_threads(partial(self.make_steps, dataset, **options))
+
         @thread_worker(start_thread=False)
         def work() -> Generator[Any, None, Any]:
             from recon_engine.errors import ReconError
 
             try:
-                return self.prepare_result((yield from with_limits(self.make_steps(dataset, **options))))
+                return self.prepare_result((yield from with_limits(make_steps())))
             except ReconError as exc:  # bad input: a message for the user, not a traceback
                 return _Failure(str(exc))
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PreviewWithLimits",
+    "in_caller_threads",
     "map_items",
     "preview_limits",
     "set_limits",
@@ -84,6 +85,27 @@ def _attach_limits(item: Any) -> Any:
     if isinstance(item, ProgressEvent) and item.preview is not None:
         return PreviewWithLimits(item, preview_limits(item.preview))
     return item
+
+
+def in_caller_threads(make_steps: Callable[[], Any]) -> Callable[[], Any]:
+    """``make_steps``, to be called in a worker, with the torch thread count of this thread.
+
+    Call this in the GUI thread and the result in the worker thread. torch keeps the intra-op
+    thread count per thread, and a worker thread keeps whatever it had when it first used
+    torch, not later ``torch.set_num_threads`` calls of the main thread. The count changes
+    how reductions are split, so without this a run in a dock could differ in the last bits
+    from the same recipe run in a script (and from run to run, with the pool thread).
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+
+    def in_worker() -> Any:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        return make_steps()
+
+    return in_worker
 
 
 def with_limits(steps: Generator[Any, None, Any]) -> Generator[Any, None, Any]:

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import QObject, Signal
 
+from napari_mrrecon._display import in_caller_threads
+
 if TYPE_CHECKING:
     from napari.qt.threading import GeneratorWorker
 
@@ -138,12 +140,14 @@ class LatestRunner(QObject):
         if job is None:
             return
 
+        make_steps = in_caller_threads(job.steps)
+
         @thread_worker(start_thread=False)
         def work() -> Generator[Any, None, Any]:
             from recon_engine.errors import ReconError
 
             try:
-                return (yield from job.steps())
+                return (yield from make_steps())
             except ReconError as exc:  # bad settings: a message for the user, not a traceback
                 return _Failure(" ".join(str(exc).split()))
 
