@@ -11,7 +11,7 @@ results ignored). The result is shown as one float32 view of the complex image
 (magnitude, phase, real, imaginary), coil maps and g-factor maps (when the method
 returns them in ``image.meta``) as their own layers, and "Save…" exports from the
 complex master. "Save recipe…" / "Load recipe…" write and read a
-:class:`~recon_engine.pipeline.Recipe`; "Copy as Python" copies its engine calls.
+:class:`~recon_engine.recipe.Recipe`; "Copy as Python" copies its engine calls.
 
 When Pulseq sequences are loaded (``.seq`` trajectory layers), "Trajectory from" offers
 them: Run then re-reads the raw file with the sequence (``recon_engine.read(raw,
@@ -75,7 +75,7 @@ if TYPE_CHECKING:
     from magicgui.widgets import Container
 
     from recon_engine.data import ImageData
-    from recon_engine.pipeline import Recipe
+    from recon_engine.recipe import Recipe
     from recon_engine.progress import ProgressEvent
 
 __all__ = [
@@ -388,7 +388,7 @@ class ReconWidget(EngineRunWidget):
         from napari.utils.notifications import show_error
 
         from recon_engine.errors import ReconError
-        from recon_engine.pipeline import Recipe
+        from recon_engine.recipe import Recipe
 
         dataset = self.dataset_choice.dataset()
         if dataset is None:
@@ -439,7 +439,7 @@ class ReconWidget(EngineRunWidget):
         from napari.utils.notifications import show_error, show_info, show_warning
 
         from recon_engine.errors import ReconError
-        from recon_engine.pipeline import file_sha256, load_recipe
+        from recon_engine.recipe import file_sha256, load_recipe
 
         try:
             recipe = load_recipe(path)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from recon_engine.bench import Record, markdown_table
+from recon_engine.cli.bench import Record, markdown_table
 
 
 def _cpu_name() -> str:

@@ -29,7 +29,7 @@ def test_no_gui_imports_in_engine_source() -> None:
 def test_engine_run_loads_no_gui_module() -> None:
     code = (
         "import sys, torch, recon_engine as mr\n"
-        "from tests.engine.test_direct_recon import make_kspace\n"
+        "from tests.engine.reconstructions.test_direct_recon import make_kspace\n"
         "mr.reconstruct(make_kspace(), combine='adaptive')\n"
         f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {sorted(GUI)!r})\n"
         "print(','.join(bad))\n"

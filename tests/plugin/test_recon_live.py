@@ -21,7 +21,7 @@ from napari_mrrecon._base import PREVIEW_LAYER
 from napari_mrrecon._float_edit import FloatEdit
 from napari_mrrecon._forms import option_specs
 from napari_mrrecon._model import ReconResult, layers_with, result_of
-from recon_engine.pipeline import Recipe, load_recipe, run_recipe_steps
+from recon_engine.recipe import Recipe, load_recipe, run_recipe_steps
 from recon_engine.reconstructions import METHODS
 from tests.plugin.fakes import FakeLog
 

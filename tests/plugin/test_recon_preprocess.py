@@ -16,7 +16,7 @@ import pytest
 
 import recon_engine
 from napari_mrrecon._model import result_of
-from recon_engine.pipeline import load_recipe, run_recipe_steps
+from recon_engine.recipe import load_recipe, run_recipe_steps
 
 PLUGIN = "napari-mrrecon"
 TIMEOUT_MS = 20_000

@@ -1,4 +1,4 @@
-"""Reader of BART's ``.cfl``/``.hdr`` arrays.
+"""BART's ``.cfl``/``.hdr`` arrays: reader and writer.
 
 A BART array is two files: ``NAME.hdr``, text with a ``# Dimensions`` line followed by the
 sizes of (up to 16) dimensions, and ``NAME.cfl``, the raw complex64 (little-endian float32
@@ -20,7 +20,7 @@ import numpy as np
 
 from recon_engine.errors import FileFormatError
 
-__all__ = ["read_cfl"]
+__all__ = ["read_cfl", "write_cfl"]
 
 
 def _base(path: str | os.PathLike[str]) -> Path:
@@ -88,3 +88,29 @@ def read_cfl(base: str | os.PathLike[str]) -> np.ndarray:
     with open(cfl, "rb") as fh:
         data = np.fromfile(fh, dtype="<c8", count=n)
     return data.astype(np.complex64, copy=False).reshape(dims, order="F")
+
+
+def write_cfl(base: str | os.PathLike[str], array: np.ndarray) -> Path:
+    """Write ``array`` (BART dimension order) as ``base.hdr`` + ``base.cfl``.
+
+    Parameters
+    ----------
+    base
+        Path without extension.
+    array
+        Any numeric array, at most 16 dimensions; written as complex64.
+
+    Returns
+    -------
+    Path
+        ``base`` (what BART's command line expects).
+    """
+    b = Path(base)
+    arr = np.asarray(array, dtype=np.complex64)
+    dims = list(arr.shape) or [1]
+    dims += [1] * max(0, 5 - len(dims))
+    b.with_suffix(".hdr").write_text(
+        "# Dimensions\n" + " ".join(str(d) for d in dims) + "\n", encoding="ascii"
+    )
+    arr.ravel(order="F").astype("<c8", copy=False).tofile(b.with_suffix(".cfl"))
+    return b
