@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from recon_engine.data.image import ImageData
 from recon_engine.progress import Steps
-from recon_engine.reconstructions.auto import direct_auto_steps, uses_nufft
+from recon_engine.reconstructions.auto import direct_auto_steps, suggest_method, uses_nufft
 from recon_engine.reconstructions.cs import tv_steps, wavelet_steps
 from recon_engine.reconstructions.direct import COMBINE_METHODS, direct_steps
 from recon_engine.reconstructions.grappa import grappa_steps
@@ -26,6 +26,7 @@ __all__ = [
     "direct_steps",
     "grappa_steps",
     "sense_steps",
+    "suggest_method",
     "tv_steps",
     "uses_nufft",
     "wavelet_steps",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+import torch
+
 from recon_engine.calibration.density import DensityMethod
 from recon_engine.calibration.epi import Method as EpiMethod
 from recon_engine.calibration.epi import epi_phase_correction
@@ -20,7 +22,14 @@ from recon_engine.progress import ProgressEvent, Steps
 from recon_engine.reconstructions.direct import CombineMethod, direct_steps
 from recon_engine.reconstructions.nufft_direct import direct_nufft_steps
 
-__all__ = ["EPI_CORRECTIONS", "EpiCorrection", "direct_auto_steps", "has_reversed_readouts", "uses_nufft"]
+__all__ = [
+    "EPI_CORRECTIONS",
+    "EpiCorrection",
+    "direct_auto_steps",
+    "has_reversed_readouts",
+    "suggest_method",
+    "uses_nufft",
+]
 
 EpiCorrection = Literal["auto", "navigators", "image", "none"]
 EPI_CORRECTIONS: tuple[str, ...] = ("auto", "navigators", "image", "none")
@@ -36,6 +45,55 @@ def has_reversed_readouts(kspace: KSpace) -> bool:
 def uses_nufft(kspace: KSpace) -> bool:
     """True when the data needs the NUFFT: a non-Cartesian header and a trajectory."""
     return kspace.trajectory is not None and not kspace.header.is_cartesian
+
+
+#: Smallest effective acceleration at which :func:`suggest_method` prefers parallel imaging.
+UNDERSAMPLED_FROM = 1.2
+#: Fewest fully sampled central lines (or flagged ACS lines) that count as calibration data.
+MIN_CALIBRATION_LINES = 8
+
+
+def _central_run(lines: torch.Tensor) -> int:
+    """Length of the run of sampled entries of a 1D bool mask through its centre ``N // 2``."""
+    n = int(lines.numel())
+    c = n // 2
+    if n == 0 or not bool(lines[c]):
+        return 0
+    lo, hi = c, c
+    while lo > 0 and bool(lines[lo - 1]):
+        lo -= 1
+    while hi < n - 1 and bool(lines[hi + 1]):
+        hi += 1
+    return hi - lo + 1
+
+
+def suggest_method(kspace: KSpace) -> str:
+    """The reconstruction a user should see first for this data.
+
+    Undersampled Cartesian multi-coil data (effective acceleration ≥ :data:`UNDERSAMPLED_FROM`)
+    with calibration data — flagged ACS lines, or a fully sampled centre of at least
+    :data:`MIN_CALIBRATION_LINES` phase-encoding lines — gets ``"sense"`` (coil maps from that
+    calibration); everything else (fully sampled, single coil, non-Cartesian, no calibration)
+    gets ``"direct"``.
+
+    Parameters
+    ----------
+    kspace
+        ``(*other, coils, k2, k1, k0)`` with ``sampling_mask`` ``(*other, k2, k1)``.
+
+    Returns
+    -------
+    str
+        A key of :data:`recon_engine.reconstructions.METHODS`.
+    """
+    if uses_nufft(kspace) or kspace.n_coils < 2 or kspace.acceleration < UNDERSAMPLED_FROM:
+        return "direct"
+    mask = kspace.sampling_mask.reshape(-1, *kspace.sampling_mask.shape[-2:])[0].to("cpu", torch.bool)
+    acs = kspace.calibration_mask.to("cpu", torch.bool)
+    k2_centre = mask.shape[0] // 2
+    flagged = int(acs.any(dim=0).sum()) if acs.numel() else 0
+    centre = _central_run(mask[k2_centre])
+    return "sense" if max(flagged, centre) >= MIN_CALIBRATION_LINES else "direct"
 
 
 def direct_auto_steps(
