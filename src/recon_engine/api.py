@@ -22,7 +22,7 @@ from recon_engine.device import DeviceLike
 from recon_engine.errors import FileFormatError, ParameterError
 from recon_engine.io.ismrmrd_read import RawInfo, read_ismrmrd_info, read_ismrmrd_readouts
 from recon_engine.io.sorting import TrajectoryUnits, sort_readouts
-from recon_engine.progress import Steps, run
+from recon_engine.progress import ProgressCallback, Steps, run
 from recon_engine.reconstructions import METHODS
 
 __all__ = [
@@ -206,7 +206,7 @@ def reconstruct(
     *,
     method: str = "direct",
     device: DeviceLike = "auto",
-    progress: Any = None,
+    progress: ProgressCallback | None = None,
     **options: Any,
 ) -> ImageData:
     """Reconstruct and return the image (progress events go to ``progress`` if given).
@@ -229,9 +229,7 @@ def reconstruct(
     ImageData
         complex64 ``(*other, 1, z, y, x)``.
     """
-    cb = progress if callable(progress) else None
-    steps: Steps[ImageData] = reconstruct_steps(kspace, method=method, device=device, **options)
-    return run(steps, cb)
+    return run(reconstruct_steps(kspace, method=method, device=device, **options), progress)
 
 
 def save(image: ImageData, path: str | os.PathLike[str], *, phase: bool = False) -> list[Path]:

@@ -14,18 +14,17 @@ Example
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import ParamSpec, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["PreviewThrottle", "ProgressEvent", "Steps", "run", "run_to_end"]
+__all__ = ["PreviewThrottle", "ProgressCallback", "ProgressEvent", "Steps", "relay", "run"]
 
 T = TypeVar("T")
-P = ParamSpec("P")
+Y = TypeVar("Y")
 
 
 @dataclass(frozen=True)
@@ -63,15 +62,24 @@ Steps = Generator[ProgressEvent, None, T]
 """Type of a long engine call: yields :class:`ProgressEvent`, returns ``T``."""
 
 
-def run(steps: Steps[T], callback: Callable[[ProgressEvent], None] | None = None) -> T:
-    """Drive a generator of :class:`ProgressEvent` to the end and return its result.
+#: What ``progress=`` of :func:`~recon_engine.api.reconstruct`, :func:`~recon_engine.qmri.fit`
+#: and :func:`~recon_engine.teaching.explore` receives: every event, in order.
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+def run(steps: Generator[Y, Any, T], callback: Callable[[Y], None] | None = None) -> T:
+    """Drive a generator to its end and return its result: the one way to run long work.
+
+    Every plain-function form of a ``*_steps`` generator (``reconstruct``, ``fit``,
+    ``explore``, ...) is ``run(xxx_steps(...), progress)``; a solver's states can be driven
+    the same way (``x = run(conjugate_gradient_steps(H, b))``).
 
     Parameters
     ----------
     steps
-        Generator returned by an engine ``*_steps`` function.
+        Generator returned by an engine ``*_steps`` function (or a solver).
     callback
-        Called with every event (e.g. to print progress); ``None`` ignores them.
+        Called with every yielded item (e.g. to print progress); ``None`` ignores them.
 
     Returns
     -------
@@ -80,39 +88,42 @@ def run(steps: Steps[T], callback: Callable[[ProgressEvent], None] | None = None
     """
     while True:
         try:
-            event = next(steps)
+            item = next(steps)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
         if callback is not None:
-            callback(event)
+            callback(item)
 
 
-def run_to_end(steps: Callable[P, Steps[T]], name: str, doc: str) -> Callable[P, T]:
-    """The plain-function form of a ``*_steps`` generator function.
+def relay(
+    steps: Generator[Y, Any, T], event: Callable[[Y], ProgressEvent | None]
+) -> Generator[ProgressEvent, None, T]:
+    """Re-yield what ``steps`` yields as progress events and return its result.
+
+    ``x = yield from relay(solver, lambda state: ProgressEvent(...))`` inside a ``*_steps``
+    generator: ``event`` maps each item (e.g. a :class:`~recon_engine.solvers.SolverState`)
+    to the event to yield, or to ``None`` to yield nothing for it.
 
     Parameters
     ----------
     steps
-        Generator function (e.g. ``fit_steps``).
-    name
-        ``__name__`` of the returned function (e.g. ``"fit"``).
-    doc
-        Its docstring.
+        Any generator (a solver, another ``*_steps`` call).
+    event
+        Item → :class:`ProgressEvent` or ``None``.
 
     Returns
     -------
-    Callable
-        Takes the same parameters as ``steps`` and returns :func:`run` of its generator.
+    T
+        The value ``steps`` returned.
     """
-
-    @functools.wraps(steps)
-    def to_end(*args: P.args, **kwargs: P.kwargs) -> T:
-        return run(steps(*args, **kwargs))
-
-    to_end.__name__ = name
-    to_end.__qualname__ = name
-    to_end.__doc__ = doc
-    return to_end
+    while True:
+        try:
+            item = next(steps)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        out = event(item)
+        if out is not None:
+            yield out
 
 
 class PreviewThrottle:

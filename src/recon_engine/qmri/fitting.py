@@ -10,13 +10,14 @@ minimum, the better one kept). MR fingerprinting is matched to a dictionary inst
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from recon_engine.device import DeviceLike, resolve_device
 from recon_engine.errors import DataError
-from recon_engine.progress import PreviewThrottle, ProgressEvent, Steps, run_to_end
+from recon_engine.progress import PreviewThrottle, ProgressCallback, ProgressEvent, Steps, run
 from recon_engine.qmri._prepare import abscissa, make_mask, real_signals, resolve_options
 from recon_engine.qmri._voxelfit import VoxelFit, fit_voxels
 from recon_engine.qmri.models import get_model
@@ -190,6 +191,29 @@ def fit_steps(
     return assemble(spec.info.name, parts, keep, spatial, x_np, opts, aux_np, not signed and spec.polarity)
 
 
-fit = run_to_end(
-    fit_steps, "fit", ":func:`fit_steps` run to the end (same parameters); returns the :class:`FitResult`."
-)
+def fit(
+    series: QMRISeries | np.ndarray,
+    model: str,
+    *,
+    progress: ProgressCallback | None = None,
+    **options: Any,
+) -> FitResult:
+    """:func:`fit_steps` run to the end; returns the :class:`FitResult`.
+
+    Parameters
+    ----------
+    series
+        The image series ``(n, [z,] y, x)`` (see :func:`fit_steps`).
+    model
+        Signal model name (``"ir"``, ``"t2"``, ...).
+    progress
+        Optional callable receiving every :class:`~recon_engine.progress.ProgressEvent`.
+    **options
+        The keyword options of :func:`fit_steps` (``times``, ``mask_threshold``, ...).
+
+    Returns
+    -------
+    FitResult
+        Parameter maps ``(z, y, x)`` and fit quality maps.
+    """
+    return run(fit_steps(series, model, **options), progress)

@@ -6,7 +6,7 @@ from collections.abc import Generator
 
 import torch
 
-from recon_engine.progress import ProgressEvent
+from recon_engine.progress import ProgressEvent, relay
 from recon_engine.reconstructions._encoding import Encoding
 from recon_engine.solvers.cg import conjugate_gradient
 
@@ -18,9 +18,8 @@ WARM_ITERATIONS = 10  # CG-SENSE iterations of the starting point
 def warm_start(enc: Encoding) -> Generator[ProgressEvent, None, torch.Tensor]:
     """A few CG-SENSE iterations: the starting point of PDHG and FISTA."""
     gen = conjugate_gradient(enc.normal, enc.rhs, max_iterations=WARM_ITERATIONS, tolerance=1e-3)
-    while True:
-        try:
-            state = next(gen)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        yield ProgressEvent(f"warm start (CG {state.iteration})", 0, 0, metrics={"residual": state.residual})
+    x: torch.Tensor = yield from relay(
+        gen,
+        lambda s: ProgressEvent(f"warm start (CG {s.iteration})", 0, 0, metrics={"residual": s.residual}),
+    )
+    return x

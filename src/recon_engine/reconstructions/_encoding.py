@@ -28,8 +28,8 @@ from recon_engine.operators.nufft import NUFFTOp
 from recon_engine.operators.sampling import CartesianSamplingOp
 from recon_engine.operators.toeplitz import ToeplitzNormalOp
 from recon_engine.operators.toeplitz_sense import ToeplitzSenseOp
-from recon_engine.progress import ProgressEvent, Steps
-from recon_engine.solvers._power import power_iteration_steps, seeded_like
+from recon_engine.progress import ProgressEvent, Steps, relay
+from recon_engine.solvers._power import PowerState, power_iteration_steps, seeded_like
 
 __all__ = ["Encoding", "Map", "Problem", "lipschitz_steps"]
 
@@ -82,12 +82,12 @@ class Encoding:
 def lipschitz_steps(normal: Map, like: torch.Tensor, iterations: int = 20) -> Steps[float]:
     """``λ_max(N)`` by power iteration, yielding a progress event per application of ``N``."""
     steps = power_iteration_steps(normal, seeded_like(like), iterations)
-    while True:
-        try:
-            k, lam = next(steps)
-        except StopIteration as stop:
-            return float(stop.value)
-        yield ProgressEvent(f"step size (power iteration {k})", 0, 0, metrics={"lipschitz": lam})
+
+    def event(state: PowerState) -> ProgressEvent:
+        stage = f"step size (power iteration {state.iteration})"
+        return ProgressEvent(stage, 0, 0, metrics={"lipschitz": state.estimate})
+
+    return float((yield from relay(steps, event)))
 
 
 @dataclass

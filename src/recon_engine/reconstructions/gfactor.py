@@ -36,6 +36,7 @@ doi:10.1002/mrm.21728.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -46,8 +47,8 @@ from recon_engine.errors import DataError, ParameterError
 from recon_engine.operators.coils import SensitivityOp
 from recon_engine.operators.fft import FFTOp
 from recon_engine.operators.sampling import CartesianSamplingOp
-from recon_engine.progress import ProgressEvent, Steps, run
-from recon_engine.solvers.cg import conjugate_gradient
+from recon_engine.progress import ProgressEvent, Steps, relay, run
+from recon_engine.solvers.cg import CGState, conjugate_gradient
 
 __all__ = ["GFACTOR_METHODS", "GFactorMethod", "gfactor_map", "gfactor_steps", "regular_acceleration"]
 
@@ -222,6 +223,10 @@ def _exact_lines(maps: torch.Tensor, lines: torch.Tensor) -> torch.Tensor:
     return g.to(torch.float32)
 
 
+def _replica_event(stage: str, done: int, replicas: int, state: CGState) -> ProgressEvent:
+    return ProgressEvent(stage, done, int(replicas), metrics={"residual": state.residual})
+
+
 def _full_noise_std(maps: torch.Tensor) -> torch.Tensor:
     """``σ_1 = √([(SᴴS)⁻¹]_00)`` per voxel for white unit noise and full sampling."""
     s = maps.permute(2, 3, 4, 1, 0).to(torch.complex128)  # (z, y, x, c, m)
@@ -283,14 +288,8 @@ def gfactor_steps(
         noise = torch.complex(torch.randn(shape, generator=gen), torch.randn(shape, generator=gen))
         rhs = a.adjoint(noise.to(dev) / math.sqrt(2.0))  # Aᴴ keeps the sampled noise only
         steps = conjugate_gradient(a.gram, rhs, max_iterations=iterations, tolerance=tolerance)
-        while True:  # an event per CG iteration: the batch may take a while
-            try:
-                state = next(steps)
-            except StopIteration as stop:
-                x: torch.Tensor = stop.value
-                break
-            stage = f"pseudo-replica {done + 1}–{done + n} of {replicas}"
-            yield ProgressEvent(stage, done, int(replicas), metrics={"residual": state.residual})
+        event = partial(_replica_event, f"pseudo-replica {done + 1}–{done + n} of {replicas}", done, replicas)
+        x: torch.Tensor = yield from relay(steps, event)  # an event per CG iteration: batches take a while
         power += (x[:, 0].abs() ** 2).sum(dim=0).to(torch.float64)
         done += n
         yield ProgressEvent(f"pseudo-replica {done}/{replicas}", done, int(replicas))

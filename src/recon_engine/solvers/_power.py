@@ -14,13 +14,31 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 
 import torch
 
-__all__ = ["SAFETY", "power_iteration", "power_iteration_steps", "seeded_like"]
+from recon_engine.progress import run
+from recon_engine.solvers.state import SolverState
+
+__all__ = ["SAFETY", "PowerState", "power_iteration", "power_iteration_steps", "seeded_like"]
 
 #: Safety factor on the estimate (power iteration approaches ``λ_max`` from below).
 SAFETY = 1.02
+
+
+@dataclass(frozen=True)
+class PowerState(SolverState):
+    """State after one power-iteration step (:class:`~recon_engine.solvers.state.SolverState`).
+
+    ``residual`` is the relative change of the eigenvalue estimate, ``objective`` the
+    estimate ``SAFETY · vᴴNv`` (alias ``estimate``) and ``solution`` the unit vector ``v``.
+    """
+
+    @property
+    def estimate(self) -> float:
+        """``SAFETY · λ_k``, the current estimate of ``λ_max`` (alias of :attr:`objective`)."""
+        return self.objective
 
 
 def seeded_like(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
@@ -42,8 +60,8 @@ def power_iteration_steps(
     iterations: int = 20,
     *,
     tolerance: float = 1e-3,
-) -> Generator[tuple[int, float], None, float]:
-    """Estimate ``λ_max`` of a Hermitian positive semi-definite ``N``, yielding ``(k, λ_k)``.
+) -> Generator[PowerState, None, float]:
+    """Estimate ``λ_max`` of a Hermitian positive semi-definite ``N``, yielding a :class:`PowerState`.
 
     Steps: ``v ← x0 / ‖x0‖``; repeat ``w = N v``, ``λ = Re⟨v, w⟩``, ``v ← w / ‖w‖`` until
     ``λ`` changes by less than ``tolerance`` (relative) or after ``iterations``.
@@ -77,10 +95,10 @@ def power_iteration_steps(
         if norm == 0.0:
             return 0.0
         v = w / norm
-        done = abs(new - lam) <= tolerance * abs(new)
+        change = abs(new - lam) / max(abs(new), 1e-30)
         lam = new
-        yield k, SAFETY * lam
-        if done:
+        yield PowerState(k, change, SAFETY * lam, v)
+        if change <= tolerance:
             break
     return SAFETY * lam
 
@@ -93,9 +111,4 @@ def power_iteration(
     tolerance: float = 1e-3,
 ) -> float:
     """:func:`power_iteration_steps` run to the end: ``SAFETY · λ_max(N)`` (0 for ``N = 0``)."""
-    steps = power_iteration_steps(normal_op, x0, iterations, tolerance=tolerance)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as stop:
-            return float(stop.value)
+    return float(run(power_iteration_steps(normal_op, x0, iterations, tolerance=tolerance)))

@@ -37,29 +37,19 @@ from dataclasses import dataclass
 
 import torch
 
+from recon_engine.progress import run
+from recon_engine.solvers.state import SolverState
+
 __all__ = ["CGState", "conjugate_gradient", "quadratic_prox"]
 
 
 @dataclass(frozen=True)
-class CGState:
-    """State after one CG iteration.
+class CGState(SolverState):
+    """State after one CG iteration (:class:`~recon_engine.solvers.state.SolverState`).
 
-    Attributes
-    ----------
-    iteration
-        Iterations done (1-based).
-    residual
-        Relative residual ``‖b − Hx‖ / ‖b‖``.
-    objective
-        ``f(x) = ½xᴴHx − Re(bᴴx) + c``.
-    x
-        The current iterate (a new tensor each iteration; the solver does not modify it).
+    ``residual`` is the relative residual ``‖b − Hx‖ / ‖b‖``, ``objective``
+    ``f(x) = ½xᴴHx − Re(bᴴx) + c`` and ``solution`` (alias ``x``) the current iterate.
     """
-
-    iteration: int
-    residual: float
-    objective: float
-    x: torch.Tensor
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -167,10 +157,6 @@ def quadratic_prox(
             max_iterations=max_iterations,
             tolerance=tolerance,
         )
-        while True:
-            try:
-                next(steps)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
+        return run(steps)
 
     return prox

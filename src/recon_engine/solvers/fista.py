@@ -39,30 +39,31 @@ from dataclasses import dataclass
 import torch
 
 from recon_engine.solvers._power import power_iteration, seeded_like
+from recon_engine.solvers.state import SolverState
 
 __all__ = ["FISTAState", "fista", "soft_threshold"]
 
 
 @dataclass(frozen=True)
-class FISTAState:
+class FISTAState(SolverState):
     """State after one FISTA iteration.
 
     Attributes
     ----------
     iteration
         Iterations done (1-based).
-    change
-        Relative change ``‖x_k − x_{k−1}‖ / ‖x_k‖``.
+    residual
+        Relative change ``‖x_k − x_{k−1}‖ / ‖x_k‖`` (alias ``change``).
     objective
         ``f(x_k) + g(x_k)`` (``g`` only when a ``regularizer`` value is given).
-    x
-        The current iterate ``x_k`` (a new tensor each iteration).
+    solution
+        The current iterate ``x_k`` (alias ``x``; a new tensor each iteration).
     """
 
-    iteration: int
-    change: float
-    objective: float
-    x: torch.Tensor
+    @property
+    def change(self) -> float:
+        """Relative change of the iterate (alias of :attr:`residual`)."""
+        return self.residual
 
 
 def soft_threshold(x: torch.Tensor, threshold: float) -> torch.Tensor:

@@ -40,6 +40,8 @@ from dataclasses import dataclass
 
 import torch
 
+from recon_engine.solvers.state import SolverState
+
 __all__ = ["LMResult", "LMState", "ResidualFunction", "levenberg_marquardt", "solve_small"]
 
 ResidualFunction = Callable[[torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor]]
@@ -54,25 +56,35 @@ have not converged yet only (active-set compaction)."""
 
 
 @dataclass(frozen=True)
-class LMState:
+class LMState(SolverState):
     """State after one iteration.
 
     Attributes
     ----------
     iteration
         Iterations done (1-based).
-    cost
-        Sum over voxels of ``‖r‖²``.
+    residual
+        Sum over voxels of ``‖r‖²`` (alias ``cost``; also the ``objective``).
+    objective
+        The same sum.
+    solution
+        Current parameters ``(V, P)`` (alias ``parameters``; the solver does not modify this
+        tensor later).
     n_active
         Voxels not yet converged.
-    parameters
-        Current parameters ``(V, P)`` (the solver does not modify this tensor later).
     """
 
-    iteration: int
-    cost: float
     n_active: int
-    parameters: torch.Tensor
+
+    @property
+    def cost(self) -> float:
+        """Sum over voxels of ``‖r‖²`` (alias of :attr:`residual`)."""
+        return self.residual
+
+    @property
+    def parameters(self) -> torch.Tensor:
+        """Current parameters ``(V, P)`` (alias of :attr:`solution`)."""
+        return self.solution
 
 
 @dataclass(frozen=True)
@@ -246,7 +258,8 @@ def levenberg_marquardt(
             p[ia], r[ia], cost[ia], lam[ia] = pa, ra, ca, la
             j[:, ia] = ja
         ia = ia[~done]
-        yield LMState(iteration=it, cost=float(cost.sum()), n_active=int(ia.numel()), parameters=p)
+        total = float(cost.sum())
+        yield LMState(iteration=it, residual=total, objective=total, solution=p, n_active=int(ia.numel()))
         if ia.numel() == 0:
             break
     return LMResult(parameters=p, residual=r, jacobian=j, cost=cost, iterations=it)

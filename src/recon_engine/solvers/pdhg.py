@@ -51,6 +51,7 @@ from typing import NamedTuple
 import torch
 
 from recon_engine.solvers._power import power_iteration, seeded_like
+from recon_engine.solvers.state import SolverState
 
 __all__ = ["DualTerm", "PDHGState", "WarmQuadraticProx", "l21_term", "least_squares_term", "pdhg"]
 
@@ -79,25 +80,25 @@ class DualTerm(NamedTuple):
 
 
 @dataclass(frozen=True)
-class PDHGState:
+class PDHGState(SolverState):
     """State after one PDHG iteration.
 
     Attributes
     ----------
     iteration
         Iterations done (1-based).
-    change
-        Relative change ``‖x_{k+1} − x_k‖ / ‖x_{k+1}‖``.
+    residual
+        Relative change ``‖x_{k+1} − x_k‖ / ‖x_{k+1}‖`` (alias ``change``).
     objective
         ``G(x) + Σᵢ Fᵢ(Kᵢx)`` over the terms with a value.
-    x
-        The current primal iterate (a new tensor each iteration).
+    solution
+        The current primal iterate (alias ``x``; a new tensor each iteration).
     """
 
-    iteration: int
-    change: float
-    objective: float
-    x: torch.Tensor
+    @property
+    def change(self) -> float:
+        """Relative change of the iterate (alias of :attr:`residual`)."""
+        return self.residual
 
 
 def least_squares_term(forward: Map, adjoint: Map, data: torch.Tensor) -> DualTerm:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from recon_engine.device import DeviceLike
-from recon_engine.progress import ProgressEvent, Steps, run
+from recon_engine.progress import ProgressCallback, ProgressEvent, Steps, run
 from recon_engine.teaching._recon import gfactor_for, recon_steps
 from recon_engine.teaching._views import add_gfactor, make_views
 from recon_engine.teaching.acquire import acquire, combine_natural, zero_filled_natural
@@ -32,7 +32,11 @@ __all__ = ["explore", "explore_steps"]
 
 
 def explore(
-    source: ExplorerSource, settings: ExplorerSettings, *, device: DeviceLike = "cpu"
+    source: ExplorerSource,
+    settings: ExplorerSettings,
+    *,
+    device: DeviceLike = "cpu",
+    progress: ProgressCallback | None = None,
 ) -> ExplorerViews:
     """All views of ``source`` acquired and reconstructed with ``settings``.
 
@@ -44,6 +48,8 @@ def explore(
         The controls.
     device
         Where the iterative reconstructions run (the FFT-only path always runs on the CPU).
+    progress
+        Optional callable receiving every :class:`~recon_engine.progress.ProgressEvent`.
 
     Returns
     -------
@@ -54,7 +60,7 @@ def explore(
     ParameterError
         Impossible settings (R < 1, partial Fourier outside [0.5, 1], unknown names...).
     """
-    return run(explore_steps(source, settings, device=device))
+    return run(explore_steps(source, settings, device=device), progress)
 
 
 def explore_steps(
