@@ -11,7 +11,7 @@ import torch
 from recon_engine.qmri._model import SignalModel, signal_and_jacobian
 from recon_engine.qmri._prepare import polarity_variants
 from recon_engine.solvers.dictionary import variable_projection_search
-from recon_engine.solvers.levenberg_marquardt import LMState, levenberg_marquardt, solve_small
+from recon_engine.solvers.levenberg_marquardt import LMState, levenberg_marquardt_steps, solve_small
 
 __all__ = ["VoxelFit", "fit_voxels", "linear_names"]
 
@@ -110,7 +110,7 @@ def fit_voxels(
         jac[n_lin:] *= th0.T[:, :, None]  # chain rule for θ = θ₀·u
         return s - y_i, jac
 
-    gen = levenberg_marquardt(
+    gen = levenberg_marquardt_steps(
         residual_and_jacobian, p0, lower=lower, upper=upper, max_iterations=max_iterations, tolerance=1e-4
     )
     while True:

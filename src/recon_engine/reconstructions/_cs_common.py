@@ -8,7 +8,7 @@ import torch
 
 from recon_engine.progress import ProgressEvent, relay
 from recon_engine.reconstructions._encoding import Encoding
-from recon_engine.solvers.cg import conjugate_gradient
+from recon_engine.solvers.cg import conjugate_gradient_steps
 
 __all__ = ["WARM_ITERATIONS", "warm_start"]
 
@@ -17,7 +17,7 @@ WARM_ITERATIONS = 10  # CG-SENSE iterations of the starting point
 
 def warm_start(enc: Encoding) -> Generator[ProgressEvent, None, torch.Tensor]:
     """A few CG-SENSE iterations: the starting point of PDHG and FISTA."""
-    gen = conjugate_gradient(enc.normal, enc.rhs, max_iterations=WARM_ITERATIONS, tolerance=1e-3)
+    gen = conjugate_gradient_steps(enc.normal, enc.rhs, max_iterations=WARM_ITERATIONS, tolerance=1e-3)
     x: torch.Tensor = yield from relay(
         gen,
         lambda s: ProgressEvent(f"warm start (CG {s.iteration})", 0, 0, metrics={"residual": s.residual}),

@@ -56,8 +56,8 @@ from recon_engine.reconstructions._iterative import (
     prepare,
     solve_all,
 )
-from recon_engine.solvers.cg import conjugate_gradient
-from recon_engine.solvers.pdhg import WarmQuadraticProx, l21_term, pdhg
+from recon_engine.solvers.cg import conjugate_gradient_steps
+from recon_engine.solvers.pdhg import WarmQuadraticProx, l21_term, pdhg_steps
 
 __all__ = ["tv_steps"]
 
@@ -137,7 +137,7 @@ def tv_steps(
             k_norm2 += _DIFF_NORM2
         if not terms:  # no regularization: plain SENSE
             return (
-                yield from conjugate_gradient(
+                yield from conjugate_gradient_steps(
                     enc.normal,
                     enc.rhs,
                     x0=x0,
@@ -150,7 +150,7 @@ def tv_steps(
         tau, sigma = ratio / math.sqrt(k_norm2), 0.99 / (ratio * math.sqrt(k_norm2))
         data = WarmQuadraticProx(enc.normal, enc.rhs, iterations=_INNER_ITERATIONS, constant=enc.constant)
         return (
-            yield from pdhg(
+            yield from pdhg_steps(
                 terms,
                 x0,
                 primal_prox=data,

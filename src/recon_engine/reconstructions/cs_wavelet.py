@@ -58,7 +58,7 @@ from recon_engine.reconstructions._iterative import (
     prepare,
     solve_all,
 )
-from recon_engine.solvers.fista import fista, soft_threshold
+from recon_engine.solvers.fista import fista_steps, soft_threshold
 
 __all__ = ["SHIFT_SEED", "cartesian_lipschitz_bound", "wavelet_steps"]
 
@@ -198,7 +198,7 @@ def wavelet_steps(
             rhs, start = w(enc.rhs), w(x0)
             prox = lambda v, t: soft_threshold(v, lam * t)  # noqa: E731
             regularizer = lambda c: lam * float(c.abs().sum())  # noqa: E731
-        result = yield from fista(
+        result = yield from fista_steps(
             normal,
             rhs,
             prox,

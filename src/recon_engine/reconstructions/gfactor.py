@@ -48,7 +48,7 @@ from recon_engine.operators.coils import SensitivityOp
 from recon_engine.operators.fft import FFTOp
 from recon_engine.operators.sampling import CartesianSamplingOp
 from recon_engine.progress import ProgressEvent, Steps, relay, run
-from recon_engine.solvers.cg import CGState, conjugate_gradient
+from recon_engine.solvers.cg import CGState, conjugate_gradient_steps
 
 __all__ = ["GFACTOR_METHODS", "GFactorMethod", "gfactor_map", "gfactor_steps", "regular_acceleration"]
 
@@ -287,7 +287,7 @@ def gfactor_steps(
         shape = (n, s.shape[1], *grid)
         noise = torch.complex(torch.randn(shape, generator=gen), torch.randn(shape, generator=gen))
         rhs = a.adjoint(noise.to(dev) / math.sqrt(2.0))  # Aᴴ keeps the sampled noise only
-        steps = conjugate_gradient(a.gram, rhs, max_iterations=iterations, tolerance=tolerance)
+        steps = conjugate_gradient_steps(a.gram, rhs, max_iterations=iterations, tolerance=tolerance)
         event = partial(_replica_event, f"pseudo-replica {done + 1}–{done + n} of {replicas}", done, replicas)
         x: torch.Tensor = yield from relay(steps, event)  # an event per CG iteration: batches take a while
         power += (x[:, 0].abs() ** 2).sum(dim=0).to(torch.float64)

@@ -44,7 +44,7 @@ from recon_engine.reconstructions._iterative import (
     solve_all,
 )
 from recon_engine.reconstructions.gfactor import EXACT_MAX_UNKNOWNS, gfactor_steps, regular_acceleration
-from recon_engine.solvers.cg import conjugate_gradient
+from recon_engine.solvers.cg import conjugate_gradient_steps
 
 __all__ = ["SENSE_GFACTORS", "SenseGFactor", "sense_steps"]
 
@@ -146,7 +146,7 @@ def sense_steps(
             return enc.normal(x) + lam * x if lam > 0 else enc.normal(x)
 
         return (
-            yield from conjugate_gradient(
+            yield from conjugate_gradient_steps(
                 normal, enc.rhs, max_iterations=iterations, tolerance=tolerance, constant=enc.constant
             )
         )

@@ -1,10 +1,10 @@
 """Iterative solvers as generators that take callables (not operator classes).
 
-- :func:`conjugate_gradient`: ``H x = b`` for Hermitian positive definite ``H`` (CG-SENSE);
-- :func:`fista`: ``½‖Ax − y‖² + g(x)`` with a proximal map of ``g`` (wavelet-ℓ1);
-- :func:`pdhg`: ``G(x) + Σᵢ Fᵢ(Kᵢx)`` by Chambolle–Pock (total variation);
+- :func:`conjugate_gradient_steps`: ``H x = b`` for Hermitian positive definite ``H`` (CG-SENSE);
+- :func:`fista_steps`: ``½‖Ax − y‖² + g(x)`` with a proximal map of ``g`` (wavelet-ℓ1);
+- :func:`pdhg_steps`: ``G(x) + Σᵢ Fᵢ(Kᵢx)`` by Chambolle–Pock (total variation);
 - :func:`power_iteration`: ``λ_max`` of ``AᴴA`` for automatic step sizes;
-- :func:`levenberg_marquardt`: many small nonlinear least-squares problems at once (voxel fits);
+- :func:`levenberg_marquardt_steps`: many small nonlinear least-squares problems at once (voxel fits);
 - :func:`match_dictionary`: best-correlated dictionary atom per voxel (MR fingerprinting).
 
 Each yields a small state (iteration, residual or change, objective, current ``x``) every
@@ -13,16 +13,16 @@ with :func:`recon_engine.progress.run`-like loops.
 """
 
 from recon_engine.solvers._power import power_iteration, power_iteration_steps, seeded_like
-from recon_engine.solvers.cg import CGState, conjugate_gradient
+from recon_engine.solvers.cg import CGState, conjugate_gradient_steps
 from recon_engine.solvers.dictionary import (
     MatchResult,
     match_dictionary,
     svd_compress,
     variable_projection_search,
 )
-from recon_engine.solvers.fista import FISTAState, fista, soft_threshold
-from recon_engine.solvers.levenberg_marquardt import LMResult, LMState, levenberg_marquardt
-from recon_engine.solvers.pdhg import DualTerm, PDHGState, l21_term, least_squares_term, pdhg
+from recon_engine.solvers.fista import FISTAState, fista_steps, soft_threshold
+from recon_engine.solvers.levenberg_marquardt import LMResult, LMState, levenberg_marquardt_steps
+from recon_engine.solvers.pdhg import DualTerm, PDHGState, l21_term, least_squares_term, pdhg_steps
 
 __all__ = [
     "CGState",
@@ -32,13 +32,13 @@ __all__ = [
     "LMState",
     "MatchResult",
     "PDHGState",
-    "conjugate_gradient",
-    "fista",
+    "conjugate_gradient_steps",
+    "fista_steps",
     "l21_term",
     "least_squares_term",
-    "levenberg_marquardt",
+    "levenberg_marquardt_steps",
     "match_dictionary",
-    "pdhg",
+    "pdhg_steps",
     "power_iteration",
     "power_iteration_steps",
     "seeded_like",

@@ -40,7 +40,7 @@ import torch
 from recon_engine.progress import run
 from recon_engine.solvers.state import SolverState
 
-__all__ = ["CGState", "conjugate_gradient", "quadratic_prox"]
+__all__ = ["CGState", "conjugate_gradient_steps", "quadratic_prox"]
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def _dots(*pairs: tuple[torch.Tensor, torch.Tensor]) -> list[float]:
     return [float(v) for v in vals.tolist()]
 
 
-def conjugate_gradient(
+def conjugate_gradient_steps(
     normal_op: Callable[[torch.Tensor], torch.Tensor],
     rhs: torch.Tensor,
     *,
@@ -150,7 +150,7 @@ def quadratic_prox(
     """
 
     def prox(v: torch.Tensor, tau: float) -> torch.Tensor:
-        steps = conjugate_gradient(
+        steps = conjugate_gradient_steps(
             lambda x: normal_op(x) + x / tau,
             rhs + v / tau,
             x0=v,

@@ -41,7 +41,7 @@ import torch
 from recon_engine.solvers._power import power_iteration, seeded_like
 from recon_engine.solvers.state import SolverState
 
-__all__ = ["FISTAState", "fista", "soft_threshold"]
+__all__ = ["FISTAState", "fista_steps", "soft_threshold"]
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.vdot(a.flatten(), b.flatten()).real)
 
 
-def fista(
+def fista_steps(
     normal_op: Callable[[torch.Tensor], torch.Tensor],
     rhs: torch.Tensor,
     prox: Callable[[torch.Tensor, float], torch.Tensor],

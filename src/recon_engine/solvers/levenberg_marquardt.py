@@ -42,7 +42,7 @@ import torch
 
 from recon_engine.solvers.state import SolverState
 
-__all__ = ["LMResult", "LMState", "ResidualFunction", "levenberg_marquardt", "solve_small"]
+__all__ = ["LMResult", "LMState", "ResidualFunction", "levenberg_marquardt_steps", "solve_small"]
 
 ResidualFunction = Callable[[torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor]]
 """``(p (V', P), index (V',) or None) -> (r (V', n), J (P, V', n))``.
@@ -89,7 +89,7 @@ class LMState(SolverState):
 
 @dataclass(frozen=True)
 class LMResult:
-    """Solution of :func:`levenberg_marquardt`.
+    """Solution of :func:`levenberg_marquardt_steps`.
 
     Attributes
     ----------
@@ -178,7 +178,7 @@ def solve_small(h: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     return _solve_columns(rows, list(g.unbind(1))).T
 
 
-def levenberg_marquardt(
+def levenberg_marquardt_steps(
     residual_and_jacobian: ResidualFunction,
     initial: torch.Tensor,
     *,

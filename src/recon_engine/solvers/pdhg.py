@@ -53,7 +53,7 @@ import torch
 from recon_engine.solvers._power import power_iteration, seeded_like
 from recon_engine.solvers.state import SolverState
 
-__all__ = ["DualTerm", "PDHGState", "WarmQuadraticProx", "l21_term", "least_squares_term", "pdhg"]
+__all__ = ["DualTerm", "PDHGState", "WarmQuadraticProx", "l21_term", "least_squares_term", "pdhg_steps"]
 
 Map = Callable[[torch.Tensor], torch.Tensor]
 
@@ -219,7 +219,7 @@ class WarmQuadraticProx:
         return 0.5 * _dot(x, nx) - _dot(self.rhs, x) + self.constant
 
 
-def pdhg(
+def pdhg_steps(
     terms: Sequence[DualTerm],
     x0: torch.Tensor,
     *,

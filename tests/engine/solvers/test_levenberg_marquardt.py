@@ -10,7 +10,7 @@ import torch
 from scipy.optimize import least_squares
 
 from recon_engine.progress import run
-from recon_engine.solvers.levenberg_marquardt import LMState, levenberg_marquardt, solve_small
+from recon_engine.solvers.levenberg_marquardt import LMState, levenberg_marquardt_steps, solve_small
 
 X = torch.linspace(0.0, 4.0, 12, dtype=torch.float64)
 
@@ -36,7 +36,7 @@ def test_matches_scipy(rng: np.random.Generator) -> None:
     Y = torch.as_tensor(y)
     start = torch.tensor([[1.0, 1.0, 0.0]], dtype=torch.float64).expand(n, 3)
     states: list[LMState] = []
-    gen = levenberg_marquardt(_biexp, start, max_iterations=100, tolerance=1e-10)
+    gen = levenberg_marquardt_steps(_biexp, start, max_iterations=100, tolerance=1e-10)
     res = run(gen, callback=states.append)  # type: ignore[arg-type]
     assert states and states[-1].n_active == 0
     assert all(b.cost <= a.cost + 1e-12 for a, b in itertools.pairwise(states))
@@ -56,7 +56,7 @@ def test_bounds_are_respected() -> None:
     start = torch.tensor([[1.0, 0.5, 0.0]], dtype=torch.float64).repeat(4, 1)
     upper = torch.tensor([10.0, 1.0, 0.0], dtype=torch.float64)
     lower = torch.tensor([0.0, 0.0, 0.0], dtype=torch.float64)
-    res = run(levenberg_marquardt(_biexp, start, lower=lower, upper=upper, max_iterations=200))
+    res = run(levenberg_marquardt_steps(_biexp, start, lower=lower, upper=upper, max_iterations=200))
     assert torch.all(res.parameters[:, 1] <= 1.0) and torch.allclose(
         res.parameters[:, 1], torch.ones(4, dtype=torch.float64)
     )

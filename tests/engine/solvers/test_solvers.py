@@ -12,11 +12,11 @@ import torch
 from recon_engine.operators.finite_difference import FiniteDifferenceOp
 from recon_engine.solvers import (
     CGState,
-    conjugate_gradient,
-    fista,
+    conjugate_gradient_steps,
+    fista_steps,
     l21_term,
     least_squares_term,
-    pdhg,
+    pdhg_steps,
     power_iteration,
     soft_threshold,
 )
@@ -46,7 +46,7 @@ def matvec(m: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
 def test_cg_solves_a_random_hermitian_positive_definite_system() -> None:
     h = hermitian_pd(30)
     b = random_complex((30,), torch.Generator().manual_seed(1)).to(torch.complex128)
-    states, x = drive(conjugate_gradient(matvec(h), b, max_iterations=200, tolerance=1e-10))
+    states, x = drive(conjugate_gradient_steps(matvec(h), b, max_iterations=200, tolerance=1e-10))
     expected = torch.linalg.solve(h, b)
     assert float((x - expected).norm() / expected.norm()) < 1e-8
     assert all(isinstance(s, CGState) for s in states)
@@ -60,13 +60,13 @@ def test_cg_solves_a_random_hermitian_positive_definite_system() -> None:
 def test_cg_stops_at_the_tolerance_or_the_iteration_count() -> None:
     h = hermitian_pd(40, seed=2)
     b = torch.ones(40, dtype=torch.complex128)
-    loose, _ = drive(conjugate_gradient(matvec(h), b, max_iterations=100, tolerance=1e-2))
+    loose, _ = drive(conjugate_gradient_steps(matvec(h), b, max_iterations=100, tolerance=1e-2))
     assert loose[-1].residual <= 1e-2 and len(loose) < 40
-    capped, _ = drive(conjugate_gradient(matvec(h), b, max_iterations=3, tolerance=0.0))
+    capped, _ = drive(conjugate_gradient_steps(matvec(h), b, max_iterations=3, tolerance=0.0))
     assert len(capped) == 3
-    none, x = drive(conjugate_gradient(matvec(h), torch.zeros(40, dtype=torch.complex128)))
+    none, x = drive(conjugate_gradient_steps(matvec(h), torch.zeros(40, dtype=torch.complex128)))
     assert none == [] and float(x.abs().max()) == 0.0
-    warm, _ = drive(conjugate_gradient(matvec(h), b, x0=torch.linalg.solve(h, b), tolerance=1e-8))
+    warm, _ = drive(conjugate_gradient_steps(matvec(h), b, x0=torch.linalg.solve(h, b), tolerance=1e-8))
     assert len(warm) <= 1
 
 
@@ -90,7 +90,7 @@ def test_fista_solves_a_weighted_lasso() -> None:
     b = random_complex((64,), g).to(torch.complex128)
     lam = 0.7
     states, x = drive(
-        fista(
+        fista_steps(
             lambda v: d * v,
             b,
             lambda v, t: soft_threshold(v, lam * t),
@@ -123,7 +123,7 @@ def test_pdhg_solves_tv_denoising_of_a_step() -> None:
     d = FiniteDifferenceOp((-1,))
     ident = lambda v: v  # noqa: E731
     terms = [least_squares_term(ident, ident, y), l21_term(d, d.adjoint, lam)]
-    states, x = drive(pdhg(terms, torch.zeros_like(y), max_iterations=3000, tolerance=1e-10))
+    states, x = drive(pdhg_steps(terms, torch.zeros_like(y), max_iterations=3000, tolerance=1e-10))
     assert float((x - expected).abs().max()) < 1e-6
     assert len(states) < 3000
     optimum = 0.5 * float((expected - y).abs().pow(2).sum()) + lam * float((expected[-1] - expected[0]).real)
@@ -136,7 +136,7 @@ def test_pdhg_with_the_data_term_as_a_primal_prox() -> None:
     d = FiniteDifferenceOp((-1,))
     prox = quadratic_prox(lambda v: v, y, max_iterations=5, tolerance=1e-12)
     states, x = drive(
-        pdhg(
+        pdhg_steps(
             [l21_term(d, d.adjoint, lam)],
             y.clone(),
             primal_prox=prox,
@@ -163,7 +163,7 @@ def test_cg_leaves_its_inputs_and_yielded_iterates_untouched() -> None:
     b = random_complex((20,), torch.Generator().manual_seed(4)).to(torch.complex128)
     x0 = torch.zeros(20, dtype=torch.complex128)
     b_copy, states, seen = b.clone(), [], []
-    for state in conjugate_gradient(matvec(h), b, x0=x0, max_iterations=8, tolerance=0.0):
+    for state in conjugate_gradient_steps(matvec(h), b, x0=x0, max_iterations=8, tolerance=0.0):
         states.append(state)
         seen.append(state.x.clone())  # the iterate as yielded
     assert torch.equal(b, b_copy) and float(x0.abs().max()) == 0.0
