@@ -47,8 +47,8 @@ def _pair(a: ArrayLike, b: ArrayLike, what: str) -> tuple[np.ndarray, np.ndarray
     return x, y
 
 
-def nrmse(a: ArrayLike, b: ArrayLike) -> float:
-    """Normalised root-mean-square error ``‖a − b‖₂ / ‖b‖₂``.
+def nrmse(a: ArrayLike, b: ArrayLike, *, magnitude: bool = False, fit_scale: bool = False) -> float:
+    """Normalised root-mean-square error ``‖s·a − b‖₂ / ‖b‖₂``.
 
     Parameters
     ----------
@@ -56,6 +56,12 @@ def nrmse(a: ArrayLike, b: ArrayLike) -> float:
         Image, any shape, real or complex.
     b
         Reference, same shape as ``a``.
+    magnitude
+        Compare ``|a|`` with ``|b|`` (ignores the phase, e.g. of coil-combined images).
+    fit_scale
+        Scale ``a`` by the least-squares factor ``s = ⟨a, b⟩ / ⟨a, a⟩`` first (real for
+        magnitudes, complex otherwise), for references of another intensity scaling;
+        otherwise ``s = 1``.
 
     Returns
     -------
@@ -68,12 +74,17 @@ def nrmse(a: ArrayLike, b: ArrayLike) -> float:
         Shapes differ, or the reference is all zeros.
     """
     x, y = _pair(a, b, "NRMSE")
-    x = x.astype(np.complex128 if np.iscomplexobj(x) else np.float64, copy=False)
-    y = y.astype(np.complex128 if np.iscomplexobj(y) else np.float64, copy=False)
-    ref = float(np.linalg.norm(y.ravel()))
+    if magnitude:
+        x, y = np.abs(x), np.abs(y)
+    x = x.astype(np.complex128 if np.iscomplexobj(x) else np.float64, copy=False).ravel()
+    y = y.astype(np.complex128 if np.iscomplexobj(y) else np.float64, copy=False).ravel()
+    ref = float(np.linalg.norm(y))
     if not ref > 0:
         raise ParameterError("NRMSE: the reference image is all zeros")
-    return float(np.linalg.norm((x - y).ravel())) / ref
+    if fit_scale:
+        xx = float(np.vdot(x, x).real)
+        x = x * (np.vdot(x, y) / xx if xx > 0 else 0.0)
+    return float(np.linalg.norm(x - y)) / ref
 
 
 def _window_mean(x: np.ndarray) -> np.ndarray:

@@ -77,3 +77,17 @@ def test_nrmse(rng: np.random.Generator) -> None:
         nrmse(ref, np.zeros_like(ref))
     with pytest.raises(ParameterError, match="shape"):
         nrmse(ref, ref[:2])
+
+
+def test_nrmse_magnitude_and_fitted_scale(rng: np.random.Generator) -> None:
+    ref = rng.standard_normal((16, 16)) + 1j * rng.standard_normal((16, 16))
+    rotated = ref * np.exp(1j * rng.uniform(-np.pi, np.pi, ref.shape))  # same magnitude, other phase
+    assert nrmse(rotated, ref) > 0.5
+    assert nrmse(rotated, ref, magnitude=True) < 1e-12
+    scaled = 3.7 * np.abs(ref)
+    assert nrmse(scaled, np.abs(ref)) == pytest.approx(2.7, rel=1e-9)
+    assert nrmse(scaled, np.abs(ref), fit_scale=True) < 1e-12
+    noisy = np.abs(ref) + 0.1 * rng.standard_normal(ref.shape)
+    best = nrmse(noisy, np.abs(ref), fit_scale=True)
+    assert best <= nrmse(noisy, np.abs(ref)) + 1e-12  # the least-squares scale never does worse
+    assert best <= nrmse(1.05 * noisy, np.abs(ref)) + 1e-12

@@ -12,6 +12,7 @@ import recon_engine as mr
 from recon_engine.calibration.oversampling import fit_to_recon_space
 from recon_engine.calibration.partial_fourier import homodyne, partial_fourier_sampling, pocs_partial_fourier
 from recon_engine.errors import DataError, ParameterError
+from recon_engine.metrics import nrmse
 from recon_engine.operators.fft import centered_ifft
 from recon_engine.simulate import (
     birdcage_sensitivities,
@@ -51,10 +52,6 @@ def partial(ks: mr.KSpace, k1: float | None = None, k0: float | None = None) -> 
     if k0 is not None:
         data[..., : round(data.shape[-1] * (1 - k0))] = 0
     return replace(ks, data=data, sampling_mask=mask)
-
-
-def nrmse(image: np.ndarray, ref: np.ndarray) -> float:
-    return float(np.linalg.norm(image - ref) / np.linalg.norm(ref))
 
 
 # measured NRMSE of the RSS image against the full acquisition (128², 5/8, σ = 0.002):

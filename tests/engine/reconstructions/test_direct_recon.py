@@ -21,6 +21,7 @@ from recon_engine.data.geometry import Geometry
 from recon_engine.data.header import parse_header
 from recon_engine.data.kspace import KSpace
 from recon_engine.errors import ParameterError
+from recon_engine.metrics import nrmse
 from recon_engine.progress import ProgressEvent
 from tests.engine.data.test_header import XML
 
@@ -69,10 +70,6 @@ def make_kspace(coils: np.ndarray | None = None, mask_step: int = 1) -> KSpace:
         calibration_mask=torch.zeros(1, 128, dtype=torch.bool),
         acquisitions=AcquisitionTable(np.zeros(0)),
     )
-
-
-def nrmse(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
 def test_direct_recon_matches_the_analytic_image() -> None:

@@ -19,6 +19,7 @@ import torch
 import recon_engine.reconstructions.nufft_direct as nd
 from recon_engine.data.kspace import KSpace
 from recon_engine.errors import DataError, ParameterError
+from recon_engine.metrics import nrmse
 from recon_engine.operators.fft import centered_ifft
 from recon_engine.progress import ProgressEvent, run
 from recon_engine.reconstructions.nufft_direct import direct_nufft_steps
@@ -27,10 +28,6 @@ from recon_engine.simulate.phantom import shepp_logan_kspace_3d
 from recon_engine.simulate.trajectories import GOLDEN_ANGLE_RAD, epi, radial, simulate_noncartesian, spiral
 
 N = 64
-
-
-def nrmse(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
 def cartesian_reference(disc: bool) -> np.ndarray:

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,7 @@ import pytest
 import torch
 
 import recon_engine as mr
+from recon_engine import metrics
 from recon_engine.data.kspace import KSpace
 from recon_engine.errors import DataError, FileFormatError, ParameterError
 from recon_engine.io.cfl import read_cfl
@@ -84,15 +86,10 @@ COILS = 8
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def nrmse(x: np.ndarray, ref: np.ndarray) -> float:
-    a, b = np.abs(x).ravel(), np.abs(ref).ravel()
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
-
-
-def nrmse_fitted(x: np.ndarray, ref: np.ndarray) -> float:
-    """NRMSE after the least-squares intensity scale (for references of another scaling)."""
-    a, b = np.abs(x).ravel(), np.abs(ref).ravel()
-    return float(np.linalg.norm(a * (a @ b) / (a @ a) - b) / np.linalg.norm(b))
+#: Magnitude NRMSE; ``nrmse_fitted`` after the least-squares intensity scale (references of
+#: another scaling).
+nrmse = partial(metrics.nrmse, magnitude=True)
+nrmse_fitted = partial(metrics.nrmse, magnitude=True, fit_scale=True)
 
 
 def rss_maps(image: mr.ImageData) -> np.ndarray:

@@ -35,6 +35,7 @@ import numpy as np
 import pytest
 
 import recon_engine as mr
+from recon_engine import metrics
 from recon_engine.calibration.coil_maps import estimate_coil_maps
 from recon_engine.data.kspace import KSpace
 from recon_engine.progress import run
@@ -73,10 +74,8 @@ def cima(
 
 
 def nrmse(x: np.ndarray, ref: np.ndarray, *, fitted: bool = False) -> float:
-    a, b = np.abs(x).ravel(), np.abs(ref).ravel()
-    if fitted:
-        a = a * (a @ b) / (a @ a)
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+    """Magnitude NRMSE of ``x`` (any shape with ``ref.size`` elements), optionally scale-fitted."""
+    return metrics.nrmse(np.reshape(x, np.shape(ref)), ref, magnitude=True, fit_scale=fitted)
 
 
 @pytest.mark.parametrize("r", [2, 3, 4])

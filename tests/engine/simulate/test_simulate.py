@@ -14,6 +14,7 @@ from recon_engine.data.flags import has_flag
 from recon_engine.data.kspace import KSpace
 from recon_engine.errors import ParameterError
 from recon_engine.io.ismrmrd_read import read_ismrmrd
+from recon_engine.metrics import nrmse
 from recon_engine.operators.fft import centered_fft, centered_ifft
 from recon_engine.simulate import (
     SAMPLES,
@@ -44,10 +45,6 @@ def cifft(a: np.ndarray, ndim: int) -> np.ndarray:
 def present(t: torch.Tensor | None) -> torch.Tensor:
     assert t is not None
     return t
-
-
-def rel(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
 # --- phantom -------------------------------------------------------------------------
@@ -99,9 +96,9 @@ def test_analytic_kspace_matches_fft_of_fine_phantom() -> None:
     assert analytic.dtype == np.complex64
     c = fine // 2
     sampled = cfft(shepp_logan(fine))[c - n // 2 : c + n // 2, c - n // 2 : c + n // 2] * (n / fine)
-    assert rel(sampled, analytic) < 0.02  # measured 0.0104 (point-sampling error of the fine grid)
+    assert nrmse(sampled, analytic) < 0.02  # measured 0.0104 (point-sampling error of the fine grid)
     centre = slice(n // 2 - 16, n // 2 + 16)
-    assert rel(sampled[centre, centre], analytic[centre, centre]) < 0.005  # measured 0.0020
+    assert nrmse(sampled[centre, centre], analytic[centre, centre]) < 0.005  # measured 0.0020
     assert analytic[n // 2, n // 2].real == pytest.approx(shepp_logan(n).sum() / n, rel=0.01)
 
 
@@ -111,7 +108,7 @@ def test_analytic_kspace_3d_matches_fft() -> None:
     analytic = shepp_logan_kspace_3d(k[None, None, :], k[None, :, None], k[:, None, None], n)
     c = slice(fine // 2 - n // 2, fine // 2 + n // 2)
     sampled = cfft(shepp_logan_3d(fine))[c, c, c] * (n / fine) ** 1.5
-    assert rel(sampled, analytic) < 0.02  # measured 0.0103
+    assert nrmse(sampled, analytic) < 0.02  # measured 0.0103
 
 
 # --- coils ---------------------------------------------------------------------------
@@ -239,7 +236,7 @@ def test_simulation_on_fine_grid_matches_analytic_kspace() -> None:
     )
     k = np.arange(128) - 64
     analytic = shepp_logan_kspace(k[None, :], k[:, None], 128)
-    assert rel(ks.data.numpy()[0, 0], analytic) < 0.02  # same number as the FFT check
+    assert nrmse(ks.data.numpy()[0, 0], analytic) < 0.02  # same number as the FFT check
 
 
 def test_noise_covariance_of_noise_scan_and_data() -> None:
@@ -257,10 +254,10 @@ def test_noise_covariance_of_noise_scan_and_data() -> None:
     np.testing.assert_allclose(true, 0.05**2 * psi, rtol=1e-6)
     noise = present(ks.noise).numpy().astype(np.complex128)
     est = noise @ noise.conj().T / noise.shape[1]
-    assert rel(est, true) < 0.03  # measured 0.0093 (expected ~ sqrt(8 / 50 000) = 0.013)
+    assert nrmse(est, true) < 0.03  # measured 0.0093 (expected ~ sqrt(8 / 50 000) = 0.013)
     data = ks.data.numpy()[:, 0].reshape(8, -1).astype(np.complex128)  # all lines sampled, pure noise
     est_data = data @ data.conj().T / data.shape[1]
-    assert rel(est_data, true) < 0.06  # 8192 samples: measured 0.026
+    assert nrmse(est_data, true) < 0.06  # 8192 samples: measured 0.026
 
 
 def test_simulation_is_deterministic(small_r2: KSpace) -> None:
