@@ -10,19 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from recon_engine.cli import main
 from recon_engine.cli.bench import PROBLEMS, Record, evaluate, format_table, markdown_table
-from recon_engine.io.cfl import read_cfl, write_cfl
-from recon_engine.operators.cartesian_normal import CartesianNormalOp
-from recon_engine.operators.coils import SensitivityOp
-from recon_engine.operators.fft import FFTOp
-from recon_engine.operators.sampling import CartesianSamplingOp
 
 KEYS = {"problem", "tool", "median_s", "min_s", "quality_name", "quality"}
 
@@ -100,73 +93,6 @@ def test_table_ratio_and_targets() -> None:
     md = markdown_table(recs)
     assert md.count("\n") == len(recs) + 1
     assert Record.from_json(recs[3].to_json()) == recs[3]
-
-
-def test_cfl_writer_round_trip(tmp_path: Path) -> None:
-    """write_cfl → read_cfl gives the array back exactly (BART order, Fortran layout)."""
-    rng = np.random.default_rng(0)
-    a = (rng.standard_normal((5, 4, 1, 3)) + 1j * rng.standard_normal((5, 4, 1, 3))).astype(np.complex64)
-    base = write_cfl(tmp_path / "x", a)
-    back = read_cfl(base)
-    np.testing.assert_array_equal(back, a)
-    assert (tmp_path / "x.hdr").read_text().splitlines()[1].split() == ["5", "4", "1", "3", "1"]
-
-
-@pytest.mark.parametrize(("shape", "ndim"), [((1, 24, 20), 2), ((6, 8, 10), 3), ((1, 25, 21), 2)])
-def test_fused_cartesian_normal_equals_composed_gram(shape: tuple[int, int, int], ndim: int) -> None:
-    """CartesianNormalOp = (M F S)ᴴ(M F S) to float32 rounding (rel. diff < 1e-5), odd sizes too."""
-    g = torch.Generator().manual_seed(3)
-    maps = torch.randn(1, 2, 4, *shape, dtype=torch.complex64, generator=g)  # two sets of maps
-    mask = torch.rand(1, 1, shape[0], shape[1], 1, generator=g) > 0.5
-    composed = (CartesianSamplingOp(mask) @ FFTOp(ndim) @ SensitivityOp(maps)).gram
-    fused = CartesianNormalOp(maps, mask, ndim)
-    x = torch.randn(1, 2, *shape, dtype=torch.complex64, generator=g)
-    a, b = composed(x), fused(x)
-    assert float((a - b).norm() / a.norm()) < 1e-5
-    one = CartesianNormalOp(maps[:, :1], mask, ndim)  # one set: the no-sum branch
-    ref = (CartesianSamplingOp(mask) @ FFTOp(ndim) @ SensitivityOp(maps[:, :1])).gram(x[:, :1])
-    assert float((one(x[:, :1]) - ref).norm() / ref.norm()) < 1e-5
-
-
-@pytest.mark.parametrize(("shape", "ndim", "coil_mask"), [((1, 24, 20), 2, False), ((6, 8, 10), 3, True)])
-def test_fused_cartesian_normal_coil_loop_equals_composed_gram(
-    shape: tuple[int, int, int], ndim: int, coil_mask: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The CPU coil-chunk loop (forced by MIN_LOOP_VOXELS = 1; 5 coils, so a partial last chunk;
-    one and two map sets; a per-coil mask) = (M F S)ᴴ(M F S) to float32 rounding (< 1e-5)."""
-    from recon_engine.operators import cartesian_normal
-
-    monkeypatch.setattr(cartesian_normal, "MIN_LOOP_VOXELS", 1)
-    g = torch.Generator().manual_seed(4)
-    maps = torch.randn(1, 2, 5, *shape, dtype=torch.complex64, generator=g)
-    mask = torch.rand(1, 5 if coil_mask else 1, shape[0], shape[1], 1, generator=g) > 0.5
-    x = torch.randn(1, 2, *shape, dtype=torch.complex64, generator=g)
-    for sets in (maps, maps[:, :1]):
-        op = CartesianNormalOp(sets, mask, ndim)
-        assert op._loops(x)
-        xs = x[:, : sets.shape[1]]
-        ref = (CartesianSamplingOp(mask) @ FFTOp(ndim) @ SensitivityOp(sets)).gram(xs)
-        assert float((op(xs) - ref).norm() / ref.norm()) < 1e-5
-
-
-@pytest.mark.parametrize("shape", [(1, 64, 48), (1, 100, 60), (12, 16, 16)])
-def test_wavelet_matrix_levels_equal_polyphase(
-    shape: tuple[int, int, int], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """WaveletOp by matrix products = the polyphase loop (rel. diff < 1e-6), and stays an isometry."""
-    from recon_engine.operators import wavelet
-
-    g = torch.Generator().manual_seed(5)
-    x = torch.randn(2, *shape, dtype=torch.complex64, generator=g)
-    fast = wavelet.WaveletOp(shape, wavelet="db4")
-    c_fast = fast(x)
-    monkeypatch.setattr(wavelet, "_MATRIX_MAX", 0)  # force the polyphase loop
-    slow = wavelet.WaveletOp(shape, wavelet="db4")
-    c_slow = slow(x)
-    assert float((c_fast - c_slow).norm() / c_slow.norm()) < 1e-6
-    back_fast, back_slow = fast.adjoint(c_fast), slow.adjoint(c_fast)
-    assert float((back_fast - back_slow).norm() / back_slow.norm()) < 1e-6
-    assert float((back_fast - x).norm() / x.norm()) < 1e-6  # WᴴW = I
 
 
 @pytest.mark.cuda
