@@ -1,6 +1,6 @@
 """Total-variation regularised SENSE by PDHG (see :mod:`recon_engine.reconstructions.cs`).
 
-Cost per PDHG iteration (issue 7): the data prox takes ``_INNER_ITERATIONS`` = 2 CG steps
+Cost per PDHG iteration: the data prox takes ``_INNER_ITERATIONS`` = 2 CG steps
 started at the previous iterate with its ``AᴴA x`` kept
 (:class:`~recon_engine.solvers.pdhg.WarmQuadraticProx`), so 2 applications of ``AᴴA`` and no
 forward operator for the objective; finite differences, the ℓ2,1 projection and the updates
