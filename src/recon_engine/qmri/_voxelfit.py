@@ -13,7 +13,7 @@ from recon_engine.qmri._prepare import polarity_variants
 from recon_engine.solvers.dictionary import variable_projection_search
 from recon_engine.solvers.levenberg_marquardt import LMState, levenberg_marquardt_steps, solve_small
 
-__all__ = ["VoxelFit", "fit_voxels", "linear_names"]
+__all__ = ["VoxelFit", "fit_voxels_steps", "linear_names"]
 
 
 def linear_names(model: SignalModel, options: Mapping[str, object]) -> tuple[str, ...]:
@@ -23,7 +23,7 @@ def linear_names(model: SignalModel, options: Mapping[str, object]) -> tuple[str
 
 @dataclass(frozen=True)
 class VoxelFit:
-    """Per-voxel results of :func:`fit_voxels` (all ``(V,)`` float32 unless noted)."""
+    """Per-voxel results of :func:`fit_voxels_steps` (all ``(V,)`` float32 unless noted)."""
 
     values: dict[str, torch.Tensor]
     sd: dict[str, torch.Tensor]
@@ -58,7 +58,7 @@ def current_values(
     return out
 
 
-def fit_voxels(
+def fit_voxels_steps(
     model: SignalModel,
     y: torch.Tensor,
     x: torch.Tensor,

@@ -19,7 +19,7 @@ from recon_engine.device import DeviceLike, resolve_device
 from recon_engine.errors import DataError
 from recon_engine.progress import PreviewThrottle, ProgressCallback, ProgressEvent, Steps, run
 from recon_engine.qmri._prepare import abscissa, make_mask, real_signals, resolve_options
-from recon_engine.qmri._voxelfit import VoxelFit, fit_voxels
+from recon_engine.qmri._voxelfit import VoxelFit, fit_voxels_steps
 from recon_engine.qmri.models import get_model
 from recon_engine.qmri.result import FitResult, assemble
 from recon_engine.qmri.series import QMRISeries, as_values
@@ -169,7 +169,7 @@ def fit_steps(
         y = torch.as_tensor(y_np[sl], device=dev)
         aux = {k: torch.as_tensor(v.reshape(-1)[keep][sl], device=dev) for k, v in aux_np.items()}
         previews: list[Callable[[], dict[str, torch.Tensor]]] = []
-        gen = fit_voxels(
+        gen = fit_voxels_steps(
             spec, y, x, opts, aux, magnitude=not signed and spec.polarity, max_iterations=max_iterations,
             preview=previews,
         )  # fmt: skip

@@ -1,9 +1,9 @@
 """Set-up shared by the iterative reconstructions (SENSE, TV, wavelet).
 
 One place for: parameter checks, prewhitening, coil maps (estimated or given) and the
-:class:`~recon_engine.reconstructions._encoding.Problem` (:func:`prepare`), and the loop that
+:class:`~recon_engine.reconstructions._encoding.Problem` (:func:`prepare_steps`), and the loop that
 turns solver states into throttled progress events and assembles the result
-(:func:`solve_all`). The encoding operator of each job and the scale of the regularization
+(:func:`solve_all_steps`). The encoding operator of each job and the scale of the regularization
 weight live in :mod:`recon_engine.reconstructions._encoding`. Each method only says which
 solver to run on an :class:`~recon_engine.reconstructions._encoding.Encoding`.
 
@@ -44,16 +44,13 @@ from recon_engine.reconstructions._encoding import Encoding, Map, Problem
 from recon_engine.reconstructions.auto import uses_nufft
 from recon_engine.reconstructions.direct import average_kspace
 from recon_engine.reconstructions.nufft_direct import noncartesian_arrays
-from recon_engine.solvers.cg import CGState
-from recon_engine.solvers.fista import FISTAState
-from recon_engine.solvers.pdhg import PDHGState
+from recon_engine.solvers.state import SolverState
 
-__all__ = ["MapsArray", "Solve", "SolverState", "check_options", "prepare", "solve_all"]
+__all__ = ["MapsArray", "Solve", "SolverState", "check_options", "prepare_steps", "solve_all_steps"]
 
 #: Coil maps given as an array ``(n_maps, coils, z, y, x)``.
 MapsArray = np.ndarray | torch.Tensor
 #: The state a solver yields each iteration.
-SolverState = CGState | FISTAState | PDHGState
 #: A method's solve: yields its own set-up events and solver states, returns ``x``.
 Solve = Callable[[Encoding], Generator[ProgressEvent | SolverState, None, torch.Tensor]]
 
@@ -69,7 +66,7 @@ def check_options(iterations: int, tolerance: float, **weights: float) -> None:
             raise ParameterError(f"{name} must be a finite number ≥ 0 (λ ≥ 0), got {value!r}")
 
 
-def prepare(
+def prepare_steps(
     kspace: KSpace,
     *,
     coil_maps: CoilMapMethod | str,
@@ -163,11 +160,7 @@ def prepare(
     )
 
 
-def _residual(state: SolverState) -> float:
-    return state.residual if isinstance(state, CGState) else state.change
-
-
-def solve_all(
+def solve_all_steps(
     problem: Problem,
     method: str,
     solve: Solve,
@@ -212,7 +205,7 @@ def solve_all(
             if isinstance(item, ProgressEvent):
                 yield ProgressEvent(f"{stage}: {item.stage}", j * iterations, total, None, item.metrics)
                 continue
-            res.append(_residual(item))
+            res.append(item.residual)
             obj.append(item.objective)
             preview = None
             keep, show = keep_iterates and j == 0, throttle.ready()

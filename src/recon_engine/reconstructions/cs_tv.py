@@ -47,14 +47,14 @@ from recon_engine.data.kspace import KSpace
 from recon_engine.device import DeviceLike
 from recon_engine.operators.finite_difference import FiniteDifferenceOp
 from recon_engine.progress import ProgressEvent, Steps
-from recon_engine.reconstructions._cs_common import warm_start
+from recon_engine.reconstructions._cs_common import warm_start_steps
 from recon_engine.reconstructions._encoding import Encoding
 from recon_engine.reconstructions._iterative import (
     MapsArray,
     SolverState,
     check_options,
-    prepare,
-    solve_all,
+    prepare_steps,
+    solve_all_steps,
 )
 from recon_engine.solvers.cg import conjugate_gradient_steps
 from recon_engine.solvers.pdhg import WarmQuadraticProx, l21_term, pdhg_steps
@@ -110,7 +110,7 @@ def tv_steps(
     check_options(
         iterations, tolerance, regularization_weight=regularization_weight, temporal_weight=temporal_weight
     )
-    problem = yield from prepare(
+    problem = yield from prepare_steps(
         kspace,
         coil_maps=coil_maps,
         maps=maps,
@@ -123,7 +123,7 @@ def tv_steps(
 
     def solve(enc: Encoding) -> Generator[ProgressEvent | SolverState, None, torch.Tensor]:
         lam, lam_t = regularization_weight * enc.scale, temporal_weight * enc.scale
-        x0 = yield from warm_start(enc)
+        x0 = yield from warm_start_steps(enc)
         dims = (-3, -2, -1) if x0.shape[-3] > 1 else (-2, -1)
         terms = []
         k_norm2 = 0.0
@@ -167,4 +167,4 @@ def tv_steps(
         "temporal_weight": float(temporal_weight),
         "weight_scaling": "relative to max|A^H y|",
     }
-    return (yield from solve_all(problem, "tv", solve, int(iterations), meta, keep_iterates=keep_iterates))
+    return (yield from solve_all_steps(problem, "tv", solve, int(iterations), meta, keep_iterates=keep_iterates))

@@ -49,14 +49,14 @@ from recon_engine.device import DeviceLike
 from recon_engine.errors import ParameterError
 from recon_engine.operators.wavelet import WAVELETS, WaveletName, WaveletOp
 from recon_engine.progress import ProgressEvent, Steps
-from recon_engine.reconstructions._cs_common import warm_start
+from recon_engine.reconstructions._cs_common import warm_start_steps
 from recon_engine.reconstructions._encoding import Encoding, lipschitz_steps
 from recon_engine.reconstructions._iterative import (
     MapsArray,
     SolverState,
     check_options,
-    prepare,
-    solve_all,
+    prepare_steps,
+    solve_all_steps,
 )
 from recon_engine.solvers.fista import fista_steps, soft_threshold
 
@@ -169,7 +169,7 @@ def wavelet_steps(
     check_options(iterations, tolerance, regularization_weight=regularization_weight)
     if wavelet not in WAVELETS:
         raise ParameterError(f"unknown wavelet {wavelet!r}; choose one of {sorted(WAVELETS)}")
-    problem = yield from prepare(
+    problem = yield from prepare_steps(
         kspace,
         coil_maps=coil_maps,
         maps=maps,
@@ -183,7 +183,7 @@ def wavelet_steps(
 
     def solve(enc: Encoding) -> Generator[ProgressEvent | SolverState, None, torch.Tensor]:
         lam = regularization_weight * enc.scale
-        x0 = yield from warm_start(enc)
+        x0 = yield from warm_start_steps(enc)
         lipschitz = bound if bound is not None else (yield from lipschitz_steps(enc.normal, enc.rhs))
         step = 1.0 / lipschitz if lipschitz > 0 else 1.0  # A = 0: any step
         # cycle spinning: FISTA on the image; else on the coefficients of a fixed grid
@@ -220,7 +220,7 @@ def wavelet_steps(
         "weight_scaling": "relative to max|A^H y|",
     }
     return (
-        yield from solve_all(
+        yield from solve_all_steps(
             problem,
             "wavelet",
             solve,

@@ -40,8 +40,8 @@ from recon_engine.reconstructions._iterative import (
     MapsArray,
     SolverState,
     check_options,
-    prepare,
-    solve_all,
+    prepare_steps,
+    solve_all_steps,
 )
 from recon_engine.reconstructions.gfactor import EXACT_MAX_UNKNOWNS, gfactor_steps, regular_acceleration
 from recon_engine.solvers.cg import conjugate_gradient_steps
@@ -131,7 +131,7 @@ def sense_steps(
     if gfactor not in SENSE_GFACTORS:
         raise ParameterError(f"unknown g-factor method {gfactor!r}; choose one of {SENSE_GFACTORS}")
     lam = float(regularization_weight)
-    problem = yield from prepare(
+    problem = yield from prepare_steps(
         kspace,
         coil_maps=coil_maps,
         maps=maps,
@@ -156,7 +156,7 @@ def sense_steps(
         "regularization_weight": lam,
         "tolerance": float(tolerance),
     }
-    image = yield from solve_all(
+    image = yield from solve_all_steps(
         problem, "sense", solve, int(iterations), meta, keep_iterates=bool(keep_iterates)
     )
     if gfactor != "none":

@@ -37,7 +37,7 @@ from recon_engine.teaching.acquire import CartesianAcquisition, Masks
 from recon_engine.teaching.settings import ExplorerSettings
 from recon_engine.teaching.source import ExplorerSource
 
-__all__ = ["finish_kspace", "gfactor_for", "iterative_steps", "recon_steps", "runner"]
+__all__ = ["finish_kspace", "gfactor_for_steps", "iterative_steps", "recon_steps", "runner"]
 
 #: ``(iterations, tolerance, keep_iterates) → Steps[ImageData]``: the reconstruction.
 Runner = Callable[[int, float, bool], Steps[ImageData]]
@@ -154,7 +154,7 @@ def runner(ks: KSpace, maps: np.ndarray, s: ExplorerSettings, device: DeviceLike
     return run
 
 
-def gfactor_for(
+def gfactor_for_steps(
     source: ExplorerSource, s: ExplorerSettings, masks: Masks, *, device: DeviceLike
 ) -> Steps[np.ndarray]:
     """SENSE g-factor map float32 ``(y, x)`` of the acquisition's sampling.

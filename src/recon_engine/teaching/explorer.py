@@ -21,7 +21,7 @@ import numpy as np
 
 from recon_engine.device import DeviceLike
 from recon_engine.progress import ProgressCallback, ProgressEvent, Steps, run
-from recon_engine.teaching._recon import gfactor_for, recon_steps
+from recon_engine.teaching._recon import gfactor_for_steps, recon_steps
 from recon_engine.teaching._views import add_gfactor, make_views
 from recon_engine.teaching.acquire import acquire, combine_natural, zero_filled_natural
 from recon_engine.teaching.radial import radial_steps
@@ -93,7 +93,7 @@ def explore_steps(
     gmap = None
     if settings.gfactor and settings.recon == "sense":
         yield ProgressEvent("g-factor", 0, 1)
-        gmap = yield from gfactor_for(source, settings, acq.masks, device=device)
+        gmap = yield from gfactor_for_steps(source, settings, acq.masks, device=device)
     mask = acq.masks.acquired.astype(np.float32)
     views = make_views(source, mask, acq.kspace_log(shown), aliased, recon, acq.masks.psf_log)
     views.metrics["noise_std"] = acq.noise_std
