@@ -167,4 +167,6 @@ def tv_steps(
         "temporal_weight": float(temporal_weight),
         "weight_scaling": "relative to max|A^H y|",
     }
-    return (yield from solve_all_steps(problem, "tv", solve, int(iterations), meta, keep_iterates=keep_iterates))
+    return (
+        yield from solve_all_steps(problem, "tv", solve, int(iterations), meta, keep_iterates=keep_iterates)
+    )
