@@ -47,7 +47,7 @@ from recon_engine.data.header import parse_header
 from recon_engine.data.kspace import KSpace
 from recon_engine.data.readouts import Readouts
 from recon_engine.device import DeviceLike, resolve_device
-from recon_engine.errors import ParameterError
+from recon_engine.errors import DataError, ParameterError
 from recon_engine.io._ismrmrd_acquisitions import acquisition_header_dtype
 from recon_engine.io.ismrmrd_write import make_header_xml
 from recon_engine.io.pulseq import PulseqSequence, attach_sequence, read_seq
@@ -295,6 +295,8 @@ def simulate_seq_steps(
         raise ParameterError(f"max_rf_segments must be ≥ 1, got {max_rf_segments}")
     dev = resolve_device(device)
     s = _as_sequence(seq)
+    if len(s.adc_events()) == 0:
+        raise DataError(f"{s.path.name}: the sequence has no ADC event; there is nothing to simulate")
     n_coils = int(coils.shape[0]) if isinstance(coils, np.ndarray) else int(coils)
     if isinstance(fov_mm, (int, float)):
         fov_mm = (float(fov_mm),) * 3
