@@ -2,7 +2,7 @@
 
 Contributions (see ``napari.yaml``): a reader for ISMRMRD raw data and images, a NIfTI
 writer that exports from the complex result, sample raw data, and the docks
-"MR Reconstruction" and "Metadata". ``napari_mrrecon.launch.launch`` backs the
+"MR Reconstruction" and "Metadata". ``napari_mrrecon.app.launch.launch`` backs the
 ``mrrecon gui`` command. Importing this package imports neither napari nor torch.
 """
 

@@ -24,7 +24,7 @@ def main(out: str = "docs/images/qmri.png") -> Path:
     import napari
     from scipy.ndimage import binary_erosion
 
-    from napari_mrrecon.launch import _settle, _wait_for_run
+    from napari_mrrecon.app.launch import _settle, _wait_for_run
     from recon_engine.simulate.phantom import TISSUES, tissue_maps
 
     viewer = napari.Viewer(show=True)

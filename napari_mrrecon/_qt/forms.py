@@ -167,7 +167,7 @@ def option_specs(fn: Callable[..., Any], skip: Collection[str] = ()) -> list[Opt
 def _widget(spec: OptionSpec) -> Any:
     from magicgui.widgets import CheckBox, ComboBox, LineEdit, LiteralEvalLineEdit, SpinBox
 
-    from napari_mrrecon._float_edit import FloatEdit
+    from napari_mrrecon._qt.float_edit import FloatEdit
 
     common: dict[str, Any] = {"name": spec.name, "label": spec.label, "tooltip": spec.tooltip or None}
     if spec.kind == "float":

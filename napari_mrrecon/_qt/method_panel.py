@@ -2,7 +2,7 @@
 
 The method list is the engine's registry (:data:`recon_engine.reconstructions.METHODS`),
 read again whenever the list is opened, so methods registered later appear. Choosing a
-method swaps in the form generated from its signature (:func:`~napari_mrrecon._forms.options_form`).
+method swaps in the form generated from its signature (:func:`~napari_mrrecon._qt.forms.options_form`).
 The "Preprocessing" form (partial Fourier, coil compression) is generated from
 :func:`recon_engine.calibration.preprocess.preprocess_steps` and applies to every method.
 A few options start from GUI defaults that differ from the engine's
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
 
-from napari_mrrecon._base import replace_items
-from napari_mrrecon._forms import form_values, options_form, set_form_values
+from napari_mrrecon._qt.forms import form_values, options_form, set_form_values
+from napari_mrrecon._qt.layer_choice import replace_items
 
 if TYPE_CHECKING:
     from collections.abc import Callable

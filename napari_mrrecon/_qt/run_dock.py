@@ -16,7 +16,7 @@ the base — so the main thread only assigns ready arrays; status, progress,
 :meth:`~EngineRunWidget.on_frame` (e.g. a plot) and the preview are updated together in
 one *frame* at most every 100 ms, so the window (whose GL canvas makes every repaint
 costly) repaints once for all of them; the preview is written into the reused layer in
-place (:mod:`napari_mrrecon._display`); a finished run's preview layer can be hidden and
+place (:mod:`napari_mrrecon.layers.preview`); a finished run's preview layer can be hidden and
 reused instead of removed (removing a layer makes napari collect garbage); and work that
 must happen on the main thread can be cut into steps that run one per event-loop turn
 (:meth:`~EngineRunWidget.defer`), with :attr:`~EngineRunWidget.run_finished` emitted after
@@ -42,7 +42,6 @@ from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import (
-    QComboBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -52,15 +51,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_mrrecon._display import (
-    PreviewWithLimits,
-    in_caller_threads,
-    preview_limits,
-    set_progress,
-    show_preview,
-    with_limits,
-)
-from napari_mrrecon._model import RawDataset, entry_of, find_layer, raw_of
+from napari_mrrecon._qt.layer_choice import DatasetChoice, LayerChoice, replace_items
+from napari_mrrecon._qt.runner import PreviewWithLimits, in_caller_threads, with_limits
+from napari_mrrecon.layers.preview import PREVIEW_LAYER, preview_limits, show_preview
+from napari_mrrecon.model.entries import RawDataset, find_layer, raw_of
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -82,136 +76,12 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Name of the single layer that shows live previews of a running computation.
-PREVIEW_LAYER = "mrrecon preview"
-
 
 @dataclass(frozen=True)
 class _Failure:
     """What the worker returns when the engine rejected the input (a ReconError)."""
 
     message: str
-
-
-def replace_items(combo: QComboBox, names: list[str]) -> bool:
-    """Replace the items of ``combo`` (without signals); keep its text if still listed.
-
-    Returns True when the previous text was kept, False when it is gone (the caller picks).
-    """
-    current = combo.currentText()
-    combo.blockSignals(True)
-    combo.clear()
-    combo.addItems(names)
-    combo.blockSignals(False)
-    if current in names:
-        combo.setCurrentText(current)
-        return True
-    return False
-
-
-class LayerChoice(QComboBox):
-    """Combo box that follows the viewer's layer list (base of the docks' layer choices).
-
-    New layers are added (and selected when ``selects_new`` says so), removed or renamed
-    layers update the list.
-
-    Parameters
-    ----------
-    viewer
-        The napari viewer.
-    lists
-        ``layer → bool``: the layers listed, in the viewer's order.
-    selects_new
-        ``layer → bool``: a newly inserted layer for which it is True becomes the choice.
-    parent
-        Parent widget.
-    tooltip
-        Tooltip of the combo box.
-    """
-
-    def __init__(
-        self,
-        viewer: napari.viewer.Viewer,
-        lists: Callable[[napari.layers.Layer], bool],
-        selects_new: Callable[[napari.layers.Layer], bool] = lambda layer: False,
-        parent: QWidget | None = None,
-        *,
-        tooltip: str = "",
-    ) -> None:
-        super().__init__(parent)
-        self._viewer = viewer
-        self._lists = lists
-        self._selects_new = selects_new
-        self.setToolTip(tooltip)
-        viewer.layers.events.inserted.connect(self._on_inserted)
-        viewer.layers.events.removed.connect(self.refresh)
-        for layer in viewer.layers:
-            layer.events.name.connect(self.refresh)
-        self.refresh()
-
-    def listed_names(self) -> list[str]:
-        """Names of the layers listed, in the viewer's order."""
-        return [layer.name for layer in self._viewer.layers if self._lists(layer)]
-
-    def _on_inserted(self, event: Any) -> None:
-        layer = event.value
-        layer.events.name.connect(self.refresh)
-        self.refresh()
-        if self._selects_new(layer):
-            self.setCurrentText(layer.name)
-
-    def refresh(self, event: Any = None) -> None:
-        """Rebuild the list from the viewer's layers, keeping the selection if possible."""
-        names = self.listed_names()
-        if not replace_items(self, names) and names:
-            self.setCurrentIndex(len(names) - 1)
-        self.currentIndexChanged.emit(self.currentIndex())
-
-    def layer(self) -> napari.layers.Layer | None:
-        """The chosen layer, or None."""
-        return find_layer(self._viewer.layers, self.currentText()) if self.currentText() else None
-
-
-class DatasetChoice(LayerChoice):
-    """Combo box of the viewer's loaded raw datasets (k-space layers of the plugin).
-
-    Follows the layer list: new datasets are added (and selected), removed or renamed
-    layers update the list.
-
-    Parameters
-    ----------
-    viewer
-        The napari viewer.
-    parent
-        Parent widget.
-    kinds
-        Model entry types listed (default: raw datasets only; the Trajectory dock also
-        lists :class:`~napari_mrrecon._model.SequenceDataset`).
-    tooltip
-        Tooltip of the combo box.
-    """
-
-    def __init__(
-        self,
-        viewer: napari.viewer.Viewer,
-        parent: QWidget | None = None,
-        *,
-        kinds: tuple[type, ...] = (RawDataset,),
-        tooltip: str = "Raw dataset (a k-space layer opened from an ISMRMRD or twix file)",
-    ) -> None:
-        def listed(layer: napari.layers.Layer) -> bool:
-            return isinstance(entry_of(layer), kinds)
-
-        self._kinds = kinds
-        super().__init__(viewer, listed, listed, parent, tooltip=tooltip)
-
-    def dataset(self) -> RawDataset | None:
-        """The chosen raw dataset, or None."""
-        return raw_of(self.layer())
-
-    def entry(self) -> object:
-        """The chosen layer's model entry (any of ``kinds``), or None."""
-        return entry_of(self.layer())
 
 
 class _QtABCMeta(type(QWidget), ABCMeta):  # type: ignore[misc]
@@ -615,3 +485,18 @@ def _format_seconds(seconds: float) -> str:
     """``"4 s"``, ``"2 min 05 s"``."""
     s = max(0, round(seconds))
     return f"{s} s" if s < 60 else f"{s // 60} min {s % 60:02d} s"
+
+
+def set_progress(bar: QProgressBar, maximum: int, value: int) -> None:
+    """Set a progress bar's range ``0..maximum`` and value with a deferred repaint.
+
+    ``QProgressBar.setValue`` repaints at once; with a GL canvas in the window every
+    immediate repaint composes the whole window. Disabling updates around it turns that
+    into one ``update()``, painted with everything else changed in this event-loop turn.
+    """
+    bar.setUpdatesEnabled(False)
+    try:
+        bar.setRange(0, maximum)
+        bar.setValue(value)
+    finally:
+        bar.setUpdatesEnabled(True)

@@ -26,14 +26,74 @@ from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import QObject, Signal
 
-from napari_mrrecon._display import in_caller_threads
+from napari_mrrecon.layers.preview import preview_limits
 
 if TYPE_CHECKING:
     from napari.qt.threading import GeneratorWorker
 
-__all__ = ["Job", "LatestRunner"]
+    from recon_engine.progress import ProgressEvent
+
+__all__ = ["Job", "LatestRunner", "PreviewWithLimits", "in_caller_threads", "map_items", "with_limits"]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PreviewWithLimits:
+    """A progress event with a preview, and the preview's contrast limits (made in the worker)."""
+
+    event: ProgressEvent
+    limits: tuple[float, float]
+
+
+def map_items(steps: Generator[Any, None, Any], convert: Callable[[Any], Any]) -> Generator[Any, None, Any]:
+    """``steps`` with every yielded item passed through ``convert`` (in the worker thread).
+
+    Returns what ``steps`` returns; closing this generator (a cancelled run) closes ``steps``.
+    """
+    try:
+        while True:
+            try:
+                item = next(steps)
+            except StopIteration as stop:
+                return stop.value
+            yield convert(item)
+    finally:
+        steps.close()  # a cancelled run closes the engine's generator too
+
+
+def _attach_limits(item: Any) -> Any:
+    from recon_engine.progress import ProgressEvent
+
+    if isinstance(item, ProgressEvent) and item.preview is not None:
+        return PreviewWithLimits(item, preview_limits(item.preview))
+    return item
+
+
+def in_caller_threads(make_steps: Callable[[], Any]) -> Callable[[], Any]:
+    """``make_steps``, to be called in a worker, with the torch thread count of this thread.
+
+    Call this in the GUI thread and the result in the worker thread. torch keeps the intra-op
+    thread count per thread, and a worker thread keeps whatever it had when it first used
+    torch, not later ``torch.set_num_threads`` calls of the main thread. The count changes
+    how reductions are split, so without this a run in a dock could differ in the last bits
+    from the same recipe run in a script (and from run to run, with the pool thread).
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+
+    def in_worker() -> Any:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        return make_steps()
+
+    return in_worker
+
+
+def with_limits(steps: Generator[Any, None, Any]) -> Generator[Any, None, Any]:
+    """``steps``, with each progress event that has a preview wrapped with its contrast limits."""
+    return map_items(steps, _attach_limits)
 
 
 def _ignore(*_: Any) -> None:

@@ -1,6 +1,6 @@
 """GUI benchmark: main-thread stalls and Run → first preview of the "MR Reconstruction" dock.
 
-Run as ``python -m napari_mrrecon._bench_gui [--json] [--quick] [--runs N] [--causes]`` (under
+Run as ``python -m napari_mrrecon.app.bench_gui [--json] [--quick] [--runs N] [--causes]`` (under
 ``xvfb-run -a`` without a display); ``mrrecon bench`` calls it in a subprocess, since the engine
 never imports napari. It opens a viewer, loads the R = 4 sample, chooses iterative SENSE in
 the dock and presses Run several times. A ``QTimer`` probe fires every 5 ms on the main
@@ -127,8 +127,8 @@ def _cause(frame: Any) -> str:
     inner = frame
     while frame is not None:
         path = frame.f_code.co_filename
-        if "napari_mrrecon" in path and not path.endswith("_bench_gui.py"):
-            return f"{path.rsplit('/', 1)[-1]}:{frame.f_lineno} {frame.f_code.co_name}"
+        if "napari_mrrecon" in path and not path.endswith("bench_gui.py"):
+            return f"{path.rsplit('napari_mrrecon/', 1)[-1]}:{frame.f_lineno} {frame.f_code.co_name}"
         frame = frame.f_back
     path = inner.f_code.co_filename.split("site-packages/")[-1]
     return f"event loop: {path}:{inner.f_lineno} {inner.f_code.co_name}"
@@ -252,7 +252,7 @@ def records(figures: dict[str, list[float]]) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: print the records (``--json``) or a short summary."""
-    p = argparse.ArgumentParser(prog="python -m napari_mrrecon._bench_gui", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m napari_mrrecon.app.bench_gui", description=__doc__)
     p.add_argument("--json", action="store_true")
     p.add_argument("--quick", action="store_true", help="two runs of 10 iterations")
     p.add_argument("--runs", type=int, default=None)

@@ -6,12 +6,12 @@ settings (waiting for each worker), optionally saves a screenshot of the whole w
 either exits or hands over to the napari event loop. When a Pulseq ``.seq`` is among the
 files, or raw data is non-Cartesian, the "Trajectory" dock (and for a ``.seq`` the
 "Sequence" dock) is opened as well. Also runnable as
-``python -m napari_mrrecon.launch FILE… [--screenshot PNG] [--quit] [--sample]``.
+``python -m napari_mrrecon.app.launch FILE… [--screenshot PNG] [--quit] [--sample]``.
 
 With ``explorer=True`` (``mrrecon gui --explorer``) the "K-space Explorer" dock opens
 instead (files are opened but not reconstructed, so a raw dataset can be its source), is set
 from ``explorer_settings`` (``--explorer-settings '{"acceleration": 4}'``, see
-:meth:`~napari_mrrecon._explorer_widget.ExplorerWidget.set_settings`) and the screenshot is
+:meth:`~napari_mrrecon.docks.explorer.widget.ExplorerWidget.set_settings`) and the screenshot is
 taken once its views (and an acquisition movie, if asked for) are computed: this is how the
 pictures of ``docs/teaching.md`` are made (``scripts/make_teaching_screenshots.sh``).
 """
@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import napari.viewer
 
-    from napari_mrrecon._base import EngineRunWidget
-    from napari_mrrecon._explorer_widget import ExplorerWidget
+    from napari_mrrecon._qt.run_dock import EngineRunWidget
+    from napari_mrrecon.docks.explorer.widget import ExplorerWidget
 
 __all__ = [
     "EXPLORER_WAIT_S",
@@ -66,7 +66,7 @@ def _wait_for_run(widget: EngineRunWidget) -> None:
 
 def _grid(viewer: napari.viewer.Viewer) -> Any:
     """The viewer's grid settings (``viewer.canvas.grid`` since napari 0.9)."""
-    from napari_mrrecon._views import viewer_grid
+    from napari_mrrecon.layers.views import viewer_grid
 
     return viewer_grid(viewer)
 
@@ -103,7 +103,7 @@ def populate(viewer: napari.viewer.Viewer, files: Sequence[str], *, sample: bool
     list of str
         The error messages shown meanwhile (also printed to stderr).
     """
-    from napari_mrrecon._model import RawDataset, SequenceDataset, layers_with
+    from napari_mrrecon.model.entries import RawDataset, SequenceDataset, layers_with
 
     with _collect_errors() as errors:
         _, recon = viewer.window.add_plugin_dock_widget(PLUGIN, "MR Reconstruction")
@@ -149,9 +149,9 @@ def _collect_errors() -> Iterator[list[str]]:
 
 def _open_files(viewer: napari.viewer.Viewer, files: Sequence[str], errors: list[str]) -> None:
     """Open ``files``, with the plugin's readers when they claim a file."""
-    from napari_mrrecon._reader import get_reader
-    from napari_mrrecon._seq_reader import get_seq_reader
-    from napari_mrrecon._twix_reader import get_twix_reader
+    from napari_mrrecon.io.reader import get_reader
+    from napari_mrrecon.io.sequence import get_seq_reader
+    from napari_mrrecon.io.twix import get_twix_reader
 
     for path in files:
         # napari's builtin reader also matches *.h5: name ours when it claims the file
@@ -192,7 +192,7 @@ def populate_explorer(
     files
         Files to open (a raw dataset can then be the explorer's ``source``).
     settings
-        Explorer settings (:meth:`~napari_mrrecon._explorer_widget.ExplorerWidget.set_settings`);
+        Explorer settings (:meth:`~napari_mrrecon.docks.explorer.widget.ExplorerWidget.set_settings`);
         ``acquisition_movie``, ``visible``, ``select``, ``movie_frame`` and ``group`` are
         applied once the views are shown.
 
@@ -280,7 +280,7 @@ def _echo_error(errors: list[str], message: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry: ``python -m napari_mrrecon.launch``."""
+    """Command-line entry: ``python -m napari_mrrecon.app.launch``."""
     parser = argparse.ArgumentParser(prog="mrrecon gui", description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", help="raw data (ISMRMRD, twix), images or Pulseq .seq to open")
     parser.add_argument("--screenshot", metavar="PNG", help="save the window once reconstructed")

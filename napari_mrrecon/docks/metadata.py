@@ -31,13 +31,13 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_mrrecon._acquisition_model import COLUMNS, AcquisitionTableModel
-from napari_mrrecon._base import DatasetChoice
+from napari_mrrecon._qt.acquisition_table import COLUMNS, AcquisitionTableModel
+from napari_mrrecon._qt.layer_choice import DatasetChoice
 
 if TYPE_CHECKING:
     import napari.viewer
 
-    from napari_mrrecon._model import RawDataset
+    from napari_mrrecon.model.entries import RawDataset
     from recon_engine.io.ismrmrd_read import RawInfo
 
 __all__ = ["MetadataWidget"]

@@ -26,8 +26,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_mrrecon._base import DatasetChoice
-from napari_mrrecon._model import SequenceDataset
+from napari_mrrecon._qt.layer_choice import DatasetChoice
+from napari_mrrecon.model.entries import SequenceDataset
 
 if TYPE_CHECKING:
     import napari.viewer

@@ -24,9 +24,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_mrrecon._base import DatasetChoice
-from napari_mrrecon._model import AcquisitionSelection, RawDataset, SequenceDataset
-from napari_mrrecon._trajectory_data import TrajectoryData, format_indices, parse_indices
+from napari_mrrecon._qt.layer_choice import DatasetChoice
+from napari_mrrecon.model.entries import AcquisitionSelection, RawDataset, SequenceDataset
+from napari_mrrecon.model.trajectory import TrajectoryData, format_indices, parse_indices
 
 if TYPE_CHECKING:
     import napari.viewer
@@ -127,7 +127,7 @@ class TrajectoryWidget(QWidget):
 
     # ---- source -----------------------------------------------------------------------------
     def _trajectory_of(self, entry: object) -> TrajectoryData:
-        from napari_mrrecon._trajectory_data import from_kspace, from_sequence
+        from napari_mrrecon.model.trajectory import from_kspace, from_sequence
 
         if entry not in self._cache:
             if isinstance(entry, RawDataset):

@@ -13,7 +13,7 @@ __all__ = ["qmri_ir_series", "qmri_t2_series"]
 
 
 def _layer(kind: str) -> list[tuple[Any, ...]]:
-    from napari_mrrecon._qmri_layers import series_layer
+    from napari_mrrecon.layers.qmri import series_layer
     from recon_engine.qmri import QMRISeries
     from recon_engine.simulate.qmri_series import inversion_recovery_series, t2_decay_series
 

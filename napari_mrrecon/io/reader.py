@@ -3,7 +3,7 @@
 :func:`get_reader` claims a ``.h5``/``.mrd`` path only when the engine's cheap structural
 check says it really is ISMRMRD, so other HDF5 files stay with other readers. Raw data
 becomes a k-space layer (log-magnitude, coils as an axis) whose complex data is kept in
-the plugin's model (:class:`~napari_mrrecon._model.RawDataset`).
+the plugin's model (:class:`~napari_mrrecon.model.entries.RawDataset`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from napari_mrrecon._model import METADATA_KEY, RawDataset, ReconResult
+from napari_mrrecon.model.entries import METADATA_KEY, RawDataset, ReconResult
 
 if TYPE_CHECKING:
     from recon_engine.data import KSpace
@@ -36,7 +36,7 @@ def as_list(path: PathOrPaths) -> list[str]:
 
 def raw_layer(kspace: KSpace, name: str) -> LayerData:
     """Layer data of a k-space layer: log-magnitude view, complex master in the metadata."""
-    from napari_mrrecon._views import kspace_layer
+    from napari_mrrecon.layers.views import kspace_layer
 
     data, kwargs = kspace_layer(kspace, f"{name} k-space")
     kwargs["metadata"] = {METADATA_KEY: RawDataset(kspace=kspace, name=name)}
@@ -100,7 +100,7 @@ def read_file(path: str) -> list[LayerData]:
     recon_engine.errors.ReconError
         Unreadable or unusable file.
     """
-    from napari_mrrecon._views import image_layer
+    from napari_mrrecon.layers.views import image_layer
 
     name = Path(path).stem
     if _holds_raw_data(path):

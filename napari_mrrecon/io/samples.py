@@ -8,7 +8,7 @@ __all__ = ["phantom_full", "phantom_r2", "phantom_r4"]
 
 
 def _open_sample(name: str) -> list[tuple[Any, ...]]:
-    from napari_mrrecon._reader import read_file
+    from napari_mrrecon.io.reader import read_file
     from recon_engine.simulate.sample_data import sample_path
 
     return read_file(str(sample_path(name)))

@@ -5,7 +5,7 @@ or ``(kz, ky, kx)`` for 3D ones, in cycles per FOV (every n-th sample when there
 than :data:`MAX_POINTS`), coloured by the per-point feature ``"time"`` (ms from the start
 of the sequence); the features also hold ``"adc"`` (ADC event number) and the sequence's
 labels (``LIN``, ``SLC``, ...). The parsed sequence itself rides in the layer's metadata
-(:class:`~napari_mrrecon._model.SequenceDataset`): the "Sequence" dock draws it, the
+(:class:`~napari_mrrecon.model.entries.SequenceDataset`): the "Sequence" dock draws it, the
 "Trajectory" dock plots it and "MR Reconstruction" can read raw data with it.
 
 :func:`get_seq_reader` claims ``.seq`` files that look like Pulseq text (a section header
@@ -20,13 +20,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from napari_mrrecon._model import METADATA_KEY, SequenceDataset
-from napari_mrrecon._reader import LayerData, PathOrPaths, as_list, read_all
+from napari_mrrecon.io.reader import LayerData, PathOrPaths, as_list, read_all
+from napari_mrrecon.model.entries import METADATA_KEY, SequenceDataset
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from napari_mrrecon._trajectory_data import TrajectoryData
+    from napari_mrrecon.model.trajectory import TrajectoryData
 
 __all__ = ["MAX_POINTS", "get_seq_reader", "read_seq_file", "read_seq_layers", "trajectory_points"]
 
@@ -96,7 +96,7 @@ def read_seq_file(path: str) -> list[LayerData]:
     """
     from napari.utils.notifications import show_warning
 
-    from napari_mrrecon._trajectory_data import from_sequence
+    from napari_mrrecon.model.trajectory import from_sequence
     from recon_engine.errors import ReconError
     from recon_engine.io.pulseq import read_seq
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from napari_mrrecon._reader import LayerData, PathOrPaths, as_list, raw_layer, read_all
+from napari_mrrecon.io.reader import LayerData, PathOrPaths, as_list, raw_layer, read_all
 
 __all__ = ["get_twix_reader", "read_twix_file", "read_twix_layers"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from napari_mrrecon._model import result_of
+from napari_mrrecon.model.entries import result_of
 
 __all__ = ["write_nifti"]
 

@@ -10,40 +10,21 @@ immediate repaint composes the whole window).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from napari_mrrecon._views import replace_image, reusable_layer
+from napari_mrrecon.layers.views import replace_image, reusable_layer
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator
-
     import napari.layers
     import napari.viewer
-    from qtpy.QtWidgets import QProgressBar
-
-    from recon_engine.progress import ProgressEvent
-
-__all__ = [
-    "PreviewWithLimits",
-    "in_caller_threads",
-    "map_items",
-    "preview_limits",
-    "set_limits",
-    "set_progress",
-    "show_preview",
-    "with_limits",
-]
 
 
-@dataclass(frozen=True)
-class PreviewWithLimits:
-    """A progress event with a preview, and the preview's contrast limits (made in the worker)."""
+__all__ = ["PREVIEW_LAYER", "preview_limits", "set_limits", "show_preview"]
 
-    event: ProgressEvent
-    limits: tuple[float, float]
+#: Name of the single layer that shows live previews of a running computation.
+PREVIEW_LAYER = "mrrecon preview"
 
 
 def preview_limits(preview: Any) -> tuple[float, float]:
@@ -63,56 +44,6 @@ def preview_limits(preview: Any) -> tuple[float, float]:
     return (low, high) if high > low else (low, low + 1.0)
 
 
-def map_items(steps: Generator[Any, None, Any], convert: Callable[[Any], Any]) -> Generator[Any, None, Any]:
-    """``steps`` with every yielded item passed through ``convert`` (in the worker thread).
-
-    Returns what ``steps`` returns; closing this generator (a cancelled run) closes ``steps``.
-    """
-    try:
-        while True:
-            try:
-                item = next(steps)
-            except StopIteration as stop:
-                return stop.value
-            yield convert(item)
-    finally:
-        steps.close()  # a cancelled run closes the engine's generator too
-
-
-def _attach_limits(item: Any) -> Any:
-    from recon_engine.progress import ProgressEvent
-
-    if isinstance(item, ProgressEvent) and item.preview is not None:
-        return PreviewWithLimits(item, preview_limits(item.preview))
-    return item
-
-
-def in_caller_threads(make_steps: Callable[[], Any]) -> Callable[[], Any]:
-    """``make_steps``, to be called in a worker, with the torch thread count of this thread.
-
-    Call this in the GUI thread and the result in the worker thread. torch keeps the intra-op
-    thread count per thread, and a worker thread keeps whatever it had when it first used
-    torch, not later ``torch.set_num_threads`` calls of the main thread. The count changes
-    how reductions are split, so without this a run in a dock could differ in the last bits
-    from the same recipe run in a script (and from run to run, with the pool thread).
-    """
-    import torch
-
-    threads = torch.get_num_threads()
-
-    def in_worker() -> Any:
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
-        return make_steps()
-
-    return in_worker
-
-
-def with_limits(steps: Generator[Any, None, Any]) -> Generator[Any, None, Any]:
-    """``steps``, with each progress event that has a preview wrapped with its contrast limits."""
-    return map_items(steps, _attach_limits)
-
-
 def set_limits(layer: napari.layers.Image, limits: tuple[float, float], tolerance: float = 0.05) -> None:
     """Contrast limits of a preview layer, changed only when off by more than ``tolerance`` of the span.
 
@@ -126,21 +57,6 @@ def set_limits(layer: napari.layers.Image, limits: tuple[float, float], toleranc
     if limits[0] < range_low or limits[1] > range_high:
         layer.contrast_limits_range = (min(limits[0], range_low), max(limits[1], range_high))
     layer.contrast_limits = limits
-
-
-def set_progress(bar: QProgressBar, maximum: int, value: int) -> None:
-    """Set a progress bar's range ``0..maximum`` and value with a deferred repaint.
-
-    ``QProgressBar.setValue`` repaints at once; with a GL canvas in the window every
-    immediate repaint composes the whole window. Disabling updates around it turns that
-    into one ``update()``, painted with everything else changed in this event-loop turn.
-    """
-    bar.setUpdatesEnabled(False)
-    try:
-        bar.setRange(0, maximum)
-        bar.setValue(value)
-    finally:
-        bar.setUpdatesEnabled(True)
 
 
 def show_preview(

@@ -1,29 +1,20 @@
-"""qMRI in the plugin's model: series and fitted maps attached to layers, and how maps look.
+"""qMRI layers: a series as a layer, fitted maps as layers, and how maps look.
 
-- A series layer (float32 magnitude, contrast axis first: ``(n, [z,] y, x)``) carries a
-  :class:`SeriesEntry` with the engine's :class:`~recon_engine.qmri.QMRISeries` (complex or
-  float master, times, flip angles, TR, affine) in ``layer.metadata["mrrecon"]``.
-- A map layer (``(y, x)`` or ``(z, y, x)``) carries a :class:`MapsEntry` with the whole
-  :class:`~recon_engine.qmri.FitResult` (every map, the mask, the times and the model, for
-  the voxel curve and "Save maps…"), and its unit in ``layer.metadata["unit"]``.
-
-:func:`series_of` turns the chosen layer into a series: a series layer gives its entry, a
-reconstruction result of the MR Reconstruction dock goes through
-:func:`recon_engine.qmri.series_from_image`, any other image layer with at least three
-axes is taken as it is (contrast axis first, no times).
+:func:`series_layer` makes a series' layer (its :class:`~napari_mrrecon.model.qmri.SeriesEntry`
+in the metadata), :func:`show_maps` one layer per fitted map (each with a
+:class:`~napari_mrrecon.model.qmri.MapsEntry`), reused on re-runs.
 
 Display only: colormaps and contrast limits in ms per map name (:data:`MAP_STYLES`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from napari_mrrecon._base import PREVIEW_LAYER, LayerChoice
-from napari_mrrecon._model import METADATA_KEY, entry_of, find_layer, result_of
+from napari_mrrecon.model.entries import METADATA_KEY, find_layer
+from napari_mrrecon.model.qmri import MapsEntry, SeriesEntry
 
 if TYPE_CHECKING:
     import napari.layers
@@ -34,57 +25,12 @@ if TYPE_CHECKING:
 __all__ = [
     "MAP_LABELS",
     "MAP_STYLES",
-    "MapsEntry",
-    "SeriesChoice",
-    "SeriesEntry",
     "map_layer",
     "map_layer_name",
     "map_style",
-    "maps_of",
     "series_layer",
-    "series_of",
     "show_maps",
-    "usable_as_series",
 ]
-
-
-@dataclass(eq=False)
-class SeriesEntry:
-    """An image series for fitting, attached to the layer that shows its magnitude.
-
-    Attributes
-    ----------
-    series
-        ``data`` ``(n, [z,] y, x)`` float32 or complex64, ``times`` ``(n,)`` ms or None,
-        ``flip_angles`` ``(n,)`` deg or None, ``tr`` ms or None, ``affine`` 4×4 or None.
-    name
-        Short name (file stem) for derived layers.
-    """
-
-    series: QMRISeries
-    name: str
-
-
-@dataclass(eq=False)
-class MapsEntry:
-    """A fit result, attached to each layer that shows one of its maps.
-
-    Attributes
-    ----------
-    result
-        Maps ``(y, x)`` or ``(z, y, x)`` float32 (NaN outside the mask), units, mask, times.
-    parameter
-        The map this layer shows (a key of ``result.maps``).
-    name
-        Name of the series that was fitted.
-    affine
-        4×4 RAS affine (mm) of the series, for NIfTI export, or None.
-    """
-
-    result: FitResult
-    parameter: str
-    name: str
-    affine: np.ndarray | None = None
 
 
 #: Display names of map keys (anything else is shown as it is).
@@ -111,53 +57,6 @@ MAP_STYLES: dict[str, tuple[str, tuple[float, float] | None]] = {
     "correlation": ("viridis", (0.0, 1.0)),
     "residual": ("gray", None),
 }
-
-
-def usable_as_series(layer: napari.layers.Layer) -> bool:
-    """True for image layers a fit can start from (series, recon results, ≥ 3-axis images)."""
-    entry = entry_of(layer)
-    if isinstance(entry, SeriesEntry) or result_of(layer) is not None:
-        return True
-    if isinstance(entry, MapsEntry) or type(layer).__name__ != "Image":
-        return False
-    return not getattr(layer, "rgb", False) and layer.ndim >= 3
-
-
-def series_of(layer: napari.layers.Layer) -> QMRISeries:
-    """The series to fit from ``layer`` (main thread).
-
-    Raises
-    ------
-    recon_engine.errors.ReconError
-        A reconstruction result that is not a multi-contrast series (from the engine).
-    ValueError
-        The layer cannot be a series (fewer than three axes).
-    """
-    entry = entry_of(layer)
-    if isinstance(entry, SeriesEntry):
-        return entry.series
-    recon = result_of(layer)
-    from recon_engine.qmri import QMRISeries, series_from_image
-
-    if recon is not None:
-        return series_from_image(recon.image)
-    data = np.asarray(layer.data)
-    if data.ndim < 3:
-        raise ValueError(f"{layer.name} has {data.ndim} axes; a series needs (n, [z,] y, x).")
-    return QMRISeries(
-        data=np.ascontiguousarray(data, dtype=np.float32),
-        times=None,
-        flip_angles=None,
-        tr=None,
-        affine=None,
-        source=f"napari layer {layer.name}",
-    )
-
-
-def maps_of(layer: napari.layers.Layer | None) -> MapsEntry | None:
-    """The fit result entry attached to ``layer``, or None."""
-    entry = entry_of(layer)
-    return entry if isinstance(entry, MapsEntry) else None
 
 
 def series_layer(series: QMRISeries, name: str, *, times_label: str = "contrast") -> tuple[Any, ...]:
@@ -239,7 +138,7 @@ def show_maps(
     ``over``; the main map comes last (on top), visible and selected, the others hidden. The
     contrast-limit range also covers the data (CSF's T1 of 4000 ms stays reachable).
     """
-    from napari_mrrecon._views import upsert_image
+    from napari_mrrecon.layers.views import upsert_image
 
     ndim = next(iter(result.maps.values())).ndim
     scale, translate = tuple(over.scale[-ndim:]), tuple(over.translate[-ndim:])
@@ -266,19 +165,3 @@ def show_maps(
     if layer is not None:
         viewer.layers.selection.active = layer
     return names
-
-
-class SeriesChoice(LayerChoice):
-    """Combo box of the image layers a fit can start from (newest series selected).
-
-    Lists the layers :func:`usable_as_series` (not the preview); a new layer whose metadata
-    holds a :class:`SeriesEntry` becomes the choice.
-    """
-
-    def __init__(self, viewer: napari.viewer.Viewer) -> None:
-        super().__init__(
-            viewer,
-            lambda la: la.name != PREVIEW_LAYER and usable_as_series(la),
-            lambda la: la.name != PREVIEW_LAYER and isinstance(la.metadata.get("mrrecon"), SeriesEntry),
-            tooltip="Image series, contrast axis first: (n, [z,] y, x)",
-        )

@@ -257,7 +257,7 @@ def voxel_scale(image: ImageData) -> tuple[float, float, float]:
 
 def reusable_layer(viewer: napari.viewer.Viewer, name: str, ndim: int) -> napari.layers.Image | None:
     """The image layer called ``name`` if ``data`` of ``ndim`` dimensions can be assigned to it."""
-    from napari_mrrecon._model import find_layer
+    from napari_mrrecon.model.entries import find_layer
 
     layer = find_layer(viewer.layers, name)
     if layer is not None and layer.ndim == ndim and getattr(layer, "rgb", True) is False:
@@ -282,7 +282,7 @@ def upsert_image(viewer: napari.viewer.Viewer, data: np.ndarray, **kwargs: Any) 
 
 def replace_image(viewer: napari.viewer.Viewer, data: np.ndarray, **kwargs: Any) -> napari.layers.Image:
     """Add ``data`` as the image layer ``kwargs["name"]``, replacing one of that name (main thread)."""
-    from napari_mrrecon._model import find_layer
+    from napari_mrrecon.model.entries import find_layer
 
     if (stale := find_layer(viewer.layers, kwargs["name"])) is not None:
         viewer.layers.remove(stale)

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import napari.layers
     import napari.viewer
 
-    from napari_mrrecon._trajectory_data import TrajectoryData
+    from napari_mrrecon.model.trajectory import TrajectoryData
     from recon_engine.data import ImageData, KSpace
     from recon_engine.io.pulseq import PulseqSequence
 

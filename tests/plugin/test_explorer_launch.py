@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from napari_mrrecon.launch import parse_explorer_settings, populate_explorer
+from napari_mrrecon.app.launch import parse_explorer_settings, populate_explorer
 from recon_engine.cli import main as cli_main
 from tests.plugin.conftest import assert_screenshot
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from napari_mrrecon._explorer_layers import VIEW_KEYS, layer_name
+from napari_mrrecon.docks.explorer.layers import VIEW_KEYS, layer_name
 from tests.plugin.conftest import PLUGIN, SMALL, wait_idle
 
 N = SMALL["n"]
@@ -151,7 +151,7 @@ def test_selecting_a_view_shows_its_explanation(explorer: Any) -> None:
 def test_source_from_a_loaded_raw_dataset(explorer: Any, viewer: Any, qtbot: Any) -> None:
     """The fully sampled 128² 8-coil sample as source: views of its shape, effective R 1 and a
     fully sampled NRMSE < 1 %; R = 2 regular halves the sampled lines (± 0.02)."""
-    from napari_mrrecon._model import RawDataset, layers_with
+    from napari_mrrecon.model.entries import RawDataset, layers_with
 
     viewer.open_sample(PLUGIN, "phantom_full")
     (raw_layer,) = layers_with(viewer, RawDataset)

@@ -1,6 +1,6 @@
 """The MR Reconstruction dock keeps the GUI responsive (issue 7): layers reused, frames batched.
 
-The 50 ms target is the benchmark's (``python -m napari_mrrecon._bench_gui`` on the R = 4
+The 50 ms target is the benchmark's (``python -m napari_mrrecon.app.bench_gui`` on the R = 4
 sample); these tests check the mechanisms behind it on the R = 2 sample with the fake
 iterative method, and the probe with a generous bound for a loaded CI machine.
 """
@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 import recon_engine
-from napari_mrrecon._base import PREVIEW_LAYER, preview_limits
-from napari_mrrecon._bench_gui import StallProbe
-from napari_mrrecon._model import result_of
-from napari_mrrecon._plots import MetricsPlot, grown_limits
+from napari_mrrecon.app.bench_gui import StallProbe
+from napari_mrrecon.docks.recon.plot import MetricsPlot, grown_limits
+from napari_mrrecon.layers.preview import PREVIEW_LAYER, preview_limits
+from napari_mrrecon.model.entries import result_of
 
 TIMEOUT_MS = 20_000
 RESULT = "phantom_R2 recon"

@@ -9,7 +9,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_mrrecon._model import raw_of, result_of
+from napari_mrrecon.model.entries import raw_of, result_of
 
 PLUGIN = "napari-mrrecon"
 
@@ -47,7 +47,7 @@ def test_nifti_writer_exports_complex_master(
 
 
 def test_nifti_writer_refuses_foreign_layers(tmp_path: Path) -> None:
-    from napari_mrrecon._writer import write_nifti
+    from napari_mrrecon.io.writer import write_nifti
     from recon_engine.errors import ExportError
 
     with pytest.raises(ExportError, match="not an MR reconstruction"):

@@ -1,19 +1,19 @@
-"""``mrrecon gui`` (napari_mrrecon.launch): docks, loading, reconstruction, screenshot, exit."""
+"""``mrrecon gui`` (napari_mrrecon.app.launch): docks, loading, reconstruction, screenshot, exit."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from napari_mrrecon._model import ReconResult, layers_with
-from napari_mrrecon.launch import populate
+from napari_mrrecon.app.launch import populate
+from napari_mrrecon.model.entries import ReconResult, layers_with
 from tests.plugin.conftest import assert_screenshot
 
 
 def test_launch_screenshot_and_quit(raw_path: Path, tmp_path: Path) -> None:
     shot = tmp_path / "window.png"
     code = (
-        "import sys; from napari_mrrecon.launch import launch; "
+        "import sys; from napari_mrrecon.app.launch import launch; "
         f"sys.exit(launch([{str(raw_path)!r}], screenshot={str(shot)!r}, quit=True))"
     )
     assert_screenshot(code, shot, timeout_s=120)

@@ -6,20 +6,20 @@ import subprocess
 import sys
 
 MODULES = (
-    "napari_mrrecon._reader",
-    "napari_mrrecon._writer",
-    "napari_mrrecon._sample_data",
-    "napari_mrrecon._recon_widget",
-    "napari_mrrecon._sweep_widget",
-    "napari_mrrecon._metadata_widget",
-    "napari_mrrecon._twix_reader",
-    "napari_mrrecon._seq_reader",
-    "napari_mrrecon._trajectory_widget",
-    "napari_mrrecon._sequence_widget",
-    "napari_mrrecon._explorer_widget",
-    "napari_mrrecon._qmri_widget",
-    "napari_mrrecon._qmri_sample",
-    "napari_mrrecon.launch",
+    "napari_mrrecon.io.reader",
+    "napari_mrrecon.io.writer",
+    "napari_mrrecon.io.samples",
+    "napari_mrrecon.docks.recon.widget",
+    "napari_mrrecon.docks.sweep.widget",
+    "napari_mrrecon.docks.metadata",
+    "napari_mrrecon.io.twix",
+    "napari_mrrecon.io.sequence",
+    "napari_mrrecon.docks.trajectory",
+    "napari_mrrecon.docks.sequence",
+    "napari_mrrecon.docks.explorer.widget",
+    "napari_mrrecon.docks.qmri.widget",
+    "napari_mrrecon.io.qmri_samples",
+    "napari_mrrecon.app.launch",
 )
 
 

@@ -28,7 +28,7 @@ def _visible_names(tree: Any) -> set[str]:
 
 
 def _column(model: Any, name: str) -> list[str]:
-    from napari_mrrecon._acquisition_model import COLUMNS
+    from napari_mrrecon._qt.acquisition_table import COLUMNS
 
     col = COLUMNS.index(name)
     return [model.data(model.index(r, col)) for r in range(model.rowCount())]

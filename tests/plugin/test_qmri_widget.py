@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from napari_mrrecon._base import PREVIEW_LAYER
-from napari_mrrecon._qmri_layers import MapsEntry, SeriesEntry, maps_of, series_layer
+from napari_mrrecon.layers.preview import PREVIEW_LAYER
+from napari_mrrecon.layers.qmri import series_layer
+from napari_mrrecon.model.qmri import MapsEntry, SeriesEntry, maps_of
 from recon_engine.progress import ProgressEvent
 from recon_engine.simulate.phantom import TISSUES
 from recon_engine.simulate.qmri_series import SyntheticSeries, inversion_recovery_series
@@ -378,7 +379,7 @@ def test_roi_labels_map_shapes_onto_the_maps_grid() -> None:
     """Shapes drawn in world coordinates (mm) land on the right voxels of scaled maps; bad ROIs say why."""
     from napari.layers import Image, Labels, Shapes
 
-    from napari_mrrecon._qmri_roi import roi_labels
+    from napari_mrrecon.docks.qmri.roi import roi_labels
 
     maps = Image(np.zeros((20, 30), np.float32), scale=(2.0, 2.0), translate=(10.0, 0.0))
     box = Shapes([np.array([[14.0, 4.0], [14.0, 12.0], [22.0, 12.0], [22.0, 4.0]])], shape_type="rectangle")
@@ -400,8 +401,8 @@ def test_reconstruction_result_as_series(qtbot: Any, viewer: Any, qmri: Any, ir:
     series: the dock lists it, fits it with typed TIs, and the maps match a fit of the same data."""
     import torch
 
-    from napari_mrrecon._model import METADATA_KEY, ReconResult
-    from napari_mrrecon._views import image_layer
+    from napari_mrrecon.layers.views import image_layer
+    from napari_mrrecon.model.entries import METADATA_KEY, ReconResult
     from recon_engine.data import ImageData
     from recon_engine.data.geometry import Geometry
     from recon_engine.qmri import fit

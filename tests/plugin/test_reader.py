@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import recon_engine
-from napari_mrrecon._model import raw_of, result_of
-from napari_mrrecon._reader import get_reader, read_layers
+from napari_mrrecon.io.reader import get_reader, read_layers
+from napari_mrrecon.model.entries import raw_of, result_of
 
 PLUGIN = "napari-mrrecon"
 

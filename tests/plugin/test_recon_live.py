@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 import recon_engine
-from napari_mrrecon._base import PREVIEW_LAYER
-from napari_mrrecon._float_edit import FloatEdit
-from napari_mrrecon._forms import option_specs
-from napari_mrrecon._model import ReconResult, layers_with, result_of
+from napari_mrrecon._qt.float_edit import FloatEdit
+from napari_mrrecon._qt.forms import option_specs
+from napari_mrrecon.layers.preview import PREVIEW_LAYER
+from napari_mrrecon.model.entries import ReconResult, layers_with, result_of
 from recon_engine.recipe import Recipe, load_recipe, run_recipe_steps
 from recon_engine.reconstructions import METHODS
 from tests.plugin.fakes import FakeLog

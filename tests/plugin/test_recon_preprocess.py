@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import recon_engine
-from napari_mrrecon._model import result_of
+from napari_mrrecon.model.entries import result_of
 from recon_engine.recipe import load_recipe, run_recipe_steps
 
 PLUGIN = "napari-mrrecon"

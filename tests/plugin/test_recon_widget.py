@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import recon_engine
-from napari_mrrecon._base import PREVIEW_LAYER
-from napari_mrrecon._model import ReconResult, layers_with, result_of
+from napari_mrrecon.layers.preview import PREVIEW_LAYER
+from napari_mrrecon.model.entries import ReconResult, layers_with, result_of
 from recon_engine.progress import ProgressEvent
 from recon_engine.reconstructions import METHODS
 

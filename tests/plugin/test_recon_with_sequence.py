@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 import recon_engine
-from napari_mrrecon._model import ReconResult, layers_with, result_of
-from napari_mrrecon._recon_widget import OWN_TRAJECTORY
+from napari_mrrecon.docks.recon.widget import OWN_TRAJECTORY
+from napari_mrrecon.model.entries import ReconResult, layers_with, result_of
 from tests.conftest import shared_data
 from tests.plugin.conftest import SE_DAT, SE_PAIR, SE_SEQ
 

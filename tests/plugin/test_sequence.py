@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from napari_mrrecon._model import sequence_of
-from napari_mrrecon._seq_reader import get_seq_reader, read_seq_layers
-from napari_mrrecon._sequence_widget import TRACKS
+from napari_mrrecon.docks.sequence import TRACKS
+from napari_mrrecon.io.sequence import get_seq_reader, read_seq_layers
+from napari_mrrecon.model.entries import sequence_of
 from tests.conftest import shared_data
 from tests.plugin.conftest import TINY_LINES
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import recon_engine
-from napari_mrrecon._forms import OptionSpec
-from napari_mrrecon._model import result_of
-from napari_mrrecon._sweep import SweepItem, parse_values, suggest_values, sweep_steps
-from napari_mrrecon._views import viewer_grid
+from napari_mrrecon._qt.forms import OptionSpec
+from napari_mrrecon.docks.sweep.steps import SweepItem, parse_values, suggest_values, sweep_steps
+from napari_mrrecon.layers.views import viewer_grid
+from napari_mrrecon.model.entries import result_of
 from recon_engine.progress import ProgressEvent
 from tests.plugin.fakes import FakeLog
 

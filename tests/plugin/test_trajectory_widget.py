@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import recon_engine
-from napari_mrrecon._model import raw_of
-from napari_mrrecon._trajectory_data import format_indices, from_kspace, parse_indices
+from napari_mrrecon.model.entries import raw_of
+from napari_mrrecon.model.trajectory import format_indices, from_kspace, parse_indices
 from tests.conftest import shared_data
 
 PLUGIN = "napari-mrrecon"

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from napari_mrrecon._metadata_widget import TWIX_ITEM
-from napari_mrrecon._model import raw_of
-from napari_mrrecon._twix_reader import get_twix_reader, read_twix_layers
+from napari_mrrecon.docks.metadata import TWIX_ITEM
+from napari_mrrecon.io.twix import get_twix_reader, read_twix_layers
+from napari_mrrecon.model.entries import raw_of
 from tests.conftest import shared_data
 from tests.plugin.conftest import SE_DAT, SE_PAIR
 

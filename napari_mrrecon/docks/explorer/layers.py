@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from napari_mrrecon._model import find_layer
-from napari_mrrecon._views import viewer_grid
+from napari_mrrecon.layers.views import viewer_grid
+from napari_mrrecon.model.entries import find_layer
 
 if TYPE_CHECKING:
     import napari.layers

@@ -23,8 +23,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_mrrecon._explorer_controls import explanation, explanation_label
-from napari_mrrecon._explorer_source import SourceChoice
+from napari_mrrecon.docks.explorer.controls import explanation, explanation_label
+from napari_mrrecon.docks.explorer.source import SourceChoice
 
 if TYPE_CHECKING:
     import napari.viewer

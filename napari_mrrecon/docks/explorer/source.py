@@ -1,7 +1,7 @@
 """Where the K-space Explorer's data comes from: the phantom, a raw dataset or an image layer.
 
 :class:`SourceChoice` lists the built-in phantom, every multi-coil raw dataset opened by the
-plugin's readers (k-space layers carrying a :class:`~napari_mrrecon._model.RawDataset`) and
+plugin's readers (k-space layers carrying a :class:`~napari_mrrecon.model.entries.RawDataset`) and
 every other image layer (a reconstruction, or any 2D picture, turned into k-space with
 simulated coils). :meth:`SourceChoice.factory` reads what the chosen source needs on the
 main thread and returns a function that builds the
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from qtpy.QtWidgets import QComboBox, QWidget
 
-from napari_mrrecon._model import RawDataset, entry_of, find_layer, raw_of, result_of
+from napari_mrrecon.model.entries import RawDataset, entry_of, find_layer, raw_of, result_of
 
 if TYPE_CHECKING:
     import napari.layers

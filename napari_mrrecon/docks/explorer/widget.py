@@ -8,7 +8,7 @@ their layers in place (sampling mask, k-space, PSF, aliased image, reconstructio
 difference to the fully sampled reference, g-factor). SENSE, GRAPPA and CS run through
 :func:`recon_engine.teaching.explore_steps`: the FFT-only views appear at once, the
 reconstruction follows with live previews, and a newer change cancels a stale run
-(:class:`~napari_mrrecon._explorer_runner.LatestRunner`). Clicking on the k-space layer
+(:class:`~napari_mrrecon._qt.runner.LatestRunner`). Clicking on the k-space layer
 adds a spike. "Acquisition movie" fills k-space in a chosen order
 (:func:`recon_engine.teaching.acquisition_movie`) and "keep iterates" keeps every CG/FISTA
 iterate; both appear as stacks with a slider. Every group carries a short explanation for
@@ -31,10 +31,10 @@ from qtpy.QtWidgets import (
 )
 from superqt.utils import qdebounced, qthrottled
 
-from napari_mrrecon._explorer_controls import ExplorerControls, explanation, explanation_label
-from napari_mrrecon._explorer_layers import VIEW_KEYS, VIEW_TITLES, ExplorerLayers, view_key
-from napari_mrrecon._explorer_panels import ORDERS_SHOWN, MoviePanel, SourcePanel, format_metrics
-from napari_mrrecon._explorer_runner import Job, LatestRunner
+from napari_mrrecon._qt.runner import Job, LatestRunner
+from napari_mrrecon.docks.explorer.controls import ExplorerControls, explanation, explanation_label
+from napari_mrrecon.docks.explorer.layers import VIEW_KEYS, VIEW_TITLES, ExplorerLayers, view_key
+from napari_mrrecon.docks.explorer.panels import ORDERS_SHOWN, MoviePanel, SourcePanel, format_metrics
 
 if TYPE_CHECKING:
     import napari.viewer
@@ -64,7 +64,7 @@ class ExplorerWidget(QWidget):
     Attributes
     ----------
     controls
-        The settings groups (:class:`~napari_mrrecon._explorer_controls.ExplorerControls`).
+        The settings groups (:class:`~napari_mrrecon.docks.explorer.controls.ExplorerControls`).
     source_panel, movie_panel, scroll_area
         The "Source" and "Movies" groups, and the scroll area around all groups.
     source
@@ -72,7 +72,7 @@ class ExplorerWidget(QWidget):
     keep_iterates, order, frames, movie_button
         The movie controls (of ``movie_panel``).
     layers
-        The view layers (:class:`~napari_mrrecon._explorer_layers.ExplorerLayers`).
+        The view layers (:class:`~napari_mrrecon.docks.explorer.layers.ExplorerLayers`).
     runner, movie_runner
         Background runs of the views and of the acquisition movie.
     views

@@ -51,7 +51,7 @@ def voxel_curve(result: FitResult, index: tuple[int, ...], main: str) -> VoxelCu
     For inversion recovery on magnitude data the curve is ``|S|``, so the (polarity-restored)
     data are shown as magnitudes too. ``main`` (e.g. ``"t1"``) and R² go into the title.
     """
-    from napari_mrrecon._qmri_layers import MAP_LABELS
+    from napari_mrrecon.layers.qmri import MAP_LABELS
     from recon_engine.qmri import model_info
 
     observed = np.asarray(result.observed(index), dtype=float)

@@ -195,7 +195,7 @@ class RoiPanel(QWidget):
 
     def roi_layer(self) -> napari.layers.Layer | None:
         """The chosen ROI layer, or None."""
-        from napari_mrrecon._model import find_layer
+        from napari_mrrecon.model.entries import find_layer
 
         name = self.roi_choice.currentText()
         return find_layer(self._viewer.layers, name) if name else None

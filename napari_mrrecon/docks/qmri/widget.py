@@ -6,7 +6,7 @@ Reconstruction dock, or any image layer with the contrast axis first), the model
 (pre-filled from the series, editable), TR and options, and the mask (threshold and/or a
 Labels layer). Run calls ONE engine function, :func:`recon_engine.qmri.fit_steps`, in a
 ``thread_worker`` (progress, a throttled preview of the main map, Stop; see
-:class:`~napari_mrrecon._base.EngineRunWidget`). Each map becomes a layer ("T1 [ms]", "R²", …)
+:class:`~napari_mrrecon._qt.run_dock.EngineRunWidget`). Each map becomes a layer ("T1 [ms]", "R²", …)
 with a colormap and contrast limits in ms and its unit in ``metadata["unit"]``; the layers carry
 the :class:`~recon_engine.qmri.FitResult`, which "Save maps…" exports
 (:func:`recon_engine.qmri.write_maps`). Clicking a voxel plots its signal and fitted curve; a
@@ -35,17 +35,13 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
-from napari_mrrecon._base import PREVIEW_LAYER, EngineRunWidget
-from napari_mrrecon._method_panel import DEVICES
-from napari_mrrecon._model import find_layer
-from napari_mrrecon._qmri_layers import (
-    SeriesChoice,
-    SeriesEntry,
-    map_style,
-    maps_of,
-    series_layer,
-    series_of,
-)
+from napari_mrrecon._qt.method_panel import DEVICES
+from napari_mrrecon._qt.run_dock import EngineRunWidget
+from napari_mrrecon.docks.qmri.series_choice import SeriesChoice
+from napari_mrrecon.layers.preview import PREVIEW_LAYER
+from napari_mrrecon.layers.qmri import map_style, series_layer
+from napari_mrrecon.model.entries import find_layer
+from napari_mrrecon.model.qmri import SeriesEntry, maps_of, series_of
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -54,7 +50,7 @@ if TYPE_CHECKING:
     import napari.viewer
     from napari.qt.threading import GeneratorWorker
 
-    from napari_mrrecon._qmri_plot import VoxelCurve
+    from napari_mrrecon.docks.qmri.plot import VoxelCurve
     from recon_engine.progress import ProgressEvent
     from recon_engine.qmri import FitResult, QMRISeries
 
@@ -92,9 +88,9 @@ class QMRIWidget(EngineRunWidget):
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         super().__init__(napari_viewer)
-        from napari_mrrecon._qmri_form import ModelForm
-        from napari_mrrecon._qmri_plot import CurvePlot
-        from napari_mrrecon._qmri_roi import RoiPanel
+        from napari_mrrecon.docks.qmri.form import ModelForm
+        from napari_mrrecon.docks.qmri.plot import CurvePlot
+        from napari_mrrecon.docks.qmri.roi import RoiPanel
 
         self.result: FitResult | None = None
         self.map_names: list[str] = []
@@ -298,7 +294,7 @@ class QMRIWidget(EngineRunWidget):
 
     def show_result(self, result: FitResult, dataset_layer: napari.layers.Layer) -> None:
         """One layer per map over the series (reused on re-runs; maps of another model removed)."""
-        from napari_mrrecon._qmri_layers import show_maps
+        from napari_mrrecon.layers.qmri import show_maps
 
         entry = dataset_layer.metadata.get("mrrecon")
         self.map_names = show_maps(
@@ -338,7 +334,7 @@ class QMRIWidget(EngineRunWidget):
 
     def show_voxel(self, index: tuple[int, ...]) -> VoxelCurve | None:
         """Plot the signal and the fitted curve of the voxel ``index`` (``([z,] y, x)``)."""
-        from napari_mrrecon._qmri_plot import voxel_curve
+        from napari_mrrecon.docks.qmri.plot import voxel_curve
 
         if self.result is None:
             return None

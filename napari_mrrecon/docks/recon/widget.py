@@ -1,9 +1,9 @@
 """The "MR Reconstruction" dock: raw dataset → reconstruction → complex image layer.
 
 One engine call, :func:`recon_engine.reconstruct_steps`, runs in the background (see
-:class:`~napari_mrrecon._base.EngineRunWidget`). The methods are the engine's registry;
+:class:`~napari_mrrecon._qt.run_dock.EngineRunWidget`). The methods are the engine's registry;
 the chosen method's options form comes from its signature
-(:class:`~napari_mrrecon._method_panel.MethodPanel`, which also shows a memory estimate).
+(:class:`~napari_mrrecon._qt.method_panel.MethodPanel`, which also shows a memory estimate).
 While it runs, the dock shows the current iterate (throttled preview layer), a
 residual/objective plot and the progress with an ETA. With "Live" on, changing a
 parameter re-runs (debounced; the running reconstruction is cancelled and its late
@@ -39,21 +39,9 @@ from qtpy.QtWidgets import (
     QPushButton,
 )
 
-from napari_mrrecon._base import EngineRunWidget
-from napari_mrrecon._method_panel import DEVICES, MethodPanel
-from napari_mrrecon._model import (
-    METADATA_KEY,
-    RawDataset,
-    ReconResult,
-    SequenceDataset,
-    find_layer,
-    layers_with,
-    raw_of,
-    result_name,
-    result_of,
-    sequence_of,
-)
-from napari_mrrecon._views import (
+from napari_mrrecon._qt.method_panel import DEVICES, MethodPanel
+from napari_mrrecon._qt.run_dock import EngineRunWidget
+from napari_mrrecon.layers.views import (
     COMPLEX_VIEWS,
     apply_view,
     assign_image,
@@ -66,6 +54,18 @@ from napari_mrrecon._views import (
     upsert_image,
     voxel_scale,
 )
+from napari_mrrecon.model.entries import (
+    METADATA_KEY,
+    RawDataset,
+    ReconResult,
+    SequenceDataset,
+    find_layer,
+    layers_with,
+    raw_of,
+    result_name,
+    result_of,
+    sequence_of,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -75,8 +75,8 @@ if TYPE_CHECKING:
     from magicgui.widgets import Container
 
     from recon_engine.data import ImageData
-    from recon_engine.recipe import Recipe
     from recon_engine.progress import ProgressEvent
+    from recon_engine.recipe import Recipe
 
 __all__ = [
     "DEVICES",
@@ -151,7 +151,7 @@ class ReconWidget(EngineRunWidget):
         super().__init__(napari_viewer)
         from superqt.utils import qdebounced
 
-        from napari_mrrecon._plots import MetricsPlot
+        from napari_mrrecon.docks.recon.plot import MetricsPlot
 
         self.trajectory_source = QComboBox()
         self.trajectory_source.setToolTip(

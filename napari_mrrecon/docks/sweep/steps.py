@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from napari_mrrecon._forms import OptionSpec
+from napari_mrrecon._qt.forms import OptionSpec
 
 if TYPE_CHECKING:
     from recon_engine.data import ImageData, KSpace

@@ -3,7 +3,7 @@
 Pick a dataset, a method (its options form, device and memory estimate as in MR
 Reconstruction), the parameter to vary and its values (e.g. five λ). Run reconstructs
 once per value, one after the other in a single worker
-(:func:`~napari_mrrecon._sweep.sweep_steps`); each result appears as soon as it is
+(:func:`~napari_mrrecon.docks.sweep.steps.sweep_steps`); each result appears as soon as it is
 ready: as its own layer with the viewer in grid mode ("grid"), or as one layer with the
 values along a slider ("stack"). With a reference layer chosen (e.g. the reconstruction
 of fully sampled data), the table lists NRMSE and SSIM of every result's magnitude
@@ -27,12 +27,11 @@ from qtpy.QtWidgets import (
     QTableWidgetItem,
 )
 
-from napari_mrrecon._base import PREVIEW_LAYER, EngineRunWidget
-from napari_mrrecon._display import map_items
-from napari_mrrecon._forms import OptionSpec, option_specs
-from napari_mrrecon._method_panel import SUPPLIED, MethodPanel
-from napari_mrrecon._model import METADATA_KEY, RawDataset, ReconResult, entry_of, find_layer, result_of
-from napari_mrrecon._sweep import (
+from napari_mrrecon._qt.forms import OptionSpec, option_specs
+from napari_mrrecon._qt.method_panel import SUPPLIED, MethodPanel
+from napari_mrrecon._qt.run_dock import EngineRunWidget
+from napari_mrrecon._qt.runner import map_items
+from napari_mrrecon.docks.sweep.steps import (
     SWEEPABLE,
     SweepItem,
     format_value,
@@ -42,7 +41,16 @@ from napari_mrrecon._sweep import (
     suggest_values,
     sweep_steps,
 )
-from napari_mrrecon._views import image_layer, viewer_grid
+from napari_mrrecon.layers.preview import PREVIEW_LAYER
+from napari_mrrecon.layers.views import image_layer, viewer_grid
+from napari_mrrecon.model.entries import (
+    METADATA_KEY,
+    RawDataset,
+    ReconResult,
+    entry_of,
+    find_layer,
+    result_of,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -233,7 +241,7 @@ class SweepWidget(EngineRunWidget):
     def make_steps(
         self, dataset: RawDataset, **settings: Any
     ) -> Generator[ProgressEvent | _Ready, None, Any]:
-        """:func:`~napari_mrrecon._sweep.sweep_steps` on the dataset's k-space (worker thread).
+        """:func:`~napari_mrrecon.docks.sweep.steps.sweep_steps` on the dataset's k-space (worker thread).
 
         Each result comes with its magnitude layer made here, so the main thread only adds it.
         """
@@ -359,7 +367,7 @@ class SweepWidget(EngineRunWidget):
 class _Ready:
     """A sweep result with its display made in the worker thread.
 
-    ``data``/``kwargs`` are the magnitude layer of :func:`~napari_mrrecon._views.image_layer`
+    ``data``/``kwargs`` are the magnitude layer of :func:`~napari_mrrecon.layers.views.image_layer`
     (float32 ``(*other, z, y, x)``, the coil axis dropped when combined; name still to be
     set), ``top`` its largest value.
     """

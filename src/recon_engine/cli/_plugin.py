@@ -10,7 +10,7 @@ from __future__ import annotations
 __all__ = ["GUI_PROBE_MODULE", "LAUNCH_MODULE"]
 
 #: Module with ``launch(files, *, screenshot, quit, sample, explorer, explorer_settings) -> int``.
-LAUNCH_MODULE = "napari_mrrecon.launch"
+LAUNCH_MODULE = "napari_mrrecon.app.launch"
 
 #: Module run as ``python -m GUI_PROBE_MODULE --json [--quick] --device D`` by ``mrrecon bench``.
-GUI_PROBE_MODULE = "napari_mrrecon._bench_gui"
+GUI_PROBE_MODULE = "napari_mrrecon.app.bench_gui"

@@ -1,0 +1,1 @@
+"""The application around the plugin: the ``mrrecon gui`` launcher and the GUI benchmark probe."""

@@ -1,0 +1,1 @@
+"""The "MR Reconstruction" dock: the widget, its residual plot."""

@@ -1,0 +1,1 @@
+"""The "Sweep" dock: the widget and the sweep over one option's values."""
