@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "gui",
     "bench.command",
     "fit",
+    "batch",
 )
 
 
