@@ -13,6 +13,7 @@ import torch
 from scipy import sparse
 from scipy.spatial import cKDTree
 
+from recon_engine.data.limits import check_allocation
 from recon_engine.operators.nufft import NUFFTOp
 
 __all__ = ["CUTOFF_SIGMAS", "MAX_PAIRS", "nufft_fixed_point", "sample_convolution"]
@@ -60,7 +61,9 @@ def nufft_fixed_point(
     pts: torch.Tensor, shape: tuple[int, ...], iterations: int, width: float, dev: torch.device
 ) -> torch.Tensor:
     """Pipe–Menon iterations with the convolution ``A₂ H A₂ᴴ`` through NUFFTs on the 2× grid."""
-    big = tuple(2 * n for n in shape)
+    big = tuple(2 * int(n) for n in shape)
+    # Python ints: the product of a damaged (huge) matrix must not overflow before it is refused
+    check_allocation(big, np.complex64, f"Pipe–Menon density compensation on the 2× oversampled grid {big}")
     op2 = NUFFTOp(2.0 * pts, big, device=dev)
     window = torch.ones(big, dtype=torch.float32, device=dev)
     for a, m in enumerate(big):

@@ -9,6 +9,7 @@ raise :class:`~recon_engine.errors.HeaderError` only for what it cannot do witho
 
 from __future__ import annotations
 
+import math
 import warnings
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -16,7 +17,10 @@ from typing import Any
 
 from recon_engine.errors import HeaderError
 
-__all__ = ["COUNTERS", "EncodingLimit", "MRHeader", "header_tree", "parse_header"]
+__all__ = ["COUNTERS", "MAX_MATRIX", "EncodingLimit", "MRHeader", "header_tree", "parse_header"]
+
+#: largest matrix size per axis: ISMRMRD counts samples and encoding steps in uint16
+MAX_MATRIX = 65536
 
 #: ISMRMRD encoding counters in the order of ``encodingLimits``.
 COUNTERS: tuple[str, ...] = (
@@ -73,24 +77,32 @@ def _text(node: ET.Element | None, *names: str) -> str | None:
     return n.text.strip()
 
 
-def _float(node: ET.Element | None, *names: str) -> float | None:
-    t = _text(node, *names)
-    if t is None:
+def _finite(text: str | None) -> float | None:
+    """``float(text)`` when it is a finite number, else None (NaN, inf, text, empty)."""
+    if text is None:
         return None
     try:
-        return float(t)
+        v = float(text)
     except ValueError:
         return None
+    return v if math.isfinite(v) else None
+
+
+def _float(node: ET.Element | None, *names: str) -> float | None:
+    return _finite(_text(node, *names))
 
 
 def _floats(node: ET.Element | None, name: str) -> tuple[float, ...]:
-    out = []
-    for c in _children(node, name):
-        try:
-            out.append(float((c.text or "").strip()))
-        except ValueError:
-            continue
-    return tuple(out)
+    values = (_finite((c.text or "").strip()) for c in _children(node, name))
+    return tuple(v for v in values if v is not None)
+
+
+def _count(node: ET.Element | None, *names: str, low: int = 0, high: int = 2**31 - 1) -> int | None:
+    """A whole number in ``[low, high]`` (rounded), or None when absent or nonsense."""
+    v = _float(node, *names)
+    if v is None or not low <= v <= high:
+        return None
+    return round(v)
 
 
 @dataclass(frozen=True)
@@ -168,14 +180,28 @@ def _space(enc: ET.Element, which: str) -> tuple[tuple[int, int, int], tuple[flo
     f = _child(sp, "fieldOfView_mm")
     if m is None or f is None:
         raise HeaderError(f"ISMRMRD header encoding/{which} lacks matrixSize or fieldOfView_mm")
+    matrix = tuple(_size(_text(m, a), f"encoding/{which}/matrixSize/{a}", whole=True) for a in "xyz")
+    fov = tuple(_size(_text(f, a), f"encoding/{which}/fieldOfView_mm/{a}", whole=False) for a in "xyz")
+    return (int(matrix[0]), int(matrix[1]), int(matrix[2])), (fov[0], fov[1], fov[2])
+
+
+def _size(text: str | None, where: str, *, whole: bool) -> float:
+    """A matrix size (whole, 1..MAX_MATRIX; absent or 0 → 1) or a field of view (finite, ≥ 0)."""
+    if text is None or text == "":
+        return 1 if whole else 0.0
     try:
-        matrix = tuple(max(1, int(float(_text(m, a) or 1))) for a in "xyz")
-        fov = tuple(float(_text(f, a) or 0.0) for a in "xyz")
-    except ValueError as exc:
-        raise HeaderError(f"ISMRMRD header encoding/{which} has a non-numeric size: {exc}") from exc
-    if matrix[0] < 1 or matrix[1] < 1:
-        raise HeaderError(f"ISMRMRD header encoding/{which} has an empty matrix {matrix}")
-    return (matrix[0], matrix[1], matrix[2]), (fov[0], fov[1], fov[2])
+        v = float(text)
+    except ValueError:
+        raise HeaderError(f"ISMRMRD header {where} = {text!r} is not a number") from None
+    if not math.isfinite(v) or v < 0:
+        raise HeaderError(f"ISMRMRD header {where} = {text!r} is not a size")
+    if not whole:
+        return v
+    if v > MAX_MATRIX:
+        raise HeaderError(
+            f"ISMRMRD header {where} = {text!r} is larger than {MAX_MATRIX} (ISMRMRD counts in 16 bits)"
+        )
+    return max(1, round(v))
 
 
 def _root(xml: str | bytes) -> ET.Element:
@@ -231,18 +257,20 @@ def parse_header(xml: str | bytes) -> MRHeader:
         n = _child(lim_node, name)
         if n is None:
             continue
-        try:
-            lo = int(float(_text(n, "minimum") or 0))
-            hi = int(float(_text(n, "maximum") or 0))
-            c = int(float(_text(n, "center") or 0))
-        except ValueError:
-            continue
+        values = [_count(n, key, high=MAX_MATRIX) for key in ("minimum", "maximum", "center")]
+        if any(
+            v is None and _text(n, key) not in (None, "")
+            for v, key in zip(values, ("minimum", "maximum", "center"), strict=True)
+        ):
+            continue  # a damaged limit is no limit (the counters decide)
+        lo, hi, c = (0 if v is None else v for v in values)
         limits[name] = EncodingLimit(lo, hi, c)
     pi = _child(enc, "parallelImaging")
-    r1 = _float(pi, "accelerationFactor", "kspace_encoding_step_1") or 1.0
-    r2 = _float(pi, "accelerationFactor", "kspace_encoding_step_2") or 1.0
+    # nominal factors only: a missing or nonsensical one (NaN, 0, negative, > matrix) counts as 1
+    r1 = _count(pi, "accelerationFactor", "kspace_encoding_step_1", low=1, high=enc_matrix[1]) or 1
+    r2 = _count(pi, "accelerationFactor", "kspace_encoding_step_2", low=1, high=enc_matrix[2]) or 1
     seq = _child(root, "sequenceParameters")
-    channels = _float(root, "acquisitionSystemInformation", "receiverChannels")
+    channels = _count(root, "acquisitionSystemInformation", "receiverChannels", low=1, high=65535)
     vendor = _text(root, "acquisitionSystemInformation", "systemVendor")
     model = _text(root, "acquisitionSystemInformation", "systemModel")
     system = " ".join(s for s in (vendor, model) if s) or None
@@ -254,9 +282,9 @@ def parse_header(xml: str | bytes) -> MRHeader:
         recon_fov_mm=rec_fov,
         limits=limits,
         trajectory=(_text(enc, "trajectory") or "cartesian").lower(),
-        acceleration=(max(1, round(r1)), max(1, round(r2))),
+        acceleration=(r1, r2),
         calibration_mode=_text(pi, "calibrationMode"),
-        receiver_channels=None if channels is None else int(channels),
+        receiver_channels=channels,
         te_ms=_floats(seq, "TE"),
         tr_ms=_floats(seq, "TR"),
         ti_ms=_floats(seq, "TI"),

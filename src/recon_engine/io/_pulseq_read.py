@@ -28,10 +28,17 @@ Any failure, and versions outside 1.2–1.5, become
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
+import math
+import os
 import re
+import shutil
 import tempfile
+import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -44,7 +51,8 @@ __all__ = ["SUPPORTED_VERSIONS", "load_sequence", "parse_definitions", "parse_ve
 
 #: (major, minor) of the Pulseq formats this reader accepts.
 SUPPORTED_VERSIONS: tuple[tuple[int, int], ...] = ((1, 2), (1, 3), (1, 4), (1, 5))
-_MAX_SHAPE = 100_000_000  # samples; more is a damaged number, not a waveform
+_MAX_SHAPE = 10_000_000  # samples (10 s at 1 µs); more is a damaged number, not a waveform
+_STALE_S = 3600.0  # temporary copies older than this are left-overs of killed runs
 
 
 def _section(text: str, name: str) -> list[str] | None:
@@ -149,6 +157,130 @@ def _padded(text: str) -> str:
     return "\n".join(out)
 
 
+def _decoded_length(values: list[float], num_samples: int) -> int | None:
+    """Length pypulseq's ``decompress_shape`` gives a compressed shape, or None if it cannot decode it.
+
+    The run-length code marks a run by two equal values followed by the repeat count minus 2;
+    this follows the same steps without building the waveform (bounded by ``len(values)``).
+    """
+    n = len(values)
+    markers = [i for i in range(n - 1) if values[i + 1] == values[i]]
+    packed = unpacked = 0
+    for m in markers:
+        gap = m - packed
+        if gap < 0:
+            continue
+        packed, unpacked = packed + gap, unpacked + gap
+        if packed + 2 >= n:
+            return None
+        rep = values[packed + 2] + 2
+        if rep != int(rep) or rep < 0:
+            return None
+        packed += 3
+        unpacked += int(rep)
+        if unpacked > num_samples:
+            return None
+    if packed <= n - 1:
+        unpacked += n - packed
+    return unpacked
+
+
+def check_shapes(text: str, where: str, *, old: bool) -> None:
+    """Refuse a ``[SHAPES]`` section that pypulseq would misread, before it reads it.
+
+    Each shape needs ``shape_id`` and ``num_samples`` (1 to 10⁷) lines, finite values, and
+    values that decode to exactly ``num_samples`` samples (stored uncompressed when there are
+    ``num_samples`` values; in versions before 1.4 such shapes are compressed, see shim 2).
+    A wrong length would otherwise make pypulseq allocate and process the claimed length.
+
+    Raises
+    ------
+    FileFormatError
+        Naming the shape and what is wrong.
+    """
+    lines = _section(text, "SHAPES")
+    if not lines:
+        return
+    shapes: list[tuple[str, str, list[str]]] = []
+    for line in lines:
+        tok = line.split()
+        if tok[0] == "shape_id":
+            shapes.append((line, "", []))
+        elif tok[0] == "num_samples" and shapes and not shapes[-1][1]:
+            shapes[-1] = (shapes[-1][0], line, [])
+        elif shapes and shapes[-1][1]:
+            shapes[-1][2].append(line)
+        else:
+            raise FileFormatError(f"{where}: [SHAPES] line {line[:40]!r} is outside a shape definition")
+    for id_line, n_line, raw in shapes:
+        name = id_line.split()[1] if len(id_line.split()) > 1 else "?"
+        try:
+            n = int(n_line.split()[1])
+        except (IndexError, ValueError):
+            raise FileFormatError(f"{where}: shape {name} has no valid num_samples line") from None
+        if not 0 < n <= _MAX_SHAPE:
+            raise FileFormatError(
+                f"{where}: shape {name} claims {n} samples (1 to {_MAX_SHAPE} are possible)"
+            )
+        try:
+            values = [float(v) for v in raw]
+        except ValueError:
+            raise FileFormatError(f"{where}: shape {name} holds a value that is not a number") from None
+        if not all(math.isfinite(v) for v in values):
+            raise FileFormatError(f"{where}: shape {name} holds a NaN or infinite value")
+        if len(values) == n and not old:
+            continue
+        decoded = _decoded_length(values, n)
+        if decoded != n and not (old and len(values) == n):
+            got = "cannot be decoded" if decoded is None else f"decodes to {decoded} samples"
+            raise FileFormatError(
+                f"{where}: shape {name} {got}, but its num_samples says {n} (wrong length or damaged values)"
+            )
+
+
+@contextlib.contextmanager
+def _readable_copy(text: str) -> Iterator[str]:
+    """A path pypulseq can ``open()`` holding ``text``: an anonymous in-memory file where Linux has one.
+
+    ``os.memfd_create`` leaves nothing on disk, even when the process is killed; elsewhere a
+    temporary directory ``mrrecon_seq_*`` is used, and left-overs of killed runs older than an
+    hour are removed first.
+    """
+    data = text.encode("utf-8")
+    if hasattr(os, "memfd_create") and Path("/proc/self/fd").is_dir():
+        fd = os.memfd_create("mrrecon_seq")
+        try:
+            os.write(fd, data)
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+        return
+    _remove_stale_copies()
+    with tempfile.TemporaryDirectory(prefix="mrrecon_seq_") as tmp:
+        copy = Path(tmp) / "sequence.seq"
+        copy.write_bytes(data)
+        yield str(copy)
+
+
+def _remove_stale_copies() -> None:
+    now = time.time()
+    for d in Path(tempfile.gettempdir()).glob("mrrecon_seq_*"):
+        with contextlib.suppress(OSError):
+            if d.is_dir() and now - d.stat().st_mtime > _STALE_S:
+                shutil.rmtree(d, ignore_errors=True)
+
+
+def _close_left_open(exc: BaseException, name: str) -> None:
+    """Close the file pypulseq opened on ``name`` and left open when it raised (no ResourceWarning)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        for v in list(tb.tb_frame.f_locals.values()):
+            if isinstance(v, io.IOBase) and getattr(v, "name", None) == name:
+                with contextlib.suppress(Exception):
+                    v.close()
+        tb = tb.tb_next
+
+
 def _signature_note(raw: bytes, text: str) -> tuple[str, ...]:
     """A note when the file's MD5 signature does not match its content (edited after writing)."""
     end = raw.find(b"\n[SIGNATURE]")
@@ -223,23 +355,25 @@ def load_sequence(path: Path) -> tuple[Any, tuple[int, int, int], dict[str, Any]
     vtxt = ".".join(map(str, version))
     if version[:2] not in SUPPORTED_VERSIONS:
         raise FileFormatError(f"{where}: Pulseq version {vtxt} is not supported (versions 1.2 to 1.5 are)")
-    if version[:2] < (1, 4):
-        text = _pad_old_shapes(text)
     signed = _section(text, "SIGNATURE") is not None
     hint = "" if signed or version[:2] < (1, 4) else "; it ends without a [SIGNATURE] and may be truncated"
+    try:
+        check_shapes(text, where, old=version[:2] < (1, 4))
+    except FileFormatError as exc:
+        raise FileFormatError(f"{exc}{hint}") from None
+    if version[:2] < (1, 4):
+        text = _pad_old_shapes(text)
     seq = pp.Sequence()
-    with tempfile.TemporaryDirectory(prefix="mrrecon_seq_") as tmp:
-        copy = Path(tmp) / "sequence.seq"
-        copy.write_text(text.rstrip("\n") + "\n\n\n", encoding="utf-8")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                seq.read(str(copy), detect_rf_use=version[:2] < (1, 5), remove_duplicates=False)
-            except Exception as exc:  # pypulseq raises anything from ValueError to TypeError
-                msg = str(exc).splitlines()[0] if str(exc) else "inconsistent content"
-                raise FileFormatError(
-                    f"{where}: not a readable Pulseq {vtxt} file ({type(exc).__name__}: {msg}){hint}"
-                ) from exc
+    with _readable_copy(text.rstrip("\n") + "\n\n\n") as name, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            seq.read(name, detect_rf_use=version[:2] < (1, 5), remove_duplicates=False)
+        except Exception as exc:  # pypulseq raises anything from ValueError to TypeError
+            _close_left_open(exc, name)
+            msg = str(exc).splitlines()[0] if str(exc) else "inconsistent content"
+            raise FileFormatError(
+                f"{where}: not a readable Pulseq {vtxt} file ({type(exc).__name__}: {msg}){hint}"
+            ) from None
     if not seq.block_events:
         raise FileFormatError(f"{where}: no blocks; the file is empty or truncated before [BLOCKS]")
     try:

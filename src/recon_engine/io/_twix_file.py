@@ -78,6 +78,63 @@ def is_twix(path: str | os.PathLike[str]) -> bool:
         return False
 
 
+_ACQEND, _SYNCDATA = 1 << 0, 1 << 5  # EvalInfoMask bits
+#: (header bytes, EvalInfoMask offset, SamplesInScan offset, per-channel header bytes) of VD/VE and VB
+_MDH = {True: (192, 40, 48, 32), False: (128, 20, 28, 128)}
+
+
+def _scan_readouts(p: Path, f: Any, start: int, end: int, ve: bool, k: int) -> int:
+    """Walk the readout headers of one measurement as twixtools will, refusing impossible ones.
+
+    twixtools steps from one measurement data header (mdh) to the next by the length each
+    declares and trusts it: a zero length (a zeroed block in a VB file, a SYNCDATA header with
+    a zeroed length) makes it loop for ever, and a length beyond the file makes it read past
+    the end. Each step here must be at least one header long and end inside the measurement,
+    so the walk takes at most ``(end - start) / 128`` steps. Returns the number of headers.
+    """
+    head, mask_at, ns_at, per_channel = _MDH[ve]
+    pos, count = start, 0
+    while pos + 128 < end:  # twixtools' own loop condition
+        f.seek(pos)
+        raw = f.read(head)
+        if len(raw) < head:
+            raise FileFormatError(f"{p}: truncated twix file: the readout header at byte {pos} is incomplete")
+        word = int.from_bytes(raw[0:4], "little")
+        mask = int.from_bytes(raw[mask_at : mask_at + 8], "little")
+        samples = int.from_bytes(raw[ns_at : ns_at + 2], "little")
+        channels = int.from_bytes(raw[ns_at + 2 : ns_at + 4], "little")
+        count += 1
+        if mask & _ACQEND:
+            return count
+        if word == 0 and mask == 0 and samples == 0 and channels == 0:
+            raise FileFormatError(
+                f"{p}: damaged twix file: measurement {k + 1} has a blank (zeroed) readout header "
+                f"at byte {pos}"
+            )
+        if mask & _SYNCDATA:
+            step = word % (1 << 25)
+        else:
+            step = channels * (per_channel + 8 * samples) + (head if ve else 0)
+        if step < head or pos + step > end:
+            raise FileFormatError(
+                f"{p}: damaged twix file: the readout header at byte {pos} of measurement {k + 1} declares "
+                f"{channels} channels × {samples} samples ({step} bytes), which does not fit the "
+                f"measurement (bytes {start}..{end})"
+            )
+        pos += step
+    return count
+
+
+def _check_readouts(p: Path, version: str, raids: list[tuple[int, int]]) -> None:
+    size = p.stat().st_size
+    with open(p, "rb") as f:
+        for k, (off, length) in enumerate(raids):
+            end = off + (length or (size - off if len(raids) == 1 else 0))
+            f.seek(off)
+            hdr_len = int(np.frombuffer(f.read(4), dtype="<u4")[0])
+            _scan_readouts(p, f, off + hdr_len, min(end, size), version == "VD/VE", k)
+
+
 def _check_extent(p: Path) -> str:
     """Version string; raises for a missing, non-twix or truncated file."""
     if not p.exists():
@@ -122,6 +179,10 @@ def parse_twix(p: Path, *, parse_data: bool = True) -> tuple[str, list[dict[str,
     """Run ``twixtools.read_twix`` quietly and turn its failures into :class:`FileFormatError`."""
     twixtools = _twixtools()
     version = _check_extent(p)
+    if parse_data:
+        sig = _signature(p)
+        if sig is not None:
+            _check_readouts(p, version, sig[1])
     out = io.StringIO()
     try:
         with _dat_name(p) as name, warnings.catch_warnings(), contextlib.redirect_stdout(out):

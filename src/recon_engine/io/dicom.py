@@ -195,7 +195,15 @@ def write_dicom_series(
 def read_image_datasets(directory: Path) -> list[Dataset]:
     """The DICOM images of ``directory`` with pixel data, position and orientation, by file name.
 
-    Hidden files, sub-directories and files pydicom cannot read are skipped.
+    Hidden files, sub-directories and files that are not DICOM are skipped. Each image is
+    decoded completely here (every element and the pixel data), so a damaged file fails now,
+    with its name, rather than later inside pydicom.
+
+    Raises
+    ------
+    FileFormatError
+        A DICOM file that is truncated or damaged (unknown value representation, pixel data
+        shorter than its rows × columns, values that do not parse).
     """
     out: list[Dataset] = []
     for f in sorted(directory.iterdir()):
@@ -203,11 +211,31 @@ def read_image_datasets(directory: Path) -> list[Dataset]:
             continue
         try:
             ds = pydicom.dcmread(f)
-        except (InvalidDicomError, OSError, ValueError):
+        except (InvalidDicomError, IsADirectoryError):
             continue
-        if "PixelData" in ds and "ImagePositionPatient" in ds and "ImageOrientationPatient" in ds:
-            out.append(ds)
+        except Exception as exc:  # pydicom raises anything from EOFError to NotImplementedError
+            raise FileFormatError(f"{f}: damaged DICOM file ({_why(exc)})") from exc
+        try:
+            if (
+                "PixelData" not in ds
+                or "ImagePositionPatient" not in ds
+                or "ImageOrientationPatient" not in ds
+            ):
+                continue
+            for _ in ds:  # converts every raw element: unknown VRs and unparsable values fail here
+                pass
+            pixels = ds.pixel_array
+        except Exception as exc:
+            raise FileFormatError(f"{f}: damaged DICOM file ({_why(exc)})") from exc
+        if pixels.ndim != 2:
+            raise FileFormatError(f"{f}: a DICOM image of shape {pixels.shape}, not one plane")
+        out.append(ds)
     return out
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else "unreadable"
+    return f"{type(exc).__name__}: {text[:200]}"
 
 
 def read_dicom_series(directory: str | os.PathLike[str]) -> tuple[np.ndarray, Geometry]:
@@ -237,6 +265,13 @@ def read_dicom_series(directory: str | os.PathLike[str]) -> tuple[np.ndarray, Ge
     d = Path(directory)
     if not d.is_dir():
         raise FileFormatError(f"DICOM directory {d} does not exist")
+    try:
+        return _series(d)
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+        raise FileFormatError(f"{d}: DICOM tags that do not form an image series ({_why(exc)})") from exc
+
+
+def _series(d: Path) -> tuple[np.ndarray, Geometry]:
     files = read_image_datasets(d)
     if not files:
         raise FileFormatError(f"{d} contains no DICOM images with position and orientation")

@@ -12,6 +12,7 @@ slice centres as ``z`` spacing.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import nibabel as nib
 import numpy as np
 
 from recon_engine.data.image import ImageData
+from recon_engine.data.limits import check_allocation
 from recon_engine.errors import ExportError, FileFormatError
 from recon_engine.io._atomic import atomic_file
 
@@ -223,6 +225,19 @@ def write_nifti(
     return [p.absolute() for p, _ in outputs]
 
 
+def _check_nifti_size(p: Path, img: nib.Nifti1Image | nib.Nifti2Image) -> None:
+    """The voxels the header declares must be in the file (uncompressed) and fit the memory limit."""
+    shape = tuple(int(v) for v in img.shape)
+    stored = math.prod(shape) * np.dtype(img.get_data_dtype()).itemsize
+    offset = int(img.header.get("vox_offset", 0) or 0) if p.suffix.lower() == ".nii" else 0
+    if p.suffix.lower() == ".nii" and offset + stored > p.stat().st_size:
+        raise FileFormatError(
+            f"{p}: truncated NIfTI file: its header declares {' × '.join(map(str, shape))} voxels "
+            f"({stored} bytes from byte {offset}) but the file has {p.stat().st_size} bytes"
+        )
+    check_allocation(shape, np.float64, f"{p}: NIfTI image", error=FileFormatError)
+
+
 def read_nifti(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     """Read a NIfTI file.
 
@@ -245,7 +260,10 @@ def read_nifti(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
         img = nib.load(p)
         if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
             raise TypeError(f"{type(img).__name__} is not NIfTI")
+        _check_nifti_size(p, img)
         data = np.asarray(img.get_fdata())
+    except FileFormatError:
+        raise
     except Exception as exc:
         raise FileFormatError(f"{p} is not a readable NIfTI file ({exc})") from exc
     return data, np.asarray(img.affine, dtype=np.float64)

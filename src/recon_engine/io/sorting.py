@@ -16,6 +16,7 @@ records what it found in ``KSpace.meta["trajectory_units"]``; pass the unit to o
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import numpy as np
@@ -26,6 +27,7 @@ from recon_engine.data.flags import has_flag
 from recon_engine.data.geometry import Geometry
 from recon_engine.data.header import MRHeader
 from recon_engine.data.kspace import OTHER_AXES, KSpace
+from recon_engine.data.limits import check_allocation, check_fill
 from recon_engine.data.readouts import Readouts
 from recon_engine.errors import DataError, ParameterError
 
@@ -88,6 +90,35 @@ def _phase_axis(header: MRHeader, name: str, n_matrix: int, k: np.ndarray) -> tu
         offset = 0
         n = max(n, kmax + 1)
     return n, offset
+
+
+def _grid_origin(header: MRHeader, sizes: dict[str, int], n2: int, n1: int, n0: int, longest: int) -> str:
+    """Which header values and counters give the grid (for the size-guard messages)."""
+    mx, my, mz = header.encoded_matrix
+    parts = [f"{ax} counter up to {n - 1}" for ax, n in sizes.items() if n > 1]
+    parts.append(f"k1 = {n1} (matrixSize y = {my})" if n1 != my else f"matrixSize y = {my}")
+    if n2 > 1:
+        parts.append(f"k2 = {n2} (matrixSize z = {mz})" if n2 != mz else f"matrixSize z = {mz}")
+    parts.append(f"k0 = {n0} (matrixSize x = {mx}, longest readout {longest} samples)")
+    return ", ".join(parts)
+
+
+def _check_grid(
+    src: str,
+    header: MRHeader,
+    sizes: dict[str, int],
+    shape: tuple[int, ...],
+    n_readouts: int,
+    longest: int,
+    has_traj: bool,
+) -> None:
+    """The grid implied by header and counters must fit the readouts and the memory limit."""
+    *other, _, n2, n1, n0 = shape
+    what = f"{src}: sorting into k-space ({_grid_origin(header, sizes, n2, n1, n0, longest)})"
+    check_fill(math.prod(other) * n2 * n1, n_readouts, what)
+    check_allocation(shape, np.complex64, what)
+    if has_traj:
+        check_allocation((*other, n2, n1, n0, 3), np.float32, f"{what}, trajectory")
 
 
 def _stack(blocks: list[np.ndarray]) -> torch.Tensor | None:
@@ -198,11 +229,14 @@ def sort_readouts(
     axes = tuple(ax for ax in OTHER_AXES if keep_singleton_axes or sizes[ax] > 1)
     other_shape = tuple(sizes[ax] for ax in axes)
     counters = [table.counter(ax)[img_rows] for ax in axes]
+    has_traj = any(readouts.trajectories[r] is not None for r in img_rows)
+    _check_grid(
+        src, header, sizes, (*other_shape, n_coils, n2, n1, n0), len(img_rows), int(nsamp.max()), has_traj
+    )
 
     data = np.zeros((*other_shape, n_coils, n2, n1, n0), dtype=np.complex64)
     mask = np.zeros((*other_shape, n2, n1), dtype=bool)
     acq_index = np.full((*other_shape, n2, n1), -1, dtype=np.int64)
-    has_traj = any(readouts.trajectories[r] is not None for r in img_rows)
     traj = np.zeros((*other_shape, n2, n1, n0, 3), dtype=np.float32) if has_traj else None
     calib_line = np.zeros((n2, n1), dtype=bool)
     is_cal = (table.is_kind("calibration") | table.is_kind("calibration_and_imaging"))[img_rows]

@@ -40,6 +40,16 @@ def read_dicom_qmri(directory: Path) -> tuple[np.ndarray, dict[str, object]]:
     ``EchoTime``, else ``FlipAngle``; ms and degrees as in DICOM) and sorted by its value;
     within a group the planes are sorted along the slice normal.
     """
+    try:
+        return _read_dicom(directory)
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError) as exc:
+        text = str(exc).splitlines()[0] if str(exc) else "unreadable"
+        raise FileFormatError(
+            f"{directory}: DICOM tags that do not form an image series ({type(exc).__name__}: {text[:200]})"
+        ) from exc
+
+
+def _read_dicom(directory: Path) -> tuple[np.ndarray, dict[str, object]]:
     from recon_engine.io.dicom import read_image_datasets
 
     files: list[Any] = read_image_datasets(directory)

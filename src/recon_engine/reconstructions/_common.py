@@ -13,6 +13,7 @@ from recon_engine.calibration.noise import noise_covariance, prewhiten, prewhite
 from recon_engine.data.geometry import Geometry
 from recon_engine.data.image import ImageData
 from recon_engine.data.kspace import KSpace
+from recon_engine.data.limits import check_allocation
 from recon_engine.errors import DataError
 from recon_engine.progress import PreviewThrottle, ProgressEvent
 
@@ -123,7 +124,19 @@ def assemble_image(
     other_axes: tuple[str, ...],
     meta: Mapping[str, object],
 ) -> ImageData:
-    """Stack per-volume images ``(coils', z, y, x)`` into ``(*lead, coils', z, y, x)`` with recon geometry."""
+    """Stack per-volume images ``(coils', z, y, x)`` into ``(*lead, coils', z, y, x)`` with recon geometry.
+
+    Raises
+    ------
+    DataError
+        The stacked image would exceed the allocation limit (:mod:`recon_engine.data.limits`).
+    """
+    if not volumes:
+        raise DataError(f"{kspace.source or 'k-space'}: no volume was reconstructed")
+    first = volumes[0]
+    check_allocation(
+        (len(volumes), *first.shape), np.dtype(str(first.dtype).removeprefix("torch.")), "reconstructed image"
+    )
     result = torch.stack(volumes).reshape(*lead, *volumes[0].shape)
     return ImageData(
         data=result,
