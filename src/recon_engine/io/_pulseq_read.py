@@ -281,6 +281,26 @@ def _close_left_open(exc: BaseException, name: str) -> None:
         tb = tb.tb_next
 
 
+#: definitions pypulseq turns into raster times (it keeps a non-number as text and multiplies it)
+_RASTERS = ("AdcRasterTime", "BlockDurationRaster", "GradientRasterTime", "RadiofrequencyRasterTime")
+
+
+def check_definitions(definitions: dict[str, Any], where: str) -> None:
+    """Raster times in ``[DEFINITIONS]`` must be positive numbers (seconds, at most 1 s).
+
+    Raises
+    ------
+    FileFormatError
+        Naming the definition and its value.
+    """
+    for key in _RASTERS:
+        if key not in definitions:
+            continue
+        v = definitions[key]
+        if not isinstance(v, float) or not math.isfinite(v) or not 0 < v <= 1.0:
+            raise FileFormatError(f"{where}: [DEFINITIONS] {key} = {v!r} is not a raster time in seconds")
+
+
 def _signature_note(raw: bytes, text: str) -> tuple[str, ...]:
     """A note when the file's MD5 signature does not match its content (edited after writing)."""
     end = raw.find(b"\n[SIGNATURE]")
@@ -358,6 +378,7 @@ def load_sequence(path: Path) -> tuple[Any, tuple[int, int, int], dict[str, Any]
     signed = _section(text, "SIGNATURE") is not None
     hint = "" if signed or version[:2] < (1, 4) else "; it ends without a [SIGNATURE] and may be truncated"
     try:
+        check_definitions(parse_definitions(text), where)
         check_shapes(text, where, old=version[:2] < (1, 4))
     except FileFormatError as exc:
         raise FileFormatError(f"{exc}{hint}") from None

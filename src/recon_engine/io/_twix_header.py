@@ -24,7 +24,7 @@ from recon_engine.data.flags import flag_mask
 from recon_engine.io._ismrmrd_acquisitions import acquisition_header_dtype
 from recon_engine.io.ismrmrd_write import make_header_xml
 
-__all__ = ["TWIX_TO_ISMRMRD_FLAGS", "ScanStats", "acquisition_headers", "protocol_header", "value"]
+__all__ = ["TWIX_TO_ISMRMRD_FLAGS", "ScanStats", "acquisition_headers", "number", "protocol_header", "value"]
 
 #: twix EvalInfoMask names → ISMRMRD acquisition flags.
 TWIX_TO_ISMRMRD_FLAGS: dict[str, tuple[str, ...]] = {
@@ -78,6 +78,12 @@ def _number(v: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return x if np.isfinite(x) else None
+
+
+def number(tree: Any, *keys: str | int, default: float = 0.0) -> float:
+    """A protocol value as a finite number; ``default`` when it is missing, text, NaN or infinite."""
+    x = _number(value(tree, *keys))
+    return default if x is None else x
 
 
 def _first_number(hdr: dict[str, Any], *paths: Sequence[str | int]) -> float | None:

@@ -28,10 +28,11 @@ import numpy as np
 from recon_engine.data.acquisitions import AcquisitionTable
 from recon_engine.data.header import parse_header
 from recon_engine.data.kspace import KSpace
+from recon_engine.data.limits import check_allocation
 from recon_engine.data.readouts import Readouts
 from recon_engine.errors import FileFormatError
 from recon_engine.io._twix_file import is_twix, parse_twix, read_samples
-from recon_engine.io._twix_header import ScanStats, acquisition_headers, protocol_header, value
+from recon_engine.io._twix_header import ScanStats, acquisition_headers, number, protocol_header, value
 from recon_engine.io.ismrmrd_read import RawInfo
 from recon_engine.io.sorting import sort_readouts
 
@@ -51,18 +52,17 @@ def _ramp_operator(meas: dict[str, Any], n: int) -> np.ndarray | None:
     regridding). Interpolation is band-limited: the 1D image of ``n`` pixels is fitted to
     the samples by Tikhonov-regularized least squares and evaluated on the grid.
     """
-    mode = int(value(meas, "alRegridMode", 0, default=1) or 1)
+    mode = int(number(meas, "alRegridMode", 0, default=1))
     times = [
-        float(value(meas, key, 0, default=0) or 0)
+        max(number(meas, key, 0), 0.0)
         for key in ("alRegridRampupTime", "alRegridFlattopTime", "alRegridRampdownTime")
     ]
-    duration = float(value(meas, "aflRegridADCDuration", 0, default=0) or 0)
+    duration = number(meas, "aflRegridADCDuration", 0)
     if mode not in (2, 4) or duration <= 0 or sum(times) <= 0 or n < 4:
         return None
     up, flat, down = times
-    t = float(value(meas, "alRegridDelaySamplesTime", 0, default=0) or 0) + duration / n * (
-        np.arange(n) + 0.5
-    )
+    check_allocation((4, n, n), np.complex128, f"regridding ramp-sampled readouts of {n} samples")
+    t = number(meas, "alRegridDelaySamplesTime", 0) + duration / n * (np.arange(n) + 0.5)
     tt = np.linspace(0.0, up + flat + down, 20001)
     ramp_up = np.clip(tt / max(up, 1e-9), 0, 1)
     ramp_dn = np.clip((up + flat + down - tt) / max(down, 1e-9), 0, 1)
@@ -125,10 +125,10 @@ def _assemble(p: Path, scans: list[dict[str, Any]], k: int, version: str) -> dic
     )
     pulseq = "pulseq" in seq_name.lower()
     xml, notes = protocol_header(hdr, stats, pulseq=pulseq)
-    dwell_ns = float(value(hdr, "MeasYaps", "sRXSPEC", "alDwellTime", 0, default=0) or 0)
+    dwell_ns = number(hdr, "MeasYaps", "sRXSPEC", "alDwellTime", 0)
     heads = []
     for j, m in noise:
-        d = float(value(scans[j]["hdr"], "MeasYaps", "sRXSPEC", "alDwellTime", 0, default=0) or 0)
+        d = number(scans[j]["hdr"], "MeasYaps", "sRXSPEC", "alDwellTime", 0)
         heads.append(acquisition_headers([m], sample_time_us=d / 1000, available_channels=stats.channels))
     heads.append(acquisition_headers(body, sample_time_us=dwell_ns / 1000, available_channels=stats.channels))
     meta: dict[str, Any] = {

@@ -96,10 +96,9 @@ def _as_series_array(data: np.ndarray, source: str) -> np.ndarray:
 
 
 def _read_npy(p: Path) -> np.ndarray:
-    try:
-        return np.load(p, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise FileFormatError(f"{p} is not a readable .npy file ({exc})") from exc
+    from recon_engine.io.npy import read_npy
+
+    return read_npy(p)
 
 
 def _read_nifti(p: Path) -> tuple[np.ndarray, np.ndarray]:
