@@ -10,12 +10,9 @@ from typing import Any
 
 from magicgui.widgets import LineEdit
 
+from napari_mrrecon._qt.numbers import float_validator, format_float, parse_float
+
 __all__ = ["FloatEdit", "format_float"]
-
-
-def format_float(value: float) -> str:
-    """Shortest text that reads back as the same float (``0.001``, ``1e-06``)."""
-    return repr(float(value))
 
 
 class FloatEdit(LineEdit):
@@ -26,17 +23,11 @@ class FloatEdit(LineEdit):
 
     def __init__(self, value: float = 0.0, **kwargs: Any) -> None:
         super().__init__(value=format_float(value), **kwargs)
-        from qtpy.QtCore import QLocale
-        from qtpy.QtGui import QDoubleValidator
-
-        validator = QDoubleValidator(self.native)
-        validator.setLocale(QLocale.c())  # "0.001" whatever the system locale
-        validator.setNotation(QDoubleValidator.Notation.ScientificNotation)
-        self.native.setValidator(validator)
+        self.native.setValidator(float_validator(self.native))
 
     def get_value(self) -> float:  # type: ignore[override]
         """The number in the field."""
-        return float(str(super().get_value()).strip())
+        return parse_float(str(super().get_value()))
 
     def set_value(self, value: Any) -> None:
         """Show ``value`` (a number or a numeric string)."""

@@ -8,10 +8,13 @@ refills any combo box without signals.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QComboBox, QWidget
+from superqt.utils import signals_blocked
 
 from napari_mrrecon.model.entries import RawDataset, entry_of, find_layer, raw_of
 
@@ -28,10 +31,9 @@ def replace_items(combo: QComboBox, names: list[str]) -> bool:
     Returns True when the previous text was kept, False when it is gone (the caller picks).
     """
     current = combo.currentText()
-    combo.blockSignals(True)
-    combo.clear()
-    combo.addItems(names)
-    combo.blockSignals(False)
+    with signals_blocked(combo):
+        combo.clear()
+        combo.addItems(names)
     if current in names:
         combo.setCurrentText(current)
         return True
@@ -42,7 +44,9 @@ class LayerChoice(QComboBox):
     """Combo box that follows the viewer's layer list (base of the docks' layer choices).
 
     New layers are added (and selected when ``selects_new`` says so), removed or renamed
-    layers update the list.
+    layers update the list. Fixed entries (``first``, e.g. "none") can come before the
+    layers; when the chosen layer goes away, the first fixed entry (else the last layer)
+    becomes the choice.
 
     Parameters
     ----------
@@ -56,7 +60,16 @@ class LayerChoice(QComboBox):
         Parent widget.
     tooltip
         Tooltip of the combo box.
+    first
+        Entries listed before the layers (not layers: :meth:`layer` gives None for them).
+
+    Attributes
+    ----------
+    refreshed
+        Qt signal emitted after each rebuild of the list.
     """
+
+    refreshed = Signal()
 
     def __init__(
         self,
@@ -66,9 +79,11 @@ class LayerChoice(QComboBox):
         parent: QWidget | None = None,
         *,
         tooltip: str = "",
+        first: Sequence[str] = (),
     ) -> None:
         super().__init__(parent)
         self._viewer = viewer
+        self._first = tuple(first)
         self._lists = lists
         self._selects_new = selects_new
         self.setToolTip(tooltip)
@@ -76,6 +91,8 @@ class LayerChoice(QComboBox):
         viewer.layers.events.removed.connect(self.refresh)
         for layer in viewer.layers:
             layer.events.name.connect(self.refresh)
+        # a choice can go before the viewer (a form row rebuilt): stop following the layers then
+        self.destroyed.connect(partial(_unfollow, viewer, self._on_inserted, self.refresh))
         self.refresh()
 
     def listed_names(self) -> list[str]:
@@ -91,14 +108,26 @@ class LayerChoice(QComboBox):
 
     def refresh(self, event: Any = None) -> None:
         """Rebuild the list from the viewer's layers, keeping the selection if possible."""
-        names = self.listed_names()
+        names = [*self._first, *self.listed_names()]
         if not replace_items(self, names) and names:
-            self.setCurrentIndex(len(names) - 1)
+            self.setCurrentIndex(0 if self._first else len(names) - 1)
         self.currentIndexChanged.emit(self.currentIndex())
+        self.refreshed.emit()
 
     def layer(self) -> napari.layers.Layer | None:
-        """The chosen layer, or None."""
-        return find_layer(self._viewer.layers, self.currentText()) if self.currentText() else None
+        """The chosen layer, or None (nothing chosen, or a fixed entry)."""
+        text = self.currentText()
+        if not text or text in self._first:
+            return None
+        return find_layer(self._viewer.layers, text)
+
+
+def _unfollow(viewer: napari.viewer.Viewer, on_inserted: Any, refresh: Any, *_: Any) -> None:
+    """Disconnect a deleted choice from the viewer's layer events."""
+    viewer.layers.events.inserted.disconnect(on_inserted)
+    viewer.layers.events.removed.disconnect(refresh)
+    for layer in viewer.layers:
+        layer.events.name.disconnect(refresh)
 
 
 class DatasetChoice(LayerChoice):

@@ -1,32 +1,37 @@
-"""Shared dock parts: the dataset choice, and a base widget with Run/Stop and progress.
+"""The run-dock base: an input layer choice, a form, Run/Stop and progress around one engine call.
 
 A dock derived from :class:`EngineRunWidget` fills in :meth:`~EngineRunWidget.make_steps`
 (the ONE engine call, a generator of :class:`~recon_engine.progress.ProgressEvent`) and
-:meth:`~EngineRunWidget.show_result`. The base runs the generator in a napari
-``thread_worker``, shows progress and previews from ``yielded`` (main thread; one preview
-layer, reused), stops with ``worker.quit()``, and keeps the dock usable after errors.
-Previews and the status line are throttled (≤ 10 updates a second, whatever rate the
-engine yields at). Every run has a generation number; a run can be restarted (Live mode)
-and the signals of the superseded worker (late previews, a late result) are ignored.
+:meth:`~EngineRunWidget.show_result`. The base runs the generator through the plugin's one
+:class:`~napari_mrrecon._qt.runner.Runner` (thread worker, stale-signal guard, engine errors
+as notifications, the caller's torch thread count), shows progress and previews from what
+it yields (main thread; one preview layer, reused), stops with ``worker.quit()``, and keeps
+the dock usable after errors. A run can be restarted (Live mode); the signals of the
+superseded worker (late previews, a late result) are ignored.
 
-Keeping the GUI responsive (issue 7: no main-thread stall over 50 ms while a run goes on):
-array work for display (views, contrast limits) happens in the worker —
-:meth:`~EngineRunWidget.prepare_result` for the result, the preview's contrast limits in
-the base — so the main thread only assigns ready arrays; status, progress,
-:meth:`~EngineRunWidget.on_frame` (e.g. a plot) and the preview are updated together in
-one *frame* at most every 100 ms, so the window (whose GL canvas makes every repaint
-costly) repaints once for all of them; the preview is written into the reused layer in
-place (:mod:`napari_mrrecon.layers.preview`); a finished run's preview layer can be hidden and
-reused instead of removed (removing a layer makes napari collect garbage); and work that
-must happen on the main thread can be cut into steps that run one per event-loop turn
-(:meth:`~EngineRunWidget.defer`), with :attr:`~EngineRunWidget.run_finished` emitted after
-the last of them.
+Hooks, each optional except the two above:
 
-Errors: a :class:`~recon_engine.errors.ReconError` (bad input) is caught inside the worker
-and returned as a failure, which the main thread shows with ``show_error``, the engine's
-message for a physicist and nothing else. Anything else is a bug: it reaches
-``worker.errored``, where napari's worker already shows a notification with the traceback
-(so catching engine errors there too would show each one twice).
+- the input (the napari-matplotlib ``input_layer_types`` idea): :meth:`make_input_choice`
+  gives the layer combo box (default: raw datasets), :meth:`read_input` turns the chosen
+  layer into the first argument of :meth:`make_steps`, :attr:`INPUT_LABEL` and
+  :attr:`MISSING_INPUT` are its row label and the message when nothing is chosen;
+- :meth:`gather` reads the form (main thread), :meth:`before_run` sees a run start,
+  :meth:`prepare_result` turns the result into display arrays (worker thread);
+- :meth:`show_preview` puts a preview into the preview layer, :meth:`show_partial` shows a
+  :class:`~napari_mrrecon._qt.runner.PartialResult`, :meth:`on_progress` / :meth:`on_frame`
+  record and draw per-iteration values (e.g. a plot);
+- :meth:`keep_preview_layer` hides the preview layer after a run instead of removing it.
+
+Keeping the GUI responsive (no main-thread stall over 50 ms while a run goes on): array work
+for display (views, contrast limits) happens in the worker — :meth:`prepare_result` for the
+result, the preview's contrast limits in the base — so the main thread only assigns ready
+arrays; status, progress, :meth:`on_frame` and the preview are updated together in one
+*frame* at most every :attr:`~EngineRunWidget.PREVIEW_INTERVAL_S`, so the window (whose GL
+canvas makes every repaint costly) repaints once for all of them; the preview is written into
+the reused layer in place (:mod:`napari_mrrecon.layers.preview`); a finished run's preview
+layer can be hidden and reused instead of removed (removing a layer makes napari collect
+garbage); and work that must happen on the main thread can be cut into steps that run one
+per event-loop turn (:meth:`defer`), with :attr:`run_finished` emitted after the last of them.
 """
 
 from __future__ import annotations
@@ -36,10 +41,10 @@ import time
 from abc import ABCMeta, abstractmethod
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import (
     QFormLayout,
@@ -51,10 +56,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_mrrecon._qt.layer_choice import DatasetChoice, LayerChoice, replace_items
-from napari_mrrecon._qt.runner import PreviewWithLimits, in_caller_threads, with_limits
+from napari_mrrecon._qt.layer_choice import DatasetChoice, LayerChoice
+from napari_mrrecon._qt.runner import Job, PartialResult, PreviewWithLimits, Runner, WorkerItem, with_limits
 from napari_mrrecon.layers.preview import PREVIEW_LAYER, preview_limits, show_preview
-from napari_mrrecon.model.entries import RawDataset, find_layer, raw_of
+from napari_mrrecon.model.entries import find_layer, raw_of
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -65,23 +70,9 @@ if TYPE_CHECKING:
 
     from recon_engine.progress import ProgressEvent
 
-__all__ = [
-    "PREVIEW_LAYER",
-    "DatasetChoice",
-    "EngineRunWidget",
-    "LayerChoice",
-    "preview_limits",
-    "replace_items",
-]
+__all__ = ["EngineRunWidget", "set_progress"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class _Failure:
-    """What the worker returns when the engine rejected the input (a ReconError)."""
-
-    message: str
 
 
 class _QtABCMeta(type(QWidget), ABCMeta):  # type: ignore[misc]
@@ -89,11 +80,10 @@ class _QtABCMeta(type(QWidget), ABCMeta):  # type: ignore[misc]
 
 
 class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
-    """Base dock: dataset choice, a form, Run/Stop and progress around one engine generator.
+    """Base dock: an input choice, a form, Run/Stop and progress around one engine generator.
 
     Subclasses add their controls to :attr:`form` and implement :meth:`make_steps` and
-    :meth:`show_result`; :meth:`show_partial` receives anything else the generator yields
-    (e.g. each result of a sweep) and :meth:`on_progress` every progress event.
+    :meth:`show_result`; the other hooks are listed in the module docstring.
 
     Every run gets a new *generation* number. Signals of a worker that is no longer the
     current one (a run cancelled by :meth:`run` with ``restart=True``) are ignored, so
@@ -110,6 +100,12 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
 
     Attributes
     ----------
+    input_choice
+        The input layer choice (:meth:`make_input_choice`).
+    runner
+        The background runner (replace policy: a restart stops the running worker).
+    worker
+        The current run's worker until the run (and its deferred steps) ended, else None.
     run_started
         Qt signal emitted with the generation number when a run starts.
     run_finished
@@ -129,16 +125,20 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
 
     #: Shortest time between two frames (status, progress, plot, preview; s): ≤ 10 a second.
     PREVIEW_INTERVAL_S = 0.1
+    #: Form label of the input choice.
+    INPUT_LABEL = "Dataset"
+    #: Notification when Run finds no input.
+    MISSING_INPUT = "No raw dataset chosen: open an ISMRMRD or twix file or a sample first."
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         super().__init__()
         self.viewer = napari_viewer
+        self.runner = Runner(self)
         self.worker: GeneratorWorker | None = None
         self.last_error: str | None = None
         self.last_duration_s: float | None = None
         self.previews_shown = 0
         self._started = 0.0
-        self._generation = 0
         # the latest event and preview, shown together at the next frame (one repaint for all)
         self._pending_event: ProgressEvent | None = None
         self._pending_preview: Any = None
@@ -153,9 +153,9 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
         self._step_timer.setSingleShot(True)
         self._step_timer.setInterval(0)
         self._step_timer.timeout.connect(self._run_step)
-        self.dataset_choice = DatasetChoice(napari_viewer, self)
+        self.input_choice = self.make_input_choice()
         self.form = QFormLayout()
-        self.form.addRow("Dataset", self.dataset_choice)
+        self.form.addRow(self.INPUT_LABEL, self.input_choice)
 
         self.run_button = QPushButton("Run")
         self.run_button.setToolTip("Start the computation in the background")
@@ -182,13 +182,44 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
         self.main_layout.addWidget(self.progress)
         self.main_layout.addWidget(self.status)
 
+    @property
+    def dataset_choice(self) -> DatasetChoice:
+        """The input choice of a dock whose input is a raw dataset (the default)."""
+        choice = self.input_choice
+        if not isinstance(choice, DatasetChoice):
+            raise TypeError(f"{type(self).__name__} does not take a raw dataset")
+        return choice
+
     # ---- hooks ---------------------------------------------------------------------------
+    def make_input_choice(self) -> LayerChoice:
+        """The combo box of the layers this dock runs on (called once, by the base's constructor).
+
+        The default lists the plugin's raw datasets (k-space layers).
+        """
+        return DatasetChoice(self.viewer, self)
+
+    def read_input(self, layer: napari.layers.Layer) -> Any:
+        """The first argument of :meth:`make_steps` from the chosen layer (main thread).
+
+        The default returns the layer's :class:`~napari_mrrecon.model.entries.RawDataset`.
+
+        Raises
+        ------
+        ValueError or recon_engine.errors.ReconError
+            The layer cannot be this dock's input; the message is shown and nothing runs.
+        """
+        dataset = raw_of(layer)
+        if dataset is None:
+            raise ValueError(self.MISSING_INPUT)
+        return dataset
+
     @abstractmethod
-    def make_steps(self, dataset: RawDataset, **options: Any) -> Generator[Any, None, Any]:
+    def make_steps(self, data: Any, /, **options: Any) -> Generator[WorkerItem, None, Any]:
         """The engine call: a generator of progress events that returns the result.
 
-        Runs in the worker thread, so it must not touch layers or widgets; ``options``
-        are the values :meth:`gather` read from the form beforehand.
+        Runs in the worker thread, so it must not touch layers or widgets; ``data`` is what
+        :meth:`read_input` returned and ``options`` are the values :meth:`gather` read from
+        the form beforehand.
         """
 
     def gather(self) -> dict[str, Any]:
@@ -201,6 +232,13 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
         """
         return {}
 
+    def before_run(self, layer: napari.layers.Layer, options: dict[str, Any]) -> str:
+        """A run on ``layer`` with ``options`` starts now (main thread); returns the status text.
+
+        Override to reset what the previous run showed (call the base for the text).
+        """
+        return f"Running on {layer.name} …"
+
     def prepare_result(self, result: Any) -> Any:
         """Turn the generator's result into what :meth:`show_result` shows (worker thread).
 
@@ -211,15 +249,23 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
         return result
 
     @abstractmethod
-    def show_result(self, result: Any, dataset_layer: napari.layers.Layer) -> None:
+    def show_result(self, result: Any, input_layer: napari.layers.Layer) -> None:
         """Show the value :meth:`prepare_result` returned (main thread).
 
         Slow layer work (each ``add_image`` builds GL visuals and layer controls) can be
         spread over event-loop turns with :meth:`defer`.
         """
 
-    def show_partial(self, item: Any, dataset_layer: napari.layers.Layer) -> None:
-        """Show something the generator yielded that is not a progress event (main thread)."""
+    def show_partial(self, item: PartialResult, input_layer: napari.layers.Layer) -> None:
+        """Show a dock item the generator yielded (not a progress event; main thread)."""
+
+    def show_preview(self, preview: np.ndarray, limits: tuple[float, float]) -> None:
+        """Put ``preview`` into the preview layer (main thread; ``limits`` made in the worker).
+
+        The default: grey, added once and then written in place. Override for another look
+        (e.g. a map's colormap) and call :func:`napari_mrrecon.layers.preview.show_preview`.
+        """
+        show_preview(self.viewer, PREVIEW_LAYER, preview, limits)
 
     def on_progress(self, event: ProgressEvent) -> None:
         """Called with every progress event of the current run (main thread); keep it cheap.
@@ -235,6 +281,10 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
         so the window repaints once for all of them.
         """
 
+    def keep_preview_layer(self) -> bool:
+        """True to hide the preview layer after a run instead of removing it (e.g. Live mode)."""
+        return False
+
     # ---- running ---------------------------------------------------------------------------
     @property
     def running(self) -> bool:
@@ -244,10 +294,10 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
     @property
     def generation(self) -> int:
         """Number of the current (or last) run; results of older runs are ignored."""
-        return self._generation
+        return self.runner.generation
 
     def run(self, *, restart: bool = False) -> GeneratorWorker | None:
-        """Start the computation on the chosen dataset in a ``thread_worker``.
+        """Start the computation on the chosen input layer in a worker.
 
         Parameters
         ----------
@@ -262,54 +312,36 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
         """
         from napari.utils.notifications import show_error
 
+        from recon_engine.errors import ReconError
+
         if self.worker is not None and not restart:
             return self.worker
-        layer = self.dataset_choice.layer()
-        dataset = raw_of(layer)
-        if layer is None or dataset is None:
-            show_error("No raw dataset chosen: open an ISMRMRD or twix file or a sample first.")
+        layer = self.input_choice.layer()
+        if layer is None:
+            show_error(self.MISSING_INPUT)
             return None
         try:
+            data = self.read_input(layer)
             options = self.gather()
-        except ValueError as exc:
+        except (ValueError, ReconError) as exc:
             show_error(str(exc))
             self.status.setText(f"Not started: {exc}")
             return None
-        return self._start_worker(dataset, options, layer, f"Running on {layer.name} …")
-
-    def _start_worker(
-        self, dataset: Any, options: dict[str, Any], layer: napari.layers.Layer, status: str
-    ) -> GeneratorWorker:
-        """Start :meth:`make_steps` ``(dataset, **options)`` as the new current run.
-
-        Cancels a running worker (its late signals are ignored), connects the new
-        worker's signals for ``layer``, resets the preview, buttons and progress bar,
-        shows ``status`` and emits :attr:`run_started`.
-        """
-        from napari.qt.threading import thread_worker
-
-        if self.worker is not None:
-            self.worker.quit()  # stops at its next step; its signals no longer count
-        self._generation += 1
-        gen = self._generation
-
-        make_steps = in_caller_threads(partial(self.make_steps, dataset, **options))
-
-        @thread_worker(start_thread=False)
-        def work() -> Generator[Any, None, Any]:
-            from recon_engine.errors import ReconError
-
-            try:
-                return self.prepare_result((yield from with_limits(make_steps())))
-            except ReconError as exc:  # bad input: a message for the user, not a traceback
-                return _Failure(str(exc))
-
-        worker = work()
-        worker.yielded.connect(partial(self._if_current, gen, self._on_yielded, layer))
-        worker.returned.connect(partial(self._if_current, gen, self._on_returned, layer))
-        worker.errored.connect(partial(self._if_current, gen, self._on_errored))
-        worker.aborted.connect(partial(self._if_current, gen, self._on_aborted))
-        worker.finished.connect(partial(self._if_current, gen, self._on_finished))
+        status = self.before_run(layer, options)
+        steps = partial(self._worker_steps, data, options)
+        worker = self.runner.submit(
+            Job(
+                steps,
+                on_yielded=partial(self._on_yielded, layer),
+                on_returned=partial(self._on_returned, layer),
+                on_failed=self._on_failed,
+                on_errored=self._on_errored,
+                on_aborted=self._on_aborted,
+                on_finished=self._on_finished,
+                context=layer.name,
+            )
+        )
+        assert worker is not None  # the replace policy starts at once
         self.worker = worker
         self.last_error = None
         self._steps.clear()  # steps of a superseded run
@@ -320,9 +352,12 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
         set_progress(self.progress, 1, 0)
         self.status.setText(status)
         self._started = time.perf_counter()
-        worker.start()
-        self.run_started.emit(gen)
+        self.run_started.emit(self.generation)
         return worker
+
+    def _worker_steps(self, data: Any, options: dict[str, Any]) -> Generator[WorkerItem, None, Any]:
+        """:meth:`make_steps` with preview limits attached, then :meth:`prepare_result` (worker thread)."""
+        return self.prepare_result((yield from with_limits(self.make_steps(data, **options))))
 
     def stop(self) -> None:
         """Ask the running worker to stop at its next step."""
@@ -334,10 +369,6 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
         """Stop a running worker when the dock is closed."""
         self.stop()
         super().closeEvent(event)
-
-    def _if_current(self, gen: int, slot: Callable[..., None], *args: Any) -> None:
-        if gen == self._generation:
-            slot(*args)
 
     def defer(self, step: Callable[[], None]) -> None:
         """Run ``step`` on the main thread in a later event-loop turn, after the steps queued before.
@@ -364,15 +395,17 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
             if self._steps:
                 self._step_timer.start()
 
-    def _on_yielded(self, layer: napari.layers.Layer, event: Any) -> None:
-        from recon_engine.progress import ProgressEvent
-
+    def _on_yielded(self, layer: napari.layers.Layer, item: WorkerItem) -> None:
         limits = None
-        if isinstance(event, PreviewWithLimits):
-            event, limits = event.event, event.limits
-        if not isinstance(event, ProgressEvent):
-            self.show_partial(event, layer)
+        if isinstance(item, PreviewWithLimits):
+            event, limits = item.event, item.limits
+        elif isinstance(item, PartialResult):
+            self.show_partial(item, layer)
             return
+        elif item is None:
+            return
+        else:
+            event = item
         self.on_progress(event)
         self._pending_event = event
         if event.preview is not None and event.iteration < event.total:
@@ -395,7 +428,8 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
             self._display_event(event)
         self.on_frame()
         if preview is not None:
-            self._show_preview(preview)
+            data = np.asarray(preview)
+            self.show_preview(data, self._preview_limits or preview_limits(data))
             self.previews_shown += 1
 
     def _drop_frame(self) -> None:
@@ -418,10 +452,6 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
             return ""
         return _format_seconds(elapsed * (1.0 - fraction) / fraction)
 
-    def _show_preview(self, preview: Any) -> None:
-        """Put ``preview`` into the preview layer (added once, then reused; limits from the worker)."""
-        show_preview(self.viewer, PREVIEW_LAYER, preview, self._preview_limits or preview_limits(preview))
-
     def _end_preview(self, *, remove: bool) -> None:
         """Drop pending updates; remove the preview layer, or only hide it (instant).
 
@@ -437,29 +467,22 @@ class EngineRunWidget(QWidget, metaclass=_QtABCMeta):
         else:
             layer.visible = False
 
-    def keep_preview_layer(self) -> bool:
-        """True to hide the preview layer after a run instead of removing it (e.g. Live mode)."""
-        return False
-
     def _on_returned(self, layer: napari.layers.Layer, result: Any) -> None:
-        from napari.utils.notifications import show_error
-
         self._end_preview(remove=True)
-        if isinstance(result, _Failure):
-            self.last_error = result.message
-            self.status.setText(f"Failed: {result.message}")
-            show_error(f"{layer.name}: {result.message}")
-            return
         self.last_duration_s = time.perf_counter() - self._started
         set_progress(self.progress, self.progress.maximum(), self.progress.maximum())
         self.status.setText(f"Done in {self.last_duration_s:.2f} s.")
         self.on_frame()  # the last values (frames are throttled)
         self.show_result(result, layer)
 
+    def _on_failed(self, message: str) -> None:
+        # the runner showed the notification
+        self._end_preview(remove=True)
+        self.last_error = message
+        self.status.setText(f"Failed: {message}")
+
     def _on_errored(self, exc: BaseException) -> None:
-        # Not an engine error but a bug: napari's worker already shows it as a
-        # notification (with the traceback); record it and keep the dock usable.
-        logger.error("napari-mrrecon worker failed", exc_info=exc)
+        # Not an engine error but a bug: napari's worker already shows it (with the traceback)
         self.last_error = f"{type(exc).__name__}: {exc}"
         self.status.setText(f"Failed: {self.last_error}")
 

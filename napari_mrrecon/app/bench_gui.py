@@ -25,10 +25,11 @@ import sys
 import time
 from typing import Any
 
+from napari_mrrecon.io.open import PLUGIN, open_with_plugin
+
 __all__ = ["StackSampler", "StallProbe", "main", "measure"]
 
 PROBE_INTERVAL_MS = 5
-PLUGIN = "napari-mrrecon"
 
 
 class StallProbe:
@@ -160,7 +161,7 @@ def measure(
 
     viewer = napari.Viewer(show=True)
     try:
-        viewer.open(str(sample_path("phantom_R4.h5")), plugin=PLUGIN)
+        open_with_plugin(viewer, sample_path("phantom_R4.h5"))
         _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "MR Reconstruction")
         widget.method.setCurrentText("sense")
         opts = widget.options

@@ -25,6 +25,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from napari_mrrecon.io.open import PLUGIN
+
 if TYPE_CHECKING:
     import napari.viewer
 
@@ -42,8 +44,6 @@ __all__ = [
     "populate_explorer",
 ]
 
-#: npe2 name of the plugin.
-PLUGIN = "napari-mrrecon"
 #: Sample opened when no file is given and ``sample=True``.
 SAMPLE = "phantom_R2"
 _WINDOW_SIZE = (1500, 950)
@@ -149,16 +149,15 @@ def _collect_errors() -> Iterator[list[str]]:
 
 def _open_files(viewer: napari.viewer.Viewer, files: Sequence[str], errors: list[str]) -> None:
     """Open ``files``, with the plugin's readers when they claim a file."""
-    from napari_mrrecon.io.reader import get_reader
-    from napari_mrrecon.io.sequence import get_seq_reader
-    from napari_mrrecon.io.twix import get_twix_reader
+    from napari_mrrecon.io.open import claims, open_with_plugin
 
     for path in files:
-        # napari's builtin reader also matches *.h5: name ours when it claims the file
-        ours = (get_reader(path), get_twix_reader(path), get_seq_reader(path))
-        plugin = PLUGIN if any(r is not None for r in ours) else None
         try:
-            viewer.open(path, plugin=plugin)
+            # napari's builtin reader also matches *.h5: ours when it claims the file
+            if claims(path):
+                open_with_plugin(viewer, path)
+            else:
+                viewer.open(path)
         except Exception as exc:  # napari's own reader errors
             _echo_error(errors, f"cannot open {path}: {exc}")
 

@@ -30,6 +30,7 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import signals_blocked
 
 from napari_mrrecon._qt.acquisition_table import COLUMNS, AcquisitionTableModel
 from napari_mrrecon._qt.layer_choice import DatasetChoice
@@ -235,12 +236,11 @@ class MetadataWidget(QWidget):
         """Fill the tree (summary + header) and the acquisition table; None clears."""
         self.info = info
         self.tree.clear()
-        self.flag_filter.blockSignals(True)
-        self.flag_filter.clear()
+        with signals_blocked(self.flag_filter):
+            self.flag_filter.clear()
         if info is None:
             self.source.setText("No dataset: open an ISMRMRD file or use “Inspect file…”.")
             self.acquisitions.set_table(None)
-            self.flag_filter.blockSignals(False)
             return
         from recon_engine.api import info_dict
         from recon_engine.data.header import header_tree
@@ -256,11 +256,11 @@ class MetadataWidget(QWidget):
         if _is_twix(info.path):
             self._add_twix_protocol(info.path)
         counts = info.acquisitions.flag_counts()
-        self.flag_filter.addItem(f"{_ALL} ({len(info.acquisitions)})", "")
-        for name, n in counts.items():
-            if name != "NONE":
-                self.flag_filter.addItem(f"{name} ({n})", name)
-        self.flag_filter.blockSignals(False)
+        with signals_blocked(self.flag_filter):
+            self.flag_filter.addItem(f"{_ALL} ({len(info.acquisitions)})", "")
+            for name, n in counts.items():
+                if name != "NONE":
+                    self.flag_filter.addItem(f"{name} ({n})", name)
         self.acquisitions.set_table(info.acquisitions)
         self.filter_tree(self.search.text())
 

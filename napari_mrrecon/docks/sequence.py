@@ -10,6 +10,7 @@ sequence with the spin boxes stays fluid.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import signals_blocked
 
 from napari_mrrecon._qt.layer_choice import DatasetChoice
 from napari_mrrecon.model.entries import SequenceDataset
@@ -71,8 +73,7 @@ class SequenceWidget(QWidget):
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         super().__init__()
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolbar2QT
-        from matplotlib.figure import Figure
+        from napari_mrrecon._qt.canvas import ThemedCanvas
 
         self.viewer = napari_viewer
         self.waveforms: SequenceWaveforms | None = None
@@ -119,10 +120,10 @@ class SequenceWidget(QWidget):
 
         self.info = QLabel("")
         self.info.setWordWrap(True)
-        self.figure = Figure(figsize=(4.5, 6.0), layout="constrained")
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(300)
-        toolbar = NavigationToolbar2QT(self.canvas, self)
+        self.plot = ThemedCanvas(
+            self, viewer=napari_viewer, figsize=(4.5, 6.0), layout="constrained", min_height=300, toolbar=True
+        )
+        self.figure, self.canvas = self.plot.figure, self.plot.canvas
 
         form = QFormLayout()
         form.addRow("Sequence", self.source)
@@ -131,8 +132,7 @@ class SequenceWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.info)
-        layout.addWidget(toolbar)
-        layout.addWidget(self.canvas, 1)
+        layout.addWidget(self.plot, 1)
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -163,8 +163,15 @@ class SequenceWidget(QWidget):
             self.start_ms,
             self.stop_ms,
         )
-        for box in boxes:
-            box.blockSignals(True)
+        with ExitStack() as stack:
+            for box in boxes:
+                stack.enter_context(signals_blocked(box))
+            if seq is not None:
+                self._set_ranges(seq)
+        self.redraw()
+
+    def _set_ranges(self, seq: Any) -> None:
+        """Ranges and start values of the block and time boxes for ``seq`` (signals blocked)."""
         if seq is not None:
             n = int(seq.n_blocks)
             duration_ms = float(seq.duration_s) * 1e3
@@ -178,9 +185,6 @@ class SequenceWidget(QWidget):
             starts = np.asarray(seq.block_starts_s, dtype=np.float64)
             ends = starts + np.asarray(seq.block_durations_s, dtype=np.float64)
             self.stop_ms.setValue(float(ends[min(n, DEFAULT_BLOCKS) - 1]) * 1e3 if n else duration_ms)
-        for box in boxes:
-            box.blockSignals(False)
-        self.redraw()
 
     def _on_mode(self, index: int) -> None:
         self.range_stack.setCurrentIndex(index)
@@ -202,9 +206,8 @@ class SequenceWidget(QWidget):
 
     def _set_pair(self, a: Any, b: Any, lo: float, hi: float) -> None:
         for box, value in ((a, lo), (b, hi)):
-            box.blockSignals(True)
-            box.setValue(value)
-            box.blockSignals(False)
+            with signals_blocked(box):
+                box.setValue(value)
         self._timer.stop()
         self.redraw()
 

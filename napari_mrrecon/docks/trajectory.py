@@ -23,6 +23,7 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import signals_blocked
 
 from napari_mrrecon._qt.layer_choice import DatasetChoice
 from napari_mrrecon.model.entries import AcquisitionSelection, RawDataset, SequenceDataset
@@ -68,8 +69,7 @@ class TrajectoryWidget(QWidget):
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         super().__init__()
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolbar2QT
-        from matplotlib.figure import Figure
+        from napari_mrrecon._qt.canvas import ThemedCanvas
 
         self.viewer = napari_viewer
         self.data: TrajectoryData | None = None
@@ -101,10 +101,10 @@ class TrajectoryWidget(QWidget):
         self.info = QLabel("")
         self.info.setWordWrap(True)
 
-        self.figure = Figure(figsize=(4.5, 4.0), layout="constrained")
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(260)
-        toolbar = NavigationToolbar2QT(self.canvas, self)
+        self.plot = ThemedCanvas(
+            self, viewer=napari_viewer, figsize=(4.5, 4.0), layout="constrained", min_height=260, toolbar=True
+        )
+        self.figure, self.canvas = self.plot.figure, self.plot.canvas
 
         colour_row = QHBoxLayout()
         colour_row.addWidget(self.colour, 1)
@@ -116,8 +116,7 @@ class TrajectoryWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.info)
-        layout.addWidget(toolbar)
-        layout.addWidget(self.canvas, 1)
+        layout.addWidget(self.plot, 1)
 
         self.source.currentIndexChanged.connect(self._on_source)
         self.colour.currentTextChanged.connect(self._on_option)
@@ -166,16 +165,13 @@ class TrajectoryWidget(QWidget):
         data = self.data
         current = self.colour.currentText()
         names = [_TIME, *(data.labels if data is not None else ())]
-        self.colour.blockSignals(True)
-        self.three_d.blockSignals(True)
-        self.colour.clear()
-        self.colour.addItems(names)
-        self.colour.setCurrentText(current if current in names else _TIME)
-        is_3d = data is not None and data.is_3d and data.k is not None
-        self.three_d.setEnabled(is_3d)
-        self.three_d.setChecked(is_3d)
-        self.colour.blockSignals(False)
-        self.three_d.blockSignals(False)
+        with signals_blocked(self.colour), signals_blocked(self.three_d):
+            self.colour.clear()
+            self.colour.addItems(names)
+            self.colour.setCurrentText(current if current in names else _TIME)
+            is_3d = data is not None and data.is_3d and data.k is not None
+            self.three_d.setEnabled(is_3d)
+            self.three_d.setChecked(is_3d)
 
     def _on_option(self, *_: Any) -> None:
         self.redraw()

@@ -18,8 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from qtpy.QtCore import QLocale, Qt, Signal
-from qtpy.QtGui import QDoubleValidator
+from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -33,6 +32,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 from superqt import QLabeledDoubleSlider, QLabeledSlider
+from superqt.utils import signals_blocked
+
+from napari_mrrecon._qt.numbers import float_validator, format_float, parse_float
 
 __all__ = ["PATTERNS_SHOWN", "ExplorerControls", "explanation", "explanation_label"]
 
@@ -225,13 +227,10 @@ class ExplorerControls(QWidget):
 
     @staticmethod
     def _float_field(value: float) -> _Control:
-        edit = QLineEdit(repr(value))
-        validator = QDoubleValidator(edit)
-        validator.setLocale(QLocale.c())
-        validator.setNotation(QDoubleValidator.Notation.ScientificNotation)
-        edit.setValidator(validator)
+        edit = QLineEdit(format_float(value))
+        edit.setValidator(float_validator(edit))
         edit.setToolTip("Regularization weight λ (e.g. 1e-3; CS and SENSE)")
-        return _Control(edit, lambda: float(edit.text()), lambda v: edit.setText(repr(float(v))))
+        return _Control(edit, lambda: parse_float(edit.text()), lambda v: edit.setText(format_float(v)))
 
     # ---- settings -------------------------------------------------------------------------
     def values(self) -> dict[str, Any]:
@@ -281,8 +280,7 @@ class ExplorerControls(QWidget):
         """
         aliases = {"snr": ("add_noise", "snr_value"), "radial_spokes": ("radial", "spokes")}
         known = set(self.values())
-        self.blockSignals(True)
-        try:
+        with signals_blocked(self):
             for name, value in settings.items():
                 if name not in known:
                     raise ValueError(f"unknown explorer setting {name!r}; known: {', '.join(sorted(known))}")
@@ -296,8 +294,6 @@ class ExplorerControls(QWidget):
                     self.controls[switch].set(value is not None)
                 else:
                     self.controls[name].set(value)
-        finally:
-            self.blockSignals(False)
         self.changed.emit()
 
     # ---- spikes ---------------------------------------------------------------------------

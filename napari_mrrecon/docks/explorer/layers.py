@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from napari_mrrecon.layers.preview import limits_close
 from napari_mrrecon.layers.views import viewer_grid
 from napari_mrrecon.model.entries import find_layer
 
@@ -108,12 +109,6 @@ def _limits(key: str, data: np.ndarray, reference_peak: float | None) -> tuple[f
     if key == "kspace":
         return (lo, hi if hi > lo else lo + 1.0)
     return (0.0, hi if hi > 0 else 1.0)
-
-
-def _close(old: tuple[float, float], new: tuple[float, float], tolerance: float = 0.05) -> bool:
-    """True when two contrast ranges differ by less than ``tolerance`` of their width."""
-    width = max(abs(new[1] - new[0]), 1e-12)
-    return abs(old[0] - new[0]) <= tolerance * width and abs(old[1] - new[1]) <= tolerance * width
 
 
 class ExplorerLayers:
@@ -210,7 +205,7 @@ class ExplorerLayers:
             layer.data[...] = data
             layer.refresh(thumbnail=False, extent=False, highlight=False)
             self._stale.add(key)
-        if not _close(tuple(layer.contrast_limits), limits):  # each change re-renders the thumbnail
+        if not limits_close(tuple(layer.contrast_limits), limits):  # each change re-renders the thumbnail
             layer.contrast_limits_range = limits
             layer.contrast_limits = limits
         return reshaped

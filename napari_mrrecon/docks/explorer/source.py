@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from qtpy.QtWidgets import QComboBox, QWidget
+from superqt.utils import signals_blocked
 
 from napari_mrrecon.model.entries import RawDataset, entry_of, find_layer, raw_of, result_of
 
@@ -81,11 +82,10 @@ class SourceChoice(QComboBox):
         names = self.candidates()
         if names == [self.itemText(i) for i in range(self.count())]:
             return
-        self.blockSignals(True)
-        self.clear()
-        self.addItems(names)
-        self.setCurrentText(current if current in names else PHANTOM)
-        self.blockSignals(False)
+        with signals_blocked(self):
+            self.clear()
+            self.addItems(names)
+            self.setCurrentText(current if current in names else PHANTOM)
         if self.currentText() != current:
             self.currentTextChanged.emit(self.currentText())
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,7 +32,7 @@ from qtpy.QtWidgets import (
 )
 from superqt.utils import qdebounced, qthrottled
 
-from napari_mrrecon._qt.runner import Job, LatestRunner
+from napari_mrrecon._qt.runner import Job, PartialResult, Runner
 from napari_mrrecon.docks.explorer.controls import ExplorerControls, explanation, explanation_label
 from napari_mrrecon.docks.explorer.layers import VIEW_KEYS, VIEW_TITLES, ExplorerLayers, view_key
 from napari_mrrecon.docks.explorer.panels import ORDERS_SHOWN, MoviePanel, SourcePanel, format_metrics
@@ -49,8 +50,18 @@ DOCK_SETTINGS: tuple[str, ...] = (
     "visible", "select", "group",
 )  # fmt: skip
 _FAST_KEYS = ("mask", "kspace", "psf", "aliased")
+#: Prefix of the dock's notifications.
+_TITLE = "K-space Explorer"
 _HELP_KEYS = {"acquisition_kspace": "acquisition_movie", "acquisition_image": "acquisition_movie"}
 _HELP_KEYS["iterations"] = "iteration_movie"
+
+
+@dataclass(frozen=True)
+class _FastViews(PartialResult):
+    """The FFT-only views (mask, k-space, PSF, aliased image) shown before a slow reconstruction."""
+
+    peak: float
+    views: Any
 
 
 class ExplorerWidget(QWidget):
@@ -96,8 +107,8 @@ class ExplorerWidget(QWidget):
         self.show_times_s: list[float] = []
         self._source_cache: tuple[str, Any, float] | None = None
         self.layers = ExplorerLayers(napari_viewer, self._on_kspace_click)
-        self.runner = LatestRunner(self)
-        self.movie_runner = LatestRunner(self)
+        self.runner = Runner(self, latest_wins=True)
+        self.movie_runner = Runner(self, latest_wins=True)
         self.runner.job_finished.connect(self.update_times_s.append)
         self.runner.busy_changed.connect(self._on_busy)
 
@@ -246,7 +257,7 @@ class ExplorerWidget(QWidget):
             if settings.fast:
                 return source, peak, explore(source, settings)
             if slow:  # mask, k-space, PSF and aliased image at once, the reconstruction follows
-                yield ("fast", peak, explore(source, replace(settings, recon="zero_filled", gfactor=False)))
+                yield _FastViews(peak, explore(source, replace(settings, recon="zero_filled", gfactor=False)))
             views = yield from explore_steps(source, settings, keep_iterates=keep)
             return source, peak, views
 
@@ -256,8 +267,9 @@ class ExplorerWidget(QWidget):
                 steps,
                 on_yielded=self._on_yielded,
                 on_returned=lambda result: self._show_views(result, keep, submitted),
-                on_failed=lambda message: self._fail(message, show_error),
+                on_failed=self._failed,
                 label=values["recon"],
+                context=_TITLE,
             )
         )
 
@@ -274,9 +286,9 @@ class ExplorerWidget(QWidget):
     def _on_yielded(self, item: Any) -> None:
         from recon_engine.progress import ProgressEvent
 
-        if isinstance(item, tuple) and item and item[0] == "fast":
-            self.layers.reference_peak = item[1]
-            self.layers.show(item[2], _FAST_KEYS)
+        if isinstance(item, _FastViews):
+            self.layers.reference_peak = item.peak
+            self.layers.show(item.views, _FAST_KEYS)
         elif isinstance(item, ProgressEvent):
             self.status.setText(f"{item.stage} {item.iteration}/{item.total}")
             if item.preview is not None and np.ndim(item.preview) == 2:
@@ -323,8 +335,9 @@ class ExplorerWidget(QWidget):
             Job(
                 steps,
                 on_returned=self._show_movie,
-                on_failed=lambda message: self._fail(message, show_error),
+                on_failed=self._failed,
                 label="movie",
+                context=_TITLE,
             )
         )
 
@@ -386,9 +399,13 @@ class ExplorerWidget(QWidget):
         return values, key, build
 
     def _fail(self, message: str, show_error: Any) -> None:
+        self._failed(message)
+        show_error(f"{_TITLE}: {message}")
+
+    def _failed(self, message: str) -> None:
+        """A run or the settings failed (the notification is shown): keep the message."""
         self.last_error = message
         self.status.setText(f"Failed: {message}")
-        show_error(f"K-space Explorer: {message}")
 
     def _on_busy(self, busy: bool) -> None:
         if not busy and self.last_error is None:

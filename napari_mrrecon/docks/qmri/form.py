@@ -12,7 +12,6 @@ Python literals such as ``True`` or ``0.5``).
 from __future__ import annotations
 
 import ast
-import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,6 +27,9 @@ from qtpy.QtWidgets import (
     QTableWidgetItem,
     QWidget,
 )
+
+from napari_mrrecon._qt.layer_choice import LayerChoice
+from napari_mrrecon._qt.numbers import format_short, parse_float, parse_numbers
 
 if TYPE_CHECKING:
     import napari.viewer
@@ -60,27 +62,7 @@ _TR_KEYS = ("tr",)
 
 def format_number(value: float) -> str:
     """Shortest text of a time or angle (``100``, ``12.5``)."""
-    return f"{float(value):.6g}"
-
-
-def parse_numbers(text: str) -> list[float]:
-    """Numbers separated by commas, semicolons or spaces.
-
-    Raises
-    ------
-    ValueError
-        A part that is not a finite number.
-    """
-    values = []
-    for part in (p for p in re.split(r"[,;\s]+", text.strip()) if p):
-        try:
-            value = float(part)
-        except ValueError:
-            raise ValueError(f"{part!r} is not a number") from None
-        if not np.isfinite(value):
-            raise ValueError(f"{part!r} is not a finite number")
-        values.append(value)
-    return values
+    return format_short(value, 6)
 
 
 class ModelForm(QWidget):
@@ -171,8 +153,7 @@ class ModelForm(QWidget):
                 continue
             widget: QWidget
             if key in MAP_OPTIONS:
-                widget = QComboBox()
-                self._list_maps(widget)
+                widget = self._map_choice()
             elif key in TRISTATE_OPTIONS and default is None:
                 widget = QComboBox()
                 widget.addItems(list(TRISTATE))
@@ -191,22 +172,13 @@ class ModelForm(QWidget):
         self._fill_table()
         self.changed.emit()
 
-    def _list_maps(self, combo: QComboBox) -> None:
-        names = (
-            []
-            if self._viewer is None
-            else [la.name for la in self._viewer.layers if type(la).__name__ == "Image"]
-        )
-        current = combo.currentText()
-        combo.clear()
-        combo.addItems([NO_MAP, *names])
-        combo.setCurrentText(current if current in names else NO_MAP)
-
-    def refresh_maps(self, *_: Any) -> None:
-        """List the viewer's image layers in the map options (e.g. a B1 map)."""
-        for key, widget in self.options.items():
-            if key in MAP_OPTIONS and isinstance(widget, QComboBox):
-                self._list_maps(widget)
+    def _map_choice(self) -> QComboBox:
+        """A map option's choice: "none" and the viewer's image layers (only "none" without a viewer)."""
+        if self._viewer is None:
+            combo = QComboBox()
+            combo.addItem(NO_MAP)
+            return combo
+        return LayerChoice(self._viewer, lambda layer: type(layer).__name__ == "Image", first=(NO_MAP,))
 
     # ---- times ---------------------------------------------------------------------------
     def set_series(
@@ -265,7 +237,7 @@ class ModelForm(QWidget):
             if not text:
                 raise ValueError(f"{label} of image {i + 1} is empty: fill in every row of the table.")
             try:
-                out.append(float(text))
+                out.append(parse_float(text))
             except ValueError:
                 raise ValueError(f"{label} of image {i + 1} ({text!r}) is not a number.") from None
         return np.asarray(out, dtype=np.float64)

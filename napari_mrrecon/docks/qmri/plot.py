@@ -1,6 +1,6 @@
 """The signal of one voxel and its fitted curve, in a matplotlib canvas inside the qMRI dock.
 
-:class:`matplotlib.figure.Figure` + ``FigureCanvasQTAgg`` (never pyplot); measured points as
+A :class:`~napari_mrrecon._qt.canvas.ThemedCanvas` (napari theme colours, never pyplot); measured points as
 markers, the model curve as a line, the fitted parameters of the voxel in the title.
 """
 
@@ -10,9 +10,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from qtpy.QtWidgets import QVBoxLayout, QWidget
+from qtpy.QtWidgets import QWidget
+
+from napari_mrrecon._qt.canvas import ThemedCanvas
 
 if TYPE_CHECKING:
+    import napari.viewer
+
     from recon_engine.qmri import FitResult
 
 __all__ = ["CurvePlot", "VoxelCurve", "voxel_curve"]
@@ -81,7 +85,7 @@ def voxel_curve(result: FitResult, index: tuple[int, ...], main: str) -> VoxelCu
     )
 
 
-class CurvePlot(QWidget):
+class CurvePlot(ThemedCanvas):
     """Measured signal (markers) and fitted curve (line) of the clicked voxel.
 
     Attributes
@@ -90,20 +94,11 @@ class CurvePlot(QWidget):
         The voxel curve on display, or None.
     """
 
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-        from matplotlib.figure import Figure
-
+    def __init__(self, parent: QWidget | None = None, *, viewer: napari.viewer.Viewer | None = None) -> None:
+        super().__init__(parent, viewer=viewer, figsize=(4.0, 2.4), min_height=170)
         self.shown: VoxelCurve | None = None
-        self.figure = Figure(figsize=(4.0, 2.4))
         self.figure.subplots_adjust(left=0.17, right=0.97, top=0.88, bottom=0.24)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(170)
         self.axes = self.figure.add_subplot(1, 1, 1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.canvas)
         self.clear()
 
     def clear(self, message: str = "click a voxel of a map to see its signal and fit") -> None:

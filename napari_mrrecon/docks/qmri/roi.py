@@ -19,7 +19,6 @@ import numpy as np
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
-    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -30,6 +29,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 from superqt.utils import qdebounced
+
+from napari_mrrecon._qt.layer_choice import LayerChoice
 
 if TYPE_CHECKING:
     import napari.layers
@@ -134,8 +135,13 @@ class RoiPanel(QWidget):
         super().__init__(parent)
         self._viewer = viewer
         self.rows: list[dict[str, Any]] = []
-        self.roi_choice = QComboBox()
-        self.roi_choice.setToolTip("Shapes (one region per shape) or Labels layer (one region per label)")
+        self.roi_choice = LayerChoice(
+            viewer,
+            _is_roi,
+            _is_roi,
+            self,
+            tooltip="Shapes (one region per shape) or Labels layer (one region per label)",
+        )
         self.stats_button = QPushButton("Statistics")
         self.stats_button.setToolTip("Mean, SD, median and voxel count of every map in every region")
         self.export_button = QPushButton("Export CSV…")
@@ -161,9 +167,6 @@ class RoiPanel(QWidget):
         self._watched: Any = None
         self._edited = qdebounced(self.roi_edited.emit, timeout=EDIT_DEBOUNCE_MS, parent=self)
         self.roi_choice.currentTextChanged.connect(self._watch)
-        viewer.layers.events.inserted.connect(self.refresh)
-        viewer.layers.events.removed.connect(self.refresh)
-        self.refresh()
 
     def _watch(self, *_: Any) -> None:
         """Follow the edits of the chosen ROI layer only."""
@@ -181,24 +184,9 @@ class RoiPanel(QWidget):
     def _on_edit(self, event: Any = None) -> None:
         self._edited()
 
-    def refresh(self, event: Any = None) -> None:
-        """List the viewer's Shapes and Labels layers (a new one is selected)."""
-        current = self.roi_choice.currentText()
-        names = [la.name for la in self._viewer.layers if type(la).__name__ in ("Shapes", "Labels")]
-        added = getattr(event, "value", None)
-        self.roi_choice.clear()
-        self.roi_choice.addItems(names)
-        if added is not None and added.name in names:
-            self.roi_choice.setCurrentText(added.name)
-        elif current in names:
-            self.roi_choice.setCurrentText(current)
-
     def roi_layer(self) -> napari.layers.Layer | None:
         """The chosen ROI layer, or None."""
-        from napari_mrrecon.model.entries import find_layer
-
-        name = self.roi_choice.currentText()
-        return find_layer(self._viewer.layers, name) if name else None
+        return self.roi_choice.layer()
 
     def show_rows(self, rows: Sequence[Row]) -> None:
         """Fill the table with ``rows`` (dicts with the keys of :data:`COLUMNS`)."""
@@ -267,3 +255,8 @@ class RoiPanel(QWidget):
         path, _ = QFileDialog.getSaveFileName(self, "Export ROI statistics", "roi.csv", "CSV (*.csv)")
         if path:
             self.export(path)
+
+
+def _is_roi(layer: napari.layers.Layer) -> bool:
+    """Shapes and Labels layers can be ROIs."""
+    return type(layer).__name__ in ("Shapes", "Labels")

@@ -35,10 +35,11 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
+from napari_mrrecon._qt.layer_choice import LayerChoice
 from napari_mrrecon._qt.method_panel import DEVICES
 from napari_mrrecon._qt.run_dock import EngineRunWidget
 from napari_mrrecon.docks.qmri.series_choice import SeriesChoice
-from napari_mrrecon.layers.preview import PREVIEW_LAYER
+from napari_mrrecon.layers.preview import PREVIEW_LAYER, show_preview
 from napari_mrrecon.layers.qmri import map_style, series_layer
 from napari_mrrecon.model.entries import find_layer
 from napari_mrrecon.model.qmri import SeriesEntry, maps_of, series_of
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
 
     import napari.layers
     import napari.viewer
-    from napari.qt.threading import GeneratorWorker
 
     from napari_mrrecon.docks.qmri.plot import VoxelCurve
     from recon_engine.progress import ProgressEvent
@@ -86,6 +86,9 @@ class QMRIWidget(EngineRunWidget):
         ROI layer choice and statistics table.
     """
 
+    INPUT_LABEL = "Series"
+    MISSING_INPUT = "No series chosen: open one (Open series…) or a sample first."
+
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         super().__init__(napari_viewer)
         from napari_mrrecon.docks.qmri.form import ModelForm
@@ -97,11 +100,7 @@ class QMRIWidget(EngineRunWidget):
         self._main = "t1"
         self._series_layer: napari.layers.Layer | None = None
         self._prefilled: str | None = None
-        # the base's raw-dataset choice does not apply: a series is an image layer
-        self.dataset_choice.hide()
-        if (label := self.form.labelForField(self.dataset_choice)) is not None:
-            label.hide()
-        self.series_choice = SeriesChoice(napari_viewer)
+        self.series_choice: SeriesChoice = self.input_choice  # type: ignore[assignment]
         self.open_button = QPushButton("Open series…")
         self.open_button.setToolTip(
             "Load a .npy (contrast first), NIfTI (4th axis = contrast) or ISMRMRD file"
@@ -113,7 +112,6 @@ class QMRIWidget(EngineRunWidget):
         open_row = QHBoxLayout()
         open_row.addWidget(self.open_button)
         open_row.addWidget(self.open_dicom_button)
-        self.form.addRow("Series", self.series_choice)
         self.form.addRow(open_row)
         self.model_form = ModelForm(self.form, self, viewer=napari_viewer)
 
@@ -125,8 +123,13 @@ class QMRIWidget(EngineRunWidget):
         self.mask_threshold.setToolTip(
             "Fit voxels above this fraction of the series' maximum (0: no threshold)"
         )
-        self.mask_layer = QComboBox()
-        self.mask_layer.setToolTip("Fit only the voxels labelled > 0 in this Labels layer")
+        self.mask_layer = LayerChoice(
+            napari_viewer,
+            lambda layer: type(layer).__name__ == "Labels",
+            parent=self,
+            tooltip="Fit only the voxels labelled > 0 in this Labels layer",
+            first=(NO_MASK_LAYER,),
+        )
         self.device = QComboBox()
         self.device.addItems(list(DEVICES))
         self.device.setToolTip("auto: a GPU when there is one")
@@ -140,7 +143,7 @@ class QMRIWidget(EngineRunWidget):
         self.form.addRow("Iterations", self.max_iterations)
         self.status.setText("Open a series (Open series…, or File ▸ Open Sample ▸ qMRI phantom) and Run.")
 
-        self.plot = CurvePlot(self)
+        self.plot = CurvePlot(self, viewer=napari_viewer)
         self.main_layout.addWidget(self.plot)
         self.save_button = QPushButton("Save maps…")
         self.save_button.setToolTip(
@@ -159,13 +162,8 @@ class QMRIWidget(EngineRunWidget):
         self.main_layout.addStretch(1)
 
         self.series_choice.currentIndexChanged.connect(self._on_series_changed)
-        napari_viewer.layers.events.inserted.connect(self._refresh_mask_layers)
-        napari_viewer.layers.events.removed.connect(self._refresh_mask_layers)
-        napari_viewer.layers.events.inserted.connect(self.model_form.refresh_maps)
-        napari_viewer.layers.events.removed.connect(self.model_form.refresh_maps)
         napari_viewer.mouse_drag_callbacks.append(self._on_click)
         self.destroyed.connect(partial(_unhook, napari_viewer.mouse_drag_callbacks, self._on_click))
-        self._refresh_mask_layers()
         self._on_series_changed()
 
     # ---- inputs ------------------------------------------------------------------------------
@@ -217,13 +215,6 @@ class QMRIWidget(EngineRunWidget):
             n = int(series.data.shape[0])
             self.model_form.set_series(series.times, series.flip_angles, n, series.tr)
 
-    def _refresh_mask_layers(self, *_: Any) -> None:
-        current = self.mask_layer.currentText()
-        names = [la.name for la in self.viewer.layers if type(la).__name__ == "Labels"]
-        self.mask_layer.clear()
-        self.mask_layer.addItems([NO_MASK_LAYER, *names])
-        self.mask_layer.setCurrentText(current if current in names else NO_MASK_LAYER)
-
     def gather(self) -> dict[str, Any]:
         """The fit's keyword arguments from the form (main thread).
 
@@ -237,60 +228,39 @@ class QMRIWidget(EngineRunWidget):
         options["mask_threshold"] = threshold if threshold > 0 else None
         options["device"] = self.device.currentText()
         options["max_iterations"] = self.max_iterations.value()
-        name = self.mask_layer.currentText()
-        mask_layer = find_layer(self.viewer.layers, name) if name != NO_MASK_LAYER else None
+        mask_layer = self.mask_layer.layer()
         if mask_layer is not None:
             options["mask"] = np.asarray(mask_layer.data) > 0
         return options
 
     # ---- running -----------------------------------------------------------------------------
-    def run(self, *, restart: bool = False) -> GeneratorWorker | None:
-        """Fit the chosen series in a ``thread_worker`` (None, with a notification, if impossible)."""
-        from napari.utils.notifications import show_error
+    def make_input_choice(self) -> SeriesChoice:
+        """The image layers a fit can start from (series, reconstructions, ≥ 3-axis images)."""
+        return SeriesChoice(self.viewer)
 
-        from recon_engine.errors import ReconError
+    def read_input(self, layer: napari.layers.Layer) -> QMRISeries:
+        """The series to fit from the chosen layer (:func:`~napari_mrrecon.model.qmri.series_of`)."""
+        return series_of(layer)
 
-        if self.worker is not None and not restart:
-            return self.worker
-        layer = self.series_choice.layer()
-        if layer is None:
-            show_error("No series chosen: open one (Open series…) or a sample first.")
-            return None
-        try:
-            series = series_of(layer)
-            options = self.gather()
-        except (ValueError, ReconError) as exc:
-            show_error(str(exc))
-            self.status.setText(f"Not started: {exc}")
-            return None
+    def before_run(self, layer: napari.layers.Layer, options: dict[str, Any]) -> str:
+        """Remember the series layer (the preview's scale) and the model's main map."""
         self._series_layer = layer
         self._main = _main_parameter(options["model"])
-        return self._start_worker(series, options, layer, f"Fitting {options['model']} on {layer.name} …")
+        return f"Fitting {options['model']} on {layer.name} …"
 
-    def make_steps(self, dataset: QMRISeries, **options: Any) -> Generator[ProgressEvent, None, FitResult]:  # type: ignore[override]
+    def make_steps(self, data: QMRISeries, /, **options: Any) -> Generator[ProgressEvent, None, FitResult]:
         """:func:`recon_engine.qmri.fit_steps` on the series (worker thread)."""
         from recon_engine.qmri import fit_steps
 
         model = options.pop("model")
-        return fit_steps(dataset, model, **options)
+        return fit_steps(data, model, **options)
 
-    def _show_preview(self, preview: Any) -> None:
-        """The main map as it converges, in the single preview layer, with the map's colormap."""
-        colormap, limits = map_style(self._main, preview)
-        layer = find_layer(self.viewer.layers, PREVIEW_LAYER)
+    def show_preview(self, preview: np.ndarray, limits: tuple[float, float]) -> None:
+        """The main map as it converges, in the preview layer, with the map's colormap and limits."""
+        colormap, map_limits = map_style(self._main, preview)
         source = self._series_layer
         scale = tuple(source.scale[-preview.ndim :]) if source is not None else None
-        if layer is None or layer.ndim != preview.ndim:
-            if layer is not None:
-                self.viewer.layers.remove(layer)
-            self.viewer.add_image(
-                preview, name=PREVIEW_LAYER, colormap=colormap, contrast_limits=limits, scale=scale
-            )
-        else:
-            layer.data = preview
-            layer.colormap = colormap
-            layer.contrast_limits = limits
-            layer.visible = True
+        show_preview(self.viewer, PREVIEW_LAYER, preview, map_limits, colormap=colormap, scale=scale)
 
     def show_result(self, result: FitResult, dataset_layer: napari.layers.Layer) -> None:
         """One layer per map over the series (reused on re-runs; maps of another model removed)."""

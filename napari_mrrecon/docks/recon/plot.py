@@ -1,7 +1,7 @@
 """A small matplotlib plot of a solver's metrics (residual, objective) per iteration.
 
-Lives inside a dock: :class:`matplotlib.figure.Figure` + ``FigureCanvasQTAgg`` (never
-pyplot). One axes per metric name, sharing the iteration axis; logarithmic when every
+A :class:`~napari_mrrecon._qt.canvas.ThemedCanvas` (napari theme colours, never pyplot).
+One axes per metric name, sharing the iteration axis; logarithmic when every
 value is positive. Values are recorded as they come.
 
 Drawing stays off the critical path of the GUI (a full draw of two axes with their tick
@@ -20,11 +20,14 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from qtpy.QtWidgets import QVBoxLayout, QWidget
+from qtpy.QtWidgets import QWidget
+
+from napari_mrrecon._qt.canvas import ThemedCanvas
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    import napari.viewer
     from matplotlib.axes import Axes
     from matplotlib.lines import Line2D
 
@@ -79,7 +82,7 @@ def grown_limits(
     return (bottom if low >= bottom else low - step, top if high <= top else high + step)
 
 
-class MetricsPlot(QWidget):
+class MetricsPlot(ThemedCanvas):
     """Plot of named scalar metrics against the iteration.
 
     Parameters
@@ -89,6 +92,8 @@ class MetricsPlot(QWidget):
     names
         Metrics expected, in the order they come: their axes are built now (empty), so the
         first run does not rebuild the figure while it goes on. Other names rebuild it.
+    viewer
+        The viewer whose theme the plot follows.
 
     Attributes
     ----------
@@ -98,11 +103,14 @@ class MetricsPlot(QWidget):
         Number of full figure draws so far (limits grew, axes rebuilt, resize).
     """
 
-    def __init__(self, parent: QWidget | None = None, *, names: Sequence[str] = ()) -> None:
-        super().__init__(parent)
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-        from matplotlib.figure import Figure
-
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        *,
+        names: Sequence[str] = (),
+        viewer: napari.viewer.Viewer | None = None,
+    ) -> None:
+        super().__init__(parent, viewer=viewer, figsize=(4.0, 2.2), min_height=150)
         self.history: dict[str, tuple[list[int], list[float]]] = {}
         self.full_draws = 0
         self._axes: dict[str, Axes] = {}
@@ -110,13 +118,7 @@ class MetricsPlot(QWidget):
         self._total = 0
         self._limited: set[str] = set()  # axes whose value limits come from data
         self._background: Any = None
-        self.figure = Figure(figsize=(4.0, 2.2))
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(150)
         self.canvas.mpl_connect("draw_event", self._on_draw)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.canvas)
         self._build(list(names)[:MAX_METRICS])
 
     def clear(self) -> None:
@@ -155,6 +157,10 @@ class MetricsPlot(QWidget):
     def axes(self) -> dict[str, Axes]:
         """Metric name → its axes (empty before the first values)."""
         return dict(self._axes)
+
+    def on_theme_changed(self) -> None:
+        """New colours: the cached background is stale until the next full draw."""
+        self._background = None
 
     # ---- drawing ------------------------------------------------------------------------------
     def _build(self, names: list[str]) -> None:

@@ -38,9 +38,12 @@ from qtpy.QtWidgets import (
     QLabel,
     QPushButton,
 )
+from superqt.utils import signals_blocked
 
+from napari_mrrecon._qt.layer_choice import LayerChoice
 from napari_mrrecon._qt.method_panel import DEVICES, MethodPanel
 from napari_mrrecon._qt.run_dock import EngineRunWidget
+from napari_mrrecon.io.open import open_with_plugin
 from napari_mrrecon.layers.views import (
     COMPLEX_VIEWS,
     apply_view,
@@ -103,8 +106,6 @@ LIVE_DEBOUNCE_MS = 300
 #: Metrics of the progress events that the plot shows.
 PLOTTED_METRICS: tuple[str, ...] = ("residual", "objective")
 
-_PLUGIN = "napari-mrrecon"
-
 #: ``image.meta`` keys shown as layers of their own: key, layer-name suffix, layer builder.
 _MAP_LAYERS = (
     ("coil_maps", "coil maps", coil_maps_layer),
@@ -153,10 +154,13 @@ class ReconWidget(EngineRunWidget):
 
         from napari_mrrecon.docks.recon.plot import MetricsPlot
 
-        self.trajectory_source = QComboBox()
-        self.trajectory_source.setToolTip(
-            "Trajectory, counters and reversed readouts from the raw file itself, or from a "
-            "loaded Pulseq .seq (the raw file is re-read with it)"
+        self.trajectory_source = LayerChoice(
+            napari_viewer,
+            lambda layer: sequence_of(layer) is not None,
+            parent=self,
+            tooltip="Trajectory, counters and reversed readouts from the raw file itself, or from a "
+            "loaded Pulseq .seq (the raw file is re-read with it)",
+            first=(OWN_TRAJECTORY,),
         )
         self._trajectory_label = QLabel("Trajectory from")
         self.form.addRow(self._trajectory_label, self.trajectory_source)
@@ -169,14 +173,13 @@ class ReconWidget(EngineRunWidget):
         self.form.addRow(self.live)
         self._live_rerun = qdebounced(self._rerun_live, timeout=LIVE_DEBOUNCE_MS, parent=self)
         self.panel.changed.connect(self._on_parameters_changed)
-        napari_viewer.layers.events.inserted.connect(self._on_layers_changed)
-        napari_viewer.layers.events.removed.connect(self._on_layers_changed)
+        self.trajectory_source.refreshed.connect(self._on_sequences_changed)
         self.dataset_choice.currentIndexChanged.connect(self._match_sequence)
         self.dataset_choice.currentIndexChanged.connect(self._update_memory)
-        self._refresh_sequences()
+        self._on_sequences_changed()
         self._update_memory()
 
-        self.plot = MetricsPlot(self, names=PLOTTED_METRICS)  # redrawn in on_frame
+        self.plot = MetricsPlot(self, names=PLOTTED_METRICS, viewer=napari_viewer)  # redrawn in on_frame
         self.plot.setToolTip("Residual and objective of the iterative solver, per iteration")
         self.main_layout.addWidget(self.plot)
         self.run_started.connect(lambda _gen: self.plot.clear())
@@ -277,24 +280,12 @@ class ReconWidget(EngineRunWidget):
         self.plot.redraw()
 
     # ---- trajectory source ----------------------------------------------------------------
-    def _on_layers_changed(self, event: Any = None) -> None:
-        layer = getattr(event, "value", None)
-        if layer is not None and sequence_of(layer) is not None and event.type == "inserted":
-            layer.events.name.connect(self._refresh_sequences)
-        self._refresh_sequences()
-
-    def _refresh_sequences(self, event: Any = None) -> None:
-        """List the loaded sequences; the row shows only when there is one."""
-        current = self.trajectory_source.currentText()
-        names = [layer.name for layer in layers_with(self.viewer, SequenceDataset)]
-        self.trajectory_source.blockSignals(True)
-        self.trajectory_source.clear()
-        self.trajectory_source.addItems([OWN_TRAJECTORY, *names])
-        self.trajectory_source.setCurrentText(current if current in names else OWN_TRAJECTORY)
-        self.trajectory_source.blockSignals(False)
-        self.trajectory_source.setVisible(bool(names))
-        self._trajectory_label.setVisible(bool(names))
-        if current not in names:
+    def _on_sequences_changed(self) -> None:
+        """The row shows only when a sequence is loaded; a new one may match the dataset."""
+        listed = bool(self.trajectory_source.listed_names())
+        self.trajectory_source.setVisible(listed)
+        self._trajectory_label.setVisible(listed)
+        if self.trajectory_source.currentText() == OWN_TRAJECTORY:
             self._match_sequence()
 
     def _match_sequence(self, *_: Any) -> None:
@@ -310,14 +301,11 @@ class ReconWidget(EngineRunWidget):
 
     def chosen_sequence(self) -> SequenceDataset | None:
         """The sequence chosen in "Trajectory from", or None for the file's own."""
-        name = self.trajectory_source.currentText()
-        if not name or name == OWN_TRAJECTORY:
-            return None
-        return sequence_of(find_layer(self.viewer.layers, name))
+        return sequence_of(self.trajectory_source.layer())
 
     # ---- engine call --------------------------------------------------------------------
     def make_steps(
-        self, dataset: RawDataset, *, seq: str | None = None, **options: Any
+        self, dataset: RawDataset, /, *, seq: str | None = None, **options: Any
     ) -> Generator[ProgressEvent, None, ImageData]:
         """:func:`recon_engine.reconstruct_steps` on the dataset's k-space (or the file + ``seq``).
 
@@ -495,7 +483,7 @@ class ReconWidget(EngineRunWidget):
             if source is not None and _same_file(source, path):
                 return layer
         before = set(layers_with(self.viewer, RawDataset))
-        self.viewer.open(str(path), plugin=_PLUGIN)
+        open_with_plugin(self.viewer, path)
         added = [la for la in layers_with(self.viewer, RawDataset) if la not in before]
         return added[0] if added else None
 
@@ -506,7 +494,7 @@ class ReconWidget(EngineRunWidget):
             if _same_file(sequence_of(layer).path, path):  # type: ignore[union-attr]
                 return layer
         before = set(layers_with(self.viewer, SequenceDataset))
-        self.viewer.open(str(path), plugin=_PLUGIN)
+        open_with_plugin(self.viewer, path)
         added = [la for la in layers_with(self.viewer, SequenceDataset) if la not in before]
         return added[0] if added else None
 
@@ -556,9 +544,8 @@ class ReconWidget(EngineRunWidget):
     def _on_active_layer(self, event: Any = None) -> None:
         entry = result_of(self.viewer.layers.selection.active)
         if entry is not None and entry.view != self.view.currentText():
-            self.view.blockSignals(True)
-            self.view.setCurrentText(entry.view)
-            self.view.blockSignals(False)
+            with signals_blocked(self.view):
+                self.view.setCurrentText(entry.view)
             self._view_choice = entry.view
 
     def save_result(self, path: str | Path, *, phase: bool = False) -> list[Path]:

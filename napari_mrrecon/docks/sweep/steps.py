@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from napari_mrrecon._qt.forms import OptionSpec
+from napari_mrrecon._qt.numbers import format_short, parse_float, split_numbers
 
 if TYPE_CHECKING:
     from recon_engine.data import ImageData, KSpace
@@ -77,7 +78,7 @@ def short_name(parameter: str) -> str:
 def format_value(value: Any) -> str:
     """``0.001``, ``1e-05``, ``20``, ``espirit``."""
     if isinstance(value, float):
-        return f"{value:.3g}"
+        return format_short(value, 3)
     return str(getattr(value, "value", value))
 
 
@@ -89,7 +90,7 @@ def parse_values(text: str, spec: OptionSpec) -> list[Any]:
     ValueError
         Empty list, a value of the wrong type, or a choice that is not offered.
     """
-    tokens = [t for t in text.replace(",", " ").replace(";", " ").split() if t]
+    tokens = split_numbers(text)
     if not tokens:
         raise ValueError(f"Sweep: give values for {spec.label} (e.g. 0.001, 0.01, 0.1)")
     values: list[Any] = []
@@ -103,10 +104,7 @@ def parse_values(text: str, spec: OptionSpec) -> list[Any]:
 
 def _parse_one(token: str, spec: OptionSpec) -> Any:
     if spec.kind == "float":
-        value = float(token)
-        if not math.isfinite(value):
-            raise ValueError(token)
-        return value
+        return parse_float(token)
     if spec.kind == "int":
         return int(token)
     if spec.kind == "bool":

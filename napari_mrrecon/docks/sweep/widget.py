@@ -26,11 +26,13 @@ from qtpy.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
 )
+from superqt.utils import signals_blocked
 
 from napari_mrrecon._qt.forms import OptionSpec, option_specs
+from napari_mrrecon._qt.layer_choice import LayerChoice
 from napari_mrrecon._qt.method_panel import SUPPLIED, MethodPanel
 from napari_mrrecon._qt.run_dock import EngineRunWidget
-from napari_mrrecon._qt.runner import map_items
+from napari_mrrecon._qt.runner import PartialResult, map_items
 from napari_mrrecon.docks.sweep.steps import (
     SWEEPABLE,
     SweepItem,
@@ -48,7 +50,6 @@ from napari_mrrecon.model.entries import (
     RawDataset,
     ReconResult,
     entry_of,
-    find_layer,
     result_of,
 )
 
@@ -102,8 +103,13 @@ class SweepWidget(EngineRunWidget):
         self.parameter.setToolTip("The option that takes each of the values in turn")
         self.values = QLineEdit()
         self.values.setToolTip("Values, separated by commas or spaces (e.g. 0.001, 0.003, 0.01)")
-        self.reference = QComboBox()
-        self.reference.setToolTip("Image layer to compare each result with (NRMSE, SSIM of the magnitude)")
+        self.reference = LayerChoice(
+            napari_viewer,
+            self._is_reference,
+            parent=self,
+            tooltip="Image layer to compare each result with (NRMSE, SSIM of the magnitude)",
+            first=(NO_REFERENCE,),
+        )
         self.layout_choice = QComboBox()
         self.layout_choice.addItems(list(LAYOUTS))
         self.layout_choice.setToolTip("grid: one layer per value, side by side; stack: one layer, a slider")
@@ -136,12 +142,7 @@ class SweepWidget(EngineRunWidget):
         self.panel.changed.connect(self._update_memory)
         self.parameter.currentTextChanged.connect(self._on_parameter_changed)
         self.dataset_choice.currentIndexChanged.connect(self._update_memory)
-        napari_viewer.layers.events.inserted.connect(self._on_layers_changed)
-        napari_viewer.layers.events.removed.connect(self._on_layers_changed)
-        for layer in napari_viewer.layers:
-            layer.events.name.connect(self._refresh_references)
         self._refresh_parameters()
-        self._refresh_references()
         self._update_memory()
 
     # ---- form ---------------------------------------------------------------------------
@@ -155,10 +156,9 @@ class SweepWidget(EngineRunWidget):
     def _refresh_parameters(self, *_: Any) -> None:
         names = list(self.specs())
         current = self.parameter.currentText()
-        self.parameter.blockSignals(True)
-        self.parameter.clear()
-        self.parameter.addItems(names)
-        self.parameter.blockSignals(False)
+        with signals_blocked(self.parameter):
+            self.parameter.clear()
+            self.parameter.addItems(names)
         preferred = [n for n in (current, *_PREFERRED) if n in names]
         self.parameter.setCurrentText(preferred[0] if preferred else (names[0] if names else ""))
         self._on_parameter_changed(self.parameter.currentText())
@@ -170,30 +170,15 @@ class SweepWidget(EngineRunWidget):
         for widget in self.panel.options:
             widget.enabled = widget.name != name
 
-    def _on_layers_changed(self, event: Any = None) -> None:
-        if event is not None and event.type == "inserted":
-            event.value.events.name.connect(self._refresh_references)
-        self._refresh_references()
-
-    def _refresh_references(self, *_: Any) -> None:
-        """Offer the image layers that are not raw data, previews or this sweep's results."""
-        from napari.layers import Image
-
-        own = {id(layer) for layer in self.result_layers}
-        names = [
-            layer.name
-            for layer in self.viewer.layers
-            if isinstance(layer, Image)
+    def _is_reference(self, layer: napari.layers.Layer) -> bool:
+        """The image layers that are not raw data, previews or this sweep's results."""
+        own = getattr(self, "result_layers", ())
+        return (
+            type(layer).__name__ == "Image"
             and not isinstance(entry_of(layer), RawDataset)
             and layer.name != PREVIEW_LAYER
-            and id(layer) not in own
-        ]
-        current = self.reference.currentText()
-        self.reference.blockSignals(True)
-        self.reference.clear()
-        self.reference.addItems([NO_REFERENCE, *names])
-        self.reference.setCurrentText(current if current in names else NO_REFERENCE)
-        self.reference.blockSignals(False)
+            and all(layer is not mine for mine in own)
+        )
 
     def _update_memory(self, *_: Any) -> None:
         dataset = self.dataset_choice.dataset()
@@ -201,7 +186,7 @@ class SweepWidget(EngineRunWidget):
 
     def reference_image(self) -> np.ndarray | None:
         """Magnitude of the chosen reference (a copy, made on the main thread), or None."""
-        layer = find_layer(self.viewer.layers, self.reference.currentText())
+        layer = self.reference.layer()
         if layer is None:
             return None
         entry = result_of(layer)
@@ -230,16 +215,13 @@ class SweepWidget(EngineRunWidget):
         return dict(self._gathered)
 
     # ---- running ------------------------------------------------------------------------
-    def run(self, *, restart: bool = False) -> Any:
-        """Start the sweep; the previous sweep's layers and table rows are removed."""
-        before = self.generation
-        worker = super().run(restart=restart)
-        if self.generation != before:
-            self._start_sweep(self.layout_choice.currentText())
-        return worker
+    def before_run(self, layer: napari.layers.Layer, options: dict[str, Any]) -> str:
+        """A new sweep: the previous sweep's layers and table rows are removed."""
+        self._start_sweep(self.layout_choice.currentText())
+        return super().before_run(layer, options)
 
     def make_steps(
-        self, dataset: RawDataset, **settings: Any
+        self, dataset: RawDataset, /, **settings: Any
     ) -> Generator[ProgressEvent | _Ready, None, Any]:
         """:func:`~napari_mrrecon.docks.sweep.steps.sweep_steps` on the dataset's k-space (worker thread).
 
@@ -259,7 +241,7 @@ class SweepWidget(EngineRunWidget):
         self.table.setRowCount(0)
         self.table.setHorizontalHeaderItem(0, QTableWidgetItem(short_name(self._run["parameter"])))
 
-    def show_partial(self, item: Any, dataset_layer: napari.layers.Layer) -> None:
+    def show_partial(self, item: PartialResult, dataset_layer: napari.layers.Layer) -> None:
         """A run finished: its layer (or stack slice) and its table row."""
         if not isinstance(item, _Ready):
             return
@@ -364,7 +346,7 @@ class SweepWidget(EngineRunWidget):
 
 
 @dataclass(frozen=True)
-class _Ready:
+class _Ready(PartialResult):
     """A sweep result with its display made in the worker thread.
 
     ``data``/``kwargs`` are the magnitude layer of :func:`~napari_mrrecon.layers.views.image_layer`
