@@ -31,6 +31,8 @@ COMMANDS: tuple[str, ...] = (
     "bench.command",
     "fit",
     "batch",
+    "serve",
+    "stream",
 )
 
 
