@@ -15,7 +15,9 @@ from recon_engine.reconstructions.auto import direct_auto_steps, suggest_method,
 from recon_engine.reconstructions.cs import tv_steps, wavelet_steps
 from recon_engine.reconstructions.direct import COMBINE_METHODS, direct_steps
 from recon_engine.reconstructions.grappa import grappa_steps
+from recon_engine.reconstructions.modl import modl_steps
 from recon_engine.reconstructions.nufft_direct import direct_nufft_steps
+from recon_engine.reconstructions.pnp import pnp_steps
 from recon_engine.reconstructions.sense import sense_steps
 
 __all__ = [
@@ -25,6 +27,8 @@ __all__ = [
     "direct_nufft_steps",
     "direct_steps",
     "grappa_steps",
+    "modl_steps",
+    "pnp_steps",
     "sense_steps",
     "suggest_method",
     "tv_steps",
@@ -36,6 +40,8 @@ __all__ = [
 METHODS: dict[str, Callable[..., Steps[ImageData]]] = {
     "direct": direct_auto_steps,
     "grappa": grappa_steps,
+    "modl": modl_steps,
+    "pnp": pnp_steps,
     "sense": sense_steps,
     "tv": tv_steps,
     "wavelet": wavelet_steps,
