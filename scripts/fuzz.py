@@ -883,7 +883,13 @@ def _patches(original: Path, damaged: Path) -> dict[str, Any]:
             runs.append([d, d + 1])
     if b.size > m:
         runs.append([m, int(b.size)])
-    patches = [[s, base64.b64encode(b[s:e].tobytes()).decode()] for s, e in runs]
+    patches: list[Any] = []
+    for s, e in runs:
+        chunk = b[s:e]
+        if chunk.size > 64 and np.all(chunk == chunk[0]):  # a filled block: {"at", "fill", "n"}
+            patches.append({"at": s, "fill": int(chunk[0]), "n": int(chunk.size)})
+        else:
+            patches.append([s, base64.b64encode(chunk.tobytes()).decode()])
     return {"length": int(b.size), "patches": patches}
 
 
@@ -895,8 +901,11 @@ def apply_patches(original: Path, target: Path, spec: dict[str, Any]) -> None:
     data = bytearray(original.read_bytes())
     length = int(spec["length"])
     data = data[:length] + bytes(max(0, length - len(data)))
-    for offset, b64 in spec["patches"]:
-        chunk = base64.b64decode(b64)
+    for patch in spec["patches"]:
+        if isinstance(patch, dict):
+            offset, chunk = int(patch["at"]), bytes([int(patch["fill"])]) * int(patch["n"])
+        else:
+            offset, chunk = int(patch[0]), base64.b64decode(patch[1])
         data[offset : offset + len(chunk)] = chunk
     target.write_bytes(bytes(data))
 
@@ -1124,7 +1133,7 @@ def main(argv: list[str] | None = None) -> int:
             return
         saved.mkdir(parents=True, exist_ok=True)
         rec = regression_record(case, source, damaged)
-        size = sum(len(p[1]) for f in rec["files"].values() for p in f.get("patches", []))
+        size = len(json.dumps(rec))
         if size > 200_000:
             print(f"  (not saved: {size} bytes of patches)")
             return

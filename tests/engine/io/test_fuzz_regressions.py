@@ -20,6 +20,11 @@ from tests.engine.io._fuzz import fuzz
 RECORDS = sorted((ROOT / "tests" / "data" / "fuzz").glob("*.json"))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _warm() -> None:
+    fuzz().preload()  # import the commands once, not in every forked case
+
+
 def test_regression_files_are_small() -> None:
     assert sum(p.stat().st_size for p in RECORDS) < 1_000_000
 
