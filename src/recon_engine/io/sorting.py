@@ -116,6 +116,11 @@ def _check_grid(
     *other, _, n2, n1, n0 = shape
     what = f"{src}: sorting into k-space ({_grid_origin(header, sizes, n2, n1, n0, longest)})"
     check_fill(math.prod(other) * n2 * n1, n_readouts, what)
+    if n0 > max(16 * longest, 4096):  # readouts fill at least 1/16 of the readout axis (partial echo: 1/2)
+        raise DataError(
+            f"{what}: the readout axis of {n0} samples is more than 16 times the longest readout; "
+            "matrixSize x is probably damaged"
+        )
     check_allocation(shape, np.complex64, what)
     if has_traj:
         check_allocation((*other, n2, n1, n0, 3), np.float32, f"{what}, trajectory")

@@ -135,6 +135,13 @@ def test_small_sparse_grids_still_sort(tmp_path: Path) -> None:
     assert int(ks.sampling_mask.sum()) == 4
 
 
+def test_huge_readout_matrix_is_refused(tmp_path: Path) -> None:
+    xml = _rawfiles.header(nx=32, ny=4).replace("<x>32</x>", "<x>65536</x>", 1)  # encodedSpace x
+    acqs = [_rawfiles.acquisition(np.ones((2, 32), np.complex64), k1) for k1 in range(4)]
+    with pytest.raises(DataError, match="readout axis of 65536 samples"):
+        sort_readouts(read_ismrmrd_readouts(_rawfiles.write(tmp_path / "wide.h5", xml, acqs)))
+
+
 # ---------------------------------------------------------------- header values
 
 
