@@ -238,7 +238,9 @@ def run_batch_steps(
         report.files = [
             r
             if r is not None
-            else FileResult(str(entries[i].path or entries[i].given), "failed", error="not run")
+            else FileResult(
+                str(entries[i].path or entries[i].given), "failed", error="not run (batch stopped)"
+            )
             for i, r in enumerate(results)
         ]
         report.seconds = time.perf_counter() - t0

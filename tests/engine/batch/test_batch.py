@@ -199,6 +199,25 @@ def test_cli_batch_on_a_running_scheduler_exit_status(
     assert tuple(img.data.shape[-2:]) == (128, 128)
 
 
+def test_stopping_the_generator_cancels_the_rest_and_writes_the_report(
+    client: Any, recipe_file: Path, tmp_path: Path
+) -> None:
+    copies = []
+    for i in range(8):
+        copies.append(tmp_path / f"c{i}.h5")
+        shutil.copyfile(SAMPLES[0], copies[-1])
+    steps = run_batch_steps(recipe_file, copies, tmp_path / "out", scheduler=client, output_format="npy")
+    for event in steps:
+        if event.result is not None:
+            break
+    steps.close()
+    saved = json.loads((tmp_path / "out" / "batch_report.json").read_text())
+    assert saved["stopped"] is True
+    assert saved["counts"]["ok"] >= 1
+    stopped = [f for f in saved["files"] if f["error"] == "not run (batch stopped)"]
+    assert saved["counts"]["ok"] + len(stopped) == len(copies)
+
+
 def test_killed_worker_still_completes_every_file(client: Any, recipe_file: Path, tmp_path: Path) -> None:
     copies = []
     for i in range(6):

@@ -333,3 +333,63 @@ def test_cli_stream_without_server_is_exit_status_2(
         free = s.getsockname()[1]
     assert main(["stream", str(R2), "--port", str(free), "-o", str(tmp_path / "x.npy")]) == 2
     assert "cannot connect to an MRD server" in capsys.readouterr().err
+
+
+def test_two_slices_come_back_as_two_images_with_their_positions(server: MRDServer) -> None:
+    """The R = 2 file sent as slice 0 and again as slice 1 (10 mm further along the slice direction)."""
+    from recon_engine.io._ismrmrd_acquisitions import acquisition_header_dtype
+    from recon_engine.server.protocol import encode_acquisition_parts, encode_close, encode_config_file
+    from recon_engine.server.protocol import encode_metadata as meta
+
+    with h5py.File(R2, "r") as f:
+        xml = f["dataset/xml"][0].decode()
+        rec = f["dataset/data"][()]
+    heads = np.asarray(rec["head"]).astype(acquisition_header_dtype())
+    noise = (heads["flags"] & np.uint64(1 << 18)) != 0  # ACQ_IS_NOISE_MEASUREMENT
+    msgs = [encode_config_file("direct"), meta(xml)]
+    for s in (0, 1):
+        for i in range(len(rec)):
+            if noise[i] and s:
+                continue
+            h = heads[i].copy()
+            if not noise[i]:
+                h["idx"]["slice"] = s
+                h["position"] = h["position"] + s * 10.0 * h["slice_dir"]
+            msgs.append(encode_acquisition_parts(h.tobytes(), None, np.asarray(rec["data"][i], np.float32)))
+    msgs.append(encode_close())
+    result = stream_messages([(m, None) for m in msgs], port=server.port)
+    assert result.closed and result.texts == []
+    assert [(im.image_index, im.slice) for im in result.images] == [(1, 0), (2, 1)]
+    ref = _offline(R2, "direct")
+    p0, p1 = (np.array(list(im.position)) for im in result.images)
+    np.testing.assert_allclose(p0, ref.geometry.position_mm, atol=1e-4)
+    np.testing.assert_allclose(p1 - p0, 10.0 * np.asarray(ref.geometry.slice_dir), atol=1e-4)
+    for im in result.images:
+        _close(im.data, ref.numpy().reshape(im.data.shape))
+
+
+def test_mrrecon_serve_process_serves_and_stops_on_interrupt(tmp_path: Path) -> None:
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recon_engine.cli", "serve", "--port", "0", "-q"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        port = int(re.search(r"listening on 127\.0\.0\.1:(\d+)", line).group(1))  # type: ignore[union-attr]
+        result = stream_file(R2, port=port, config="direct", timeout_s=60)
+        assert result.closed and len(result.images) == 1
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
