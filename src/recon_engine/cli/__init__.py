@@ -1,7 +1,7 @@
 """The ``mrrecon`` command: one module per sub-command, registered in :data:`COMMANDS`.
 
-``mrrecon info``, ``recon``, ``run``, ``convert``, ``gui``, ``bench`` and ``fit``; run
-``mrrecon --help`` for the list and ``mrrecon COMMAND --help`` for each. A sub-command module
+``mrrecon info``, ``recon``, ``run``, ``convert``, ``gui``, ``bench``, ``fit``, ``batch``,
+``serve`` and ``stream``; run ``mrrecon --help`` for the list and ``mrrecon COMMAND --help`` for each. A sub-command module
 has ``add_parser(subparsers)``, which adds its parser(s) with ``set_defaults(func=...)``;
 ``func(args) -> int`` is the exit status. Bad input (:class:`~recon_engine.errors.ReconError`,
 ``OSError``) prints one line on stderr and exits with status 2.
@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "gui",
     "bench.command",
     "fit",
+    "train",
     "batch",
     "serve",
     "stream",

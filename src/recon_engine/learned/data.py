@@ -241,8 +241,13 @@ def load_user_images(data: str | os.PathLike[str] | Sequence[str | os.PathLike[s
     errors: list[str] = []
     for q in paths:
         try:
-            arr = np.asarray(load_series(q).data)
-        except (FileFormatError, DataError) as exc:
+            if q.suffix.lower() == ".npy":  # any array of ≥ 2 axes (load_series wants a contrast axis)
+                arr = np.load(q, allow_pickle=False)
+                if arr.ndim < 2:
+                    raise DataError(f"{q}: an image needs ≥ 2 axes, got shape {arr.shape}")
+            else:
+                arr = np.asarray(load_series(q).data)
+        except (FileFormatError, DataError, ValueError) as exc:
             errors.append(f"{q.name}: {exc}")
             continue
         planes = arr.reshape(-1, *arr.shape[-2:])
