@@ -1,8 +1,9 @@
 """The ``mrrecon`` command: one module per sub-command, registered in :data:`COMMANDS`.
 
 ``mrrecon info``, ``recon``, ``run``, ``convert``, ``gui``, ``bench``, ``fit``, ``batch``,
-``serve`` and ``stream``; run ``mrrecon --help`` for the list and ``mrrecon COMMAND --help`` for each. A sub-command module
-has ``add_parser(subparsers)``, which adds its parser(s) with ``set_defaults(func=...)``;
+``serve`` and ``stream``; run ``mrrecon --help`` for the list and ``mrrecon COMMAND --help``
+for each. A sub-command module has ``add_parser(subparsers)``, which adds its parser(s) with
+``set_defaults(func=...)``;
 ``func(args) -> int`` is the exit status. Bad input (:class:`~recon_engine.errors.ReconError`,
 ``OSError``) prints one line on stderr and exits with status 2.
 
@@ -57,4 +58,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ReconError, OSError) as exc:
         print(f"mrrecon: error: {_one_line(exc)}", file=sys.stderr)
         return 2
-
