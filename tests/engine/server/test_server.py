@@ -38,7 +38,11 @@ def recipe_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(recipe_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MRDServer]:
     save = tmp_path_factory.mktemp("saved")
-    srv = MRDServer(("127.0.0.1", 0), ServerSettings(recipe_dir=recipe_dir, save_dir=save), idle_timeout_s=30)
+    srv = MRDServer(
+        ("127.0.0.1", 0),
+        ServerSettings(recipe_dir=recipe_dir, save_dir=save, device="cpu"),
+        idle_timeout_s=30,
+    )
     srv.start_background()
     try:
         yield srv
