@@ -37,6 +37,7 @@ import resource
 import select
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -990,6 +991,74 @@ def preload() -> None:
     torch.set_num_threads(1)
 
 
+Runner = Callable[..., Result]
+
+
+class ForkServer:
+    """A clean process that imports the engine once and forks every case from itself.
+
+    Forking a process that has already run OpenMP work (a test session: torch's GNU OpenMP
+    pool) can deadlock the child; this server never computes anything itself, so its forked
+    children start clean. :meth:`run` has the signature of :func:`run_forked`.
+    """
+
+    def __init__(self) -> None:
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+        self._proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+
+    def run(
+        self, argv: list[str], *, timeout_s: float, memory_gb: float, inputs: list[Path], out: Path
+    ) -> Result:
+        """Run one case in a child of the server (see :func:`run_forked`)."""
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        request = {"argv": argv, "timeout_s": timeout_s, "memory_gb": memory_gb,
+                   "inputs": [str(p) for p in inputs], "out": str(out)}  # fmt: skip
+        self._proc.stdin.write(json.dumps(request) + "\n")
+        self._proc.stdin.flush()
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"fuzz server exited with status {self._proc.poll()}")
+        return Result(**json.loads(line))
+
+    def close(self) -> None:
+        """Stop the server."""
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+    def __enter__(self) -> ForkServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def serve() -> int:
+    """``--serve``: answer one JSON request per stdin line with the :class:`Result` of :func:`run_forked`."""
+    reply = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # anything else printed goes to stderr, not into the replies
+    preload()
+    for line in sys.stdin:
+        req = json.loads(line)
+        res = run_forked(
+            req["argv"], timeout_s=req["timeout_s"], memory_gb=req["memory_gb"],
+            inputs=[Path(p) for p in req["inputs"]], out=Path(req["out"]),
+        )  # fmt: skip
+        reply.write(json.dumps(asdict(res)) + "\n")
+        reply.flush()
+    return 0
+
+
 def replay(
     record: dict[str, Any],
     workdir: Path,
@@ -997,6 +1066,7 @@ def replay(
     timeout_s: float = 60.0,
     memory_gb: float = 4.0,
     shared: Path | None = SHARED,
+    runner: Runner | None = None,
 ) -> Result | None:
     """Recreate a regression record's input and run its command; None when its source is absent."""
     source = source_by_name(record["source"], workdir / "src", shared=shared)
@@ -1005,7 +1075,8 @@ def replay(
     files = materialize(record, source, workdir / "in")
     out = workdir / "out"
     argv = replay_argv(record, source, files, out)
-    return run_forked(argv, timeout_s=timeout_s, memory_gb=memory_gb, inputs=files, out=out)
+    run = run_forked if runner is None else runner
+    return run(argv, timeout_s=timeout_s, memory_gb=memory_gb, inputs=files, out=out)
 
 
 def expectation(res: Result) -> dict[str, str]:
@@ -1044,8 +1115,14 @@ def run_cases(
     shared: Path | None = SHARED,
     on_case: Callable[[Case], None] | None = None,
     keep: Callable[[Case, Source, Path], None] | None = None,
+    runner: Runner | None = None,
 ) -> list[Case]:
-    """Plan and run ``n`` cases; ``keep`` is called for each failure while its files still exist."""
+    """Plan and run ``n`` cases; ``keep`` is called for each failure while its files still exist.
+
+    ``runner`` (default :func:`run_forked`) runs one case; from a process that has computed
+    anything with OpenMP, pass :meth:`ForkServer.run`.
+    """
+    run = run_forked if runner is None else runner
     own = workdir is None
     work = Path(tempfile.mkdtemp(prefix="mrrecon-fuzz-")) if workdir is None else workdir
     try:
@@ -1058,7 +1135,7 @@ def run_cases(
             m = mutate(src, mutation, case_seed, case_dir / "in")
             argv = command_for(src, m.files, case_dir / "out", np.random.default_rng(case_seed + 1))
             case = Case(i, case_seed, src.name, mutation, src.kind, m.what, argv)
-            case.result = run_forked(
+            case.result = run(
                 argv, timeout_s=timeout_s, memory_gb=memory_gb, inputs=m.files, out=case_dir / "out"
             )
             cases.append(case)
@@ -1121,7 +1198,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--update-expectations", metavar="DIR", help="replay the regression records in DIR, store outcomes"
     )
+    p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.serve:
+        return serve()
     if args.update_expectations:
         return 1 if update_expectations(Path(args.update_expectations)) else 0
     os.environ.setdefault("OMP_NUM_THREADS", "1")

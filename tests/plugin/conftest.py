@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import SHARED_DATA
+from tests.plugin._helpers import PLUGIN
 
-PLUGIN = "napari-mrrecon"
 #: A real twix + Pulseq pair (32-coil spin echo, 64 × 64) in ../shared/data.
 SE_PAIR = ("pulseq_mr_physics_course", "02_rf_pulses", "data")
 SE_DAT = "meas_MID00243_FID33257_pulseq.dat"

@@ -3,9 +3,9 @@
 A fixed seed, a few hundred structured and byte mutations of the sample ISMRMRD files, the
 shared twix / Pulseq / ISMRMRD files when ``../shared/data`` exists, and generated ``.npy``,
 NIfTI and DICOM series; each case runs ``mrrecon info``/``recon``/``fit`` (or the sequence
-reader) in a forked child with a memory cap and a time limit that only *detects* hangs. Every
-case must end in success or the engine's one-line error: no crash, hang or over-memory, no
-modified input, no partial output. Long runs: ``scripts/fuzz.py --n 10000``.
+reader) in a child forked from a clean server process, with a memory cap and a time limit
+that only *detects* hangs. Every case must end in success or the engine's one-line error:
+no crash, hang or over-memory, no modified input, no partial output. Long runs: ``scripts/fuzz.py --n 10000``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,11 @@ SEED = 20261207
 def cases(tmp_path_factory: pytest.TempPathFactory) -> list:
     work = tmp_path_factory.mktemp("fuzz")
     shared = SHARED_DATA if SHARED_DATA.is_dir() else None
-    return fuzz().run_cases(N_CASES, SEED, timeout_s=60.0, memory_gb=4.0, workdir=work, shared=shared)
+    f = fuzz()
+    with f.ForkServer() as server:  # cases fork from a clean process, not from this test session
+        return f.run_cases(
+            N_CASES, SEED, timeout_s=60.0, memory_gb=4.0, workdir=work, shared=shared, runner=server.run
+        )
 
 
 def test_fast_tier_has_no_crash_hang_or_runaway(cases: list) -> None:

@@ -10,7 +10,9 @@ when ``../shared/data`` is absent. Refresh ``expect`` with
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,9 +22,11 @@ from tests.engine.io._fuzz import fuzz
 RECORDS = sorted((ROOT / "tests" / "data" / "fuzz").glob("*.json"))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _warm() -> None:
-    fuzz().preload()  # import the commands once, not in every forked case
+@pytest.fixture(scope="module")
+def server() -> Iterator[Any]:
+    """Cases fork from a clean process that imported the commands once, not from this session."""
+    with fuzz().ForkServer() as s:
+        yield s
 
 
 def test_regression_files_are_small() -> None:
@@ -30,11 +34,13 @@ def test_regression_files_are_small() -> None:
 
 
 @pytest.mark.parametrize("path", RECORDS, ids=[p.stem for p in RECORDS])
-def test_fuzz_regression(path: Path, tmp_path: Path) -> None:
+def test_fuzz_regression(path: Path, tmp_path: Path, server: Any) -> None:
     record = json.loads(path.read_text())
     if record["source"].startswith("shared:") and not SHARED_DATA.is_dir():
         pytest.skip("shared data not present")
-    res = fuzz().replay(record, tmp_path, shared=SHARED_DATA, timeout_s=60.0, memory_gb=4.0)
+    res = fuzz().replay(
+        record, tmp_path, shared=SHARED_DATA, timeout_s=60.0, memory_gb=4.0, runner=server.run
+    )
     if res is None:
         pytest.skip(f"source {record['source']} not present")
     assert not fuzz().is_failure(res), f"{record['what']}: {res.outcome} {res.message} {res.where}"

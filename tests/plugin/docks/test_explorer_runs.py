@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from qtpy.QtCore import QTimer
 
-from tests.plugin.test_explorer_widget import PLUGIN, data, nrmse, wait_idle
+from tests.plugin.docks.test_explorer import PLUGIN, data, nrmse, wait_idle
 
 
 @pytest.mark.parametrize("order", ["linear", "centric", "epi", "radial"])
@@ -48,6 +48,7 @@ def test_iteration_movie_keeps_every_iterate(explorer: Any, qtbot: Any, recon: s
     assert nrmse(stack[-1], reference) < nrmse(stack[0], reference)
 
 
+@pytest.mark.perf
 def test_sense_runs_in_a_worker_and_the_gui_thread_never_stalls(explorer: Any, qtbot: Any) -> None:
     """128², 8 coils, SENSE (15 CG iterations) with a g-factor map, R 2 → 3 while a 10 ms QTimer
     probes the GUI thread: no gap between two ticks exceeds 200 ms while the run is in flight
@@ -93,6 +94,7 @@ def test_a_newer_change_cancels_a_stale_iterative_run(explorer: Any, qtbot: Any)
     assert data(explorer, "mask").mean() == pytest.approx(0.5, abs=0.02)
 
 
+@pytest.mark.perf
 def test_refresh_rate_256_zero_filled(viewer: Any, qtbot: Any, capsys: Any) -> None:
     """256², 8 coils, zero-filled: 12 consecutive changes of R, each shown in the layers before
     the next. Prints updates per second and their cost. Asserts what the dock controls: the

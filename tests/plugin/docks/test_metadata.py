@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 
 import recon_engine
-
-PLUGIN = "napari-mrrecon"
+from tests.plugin._helpers import PLUGIN
 
 
 def _visible_names(tree: Any) -> set[str]:

@@ -23,8 +23,8 @@ from napari_mrrecon.model.qmri import MapsEntry, SeriesEntry, maps_of
 from recon_engine.progress import ProgressEvent
 from recon_engine.simulate.phantom import TISSUES
 from recon_engine.simulate.qmri_series import SyntheticSeries, inversion_recovery_series
+from tests.plugin._helpers import PLUGIN, run_and_wait
 
-PLUGIN = "napari-mrrecon"
 TIMEOUT_MS = 30_000
 N = 48
 #: Largest relative error of the median T1 or T2 in a tissue (SNR 200, 8 TIs or TEs).
@@ -60,15 +60,9 @@ def _add_series(viewer: Any, sim: SyntheticSeries, name: str = "ir", *, times: b
     return viewer.add_image(data, **kwargs)
 
 
-def _run(qtbot: Any, widget: Any) -> None:
-    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT_MS):
-        assert widget.run() is not None
-    assert widget.run_button.isEnabled()
-
-
 def _fitted(qtbot: Any, viewer: Any, qmri: Any, ir: SyntheticSeries) -> Any:
     _add_series(viewer, ir)
-    _run(qtbot, qmri)
+    run_and_wait(qtbot, qmri)
     assert qmri.last_error is None, qmri.last_error
     return viewer.layers["T1 [ms]"]
 
@@ -203,17 +197,17 @@ def test_mismatched_times_notify_and_dock_stays_usable(
     qmri.model_form.fill.setText("100, 200, 300")
     qmri.model_form.fill.returnPressed.emit()
     assert qmri.model_form.times_table.rowCount() == 3
-    _run(qtbot, qmri)
+    run_and_wait(qtbot, qmri)
     assert qmri.last_error is not None
     assert any("3 TI times (ms) were given for 8 images" in m for m in errors), errors
     assert "T1 [ms]" not in viewer.layers
     qmri.model_form.fill.setText("-5, 100, 200, 300, 400, 500, 600, 700")
     qmri.model_form.fill.returnPressed.emit()
-    _run(qtbot, qmri)
+    run_and_wait(qtbot, qmri)
     assert "must be positive" in errors[-1]
     qmri.model_form.fill.setText(", ".join(str(t) for t in ir.times))
     qmri.model_form.fill.returnPressed.emit()
-    _run(qtbot, qmri)
+    run_and_wait(qtbot, qmri)
     assert qmri.last_error is None
     assert "T1 [ms]" in viewer.layers
 
@@ -266,7 +260,7 @@ def test_open_series_npy_and_save_maps(
     assert qmri.series_choice.currentText() == "series"
     qmri.model_form.fill.setText(", ".join(f"{v:g}" for v in ir.times))
     qmri.model_form.fill.returnPressed.emit()
-    _run(qtbot, qmri)
+    run_and_wait(qtbot, qmri)
     np.testing.assert_array_equal(qmri.model_form.values(), ir.times)  # typed times survive new layers
     (written,) = qmri.save_maps(tmp_path / "maps.npz")
     with np.load(written) as saved:
@@ -283,7 +277,7 @@ def test_mask_layer_limits_the_fit(qtbot: Any, viewer: Any, qmri: Any, ir: Synth
     mask[20:30, 10:40] = 1
     viewer.add_labels(mask, name="mask")
     qmri.mask_layer.setCurrentText("mask")
-    _run(qtbot, qmri)
+    run_and_wait(qtbot, qmri)
     t1 = viewer.layers["T1 [ms]"].data
     assert np.all(np.isnan(t1[mask == 0]))
     assert np.isfinite(t1[(mask == 1) & (ir.truth["labels"] == WM)]).all()
@@ -307,7 +301,7 @@ def test_t2_fit_replaces_t1_maps(qtbot: Any, viewer: Any, qmri: Any, ir: Synthet
     assert qmri.series_choice.currentText() == "se"
     qmri.model_form.model.setCurrentText("t2")
     np.testing.assert_array_equal(qmri.model_form.values(), se.times)
-    _run(qtbot, qmri)
+    run_and_wait(qtbot, qmri)
     t2 = viewer.layers["T2 [ms]"]
     assert t2.colormap.name == "inferno"
     np.testing.assert_allclose(t2.contrast_limits, (0.0, 300.0))
@@ -327,7 +321,7 @@ def test_3d_series_maps_and_click(qtbot: Any, viewer: Any, qmri: Any, ir: Synthe
     series = QMRISeries(data=volume, times=ir.times, source="test 3D")
     data, kwargs, _ = series_layer(series, "volume", times_label="TI")
     viewer.add_image(data, **kwargs)
-    _run(qtbot, qmri)
+    run_and_wait(qtbot, qmri)
     t1 = viewer.layers["T1 [ms]"]
     assert t1.data.shape == (2, N, N)
     assert tuple(t1.axis_labels) == ("z", "y", "x")
@@ -368,7 +362,7 @@ def test_vfa_flip_angles_tr_and_b1_map(qtbot: Any, viewer: Any, qmri: Any) -> No
     assert "times" not in options
     np.testing.assert_array_equal(options["flip_angles"], angles)
     assert options["b1"].shape == (N, N)
-    _run(qtbot, qmri)
+    run_and_wait(qtbot, qmri)
     assert qmri.last_error is None, qmri.last_error
     t1 = viewer.layers["T1 [ms]"].data
     median = float(np.nanmedian(t1[truth["labels"] == WM]))
@@ -420,7 +414,7 @@ def test_reconstruction_result_as_series(qtbot: Any, viewer: Any, qmri: Any, ir:
     assert qmri.series_choice.currentText() == "ir recon"
     assert qmri.model_form.times_table.rowCount() == len(ir.times)
     qmri.model_form.set_values(ir.times)
-    _run(qtbot, qmri)
+    run_and_wait(qtbot, qmri)
     assert qmri.last_error is None, qmri.last_error
     t1 = viewer.layers["T1 [ms]"]
     assert t1.data.shape == (N, N)  # the engine drops z = 1; napari aligns the trailing (y, x)
@@ -455,7 +449,7 @@ def test_mrf_schedule_options_and_frame_curve(qtbot: Any, viewer: Any, qmri: Any
     assert form.tr_edit.text() == "12"
     form.options["inversion_time"].setText("20")
     assert qmri.gather()["inversion_time"] == 20
-    _run(qtbot, qmri)
+    run_and_wait(qtbot, qmri)
     assert qmri.last_error is None, qmri.last_error
     t1_map = viewer.layers["T1 [ms]"].data
     for cols, truth in ((slice(0, 4), 830.0), (slice(4, 8), 1330.0)):

@@ -16,22 +16,9 @@ from napari_mrrecon.layers.preview import PREVIEW_LAYER
 from napari_mrrecon.model.entries import ReconResult, layers_with, result_of
 from recon_engine.progress import ProgressEvent
 from recon_engine.reconstructions import METHODS
+from tests.plugin._helpers import PLUGIN, click, run_and_wait
 
-PLUGIN = "napari-mrrecon"
 TIMEOUT_MS = 30_000
-
-
-def _run(qtbot: Any, widget: Any) -> None:
-    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT_MS):
-        qtbot.mouseClick(widget.run_button, _left())
-    assert widget.run_button.isEnabled()
-    assert not widget.stop_button.isEnabled()
-
-
-def _left() -> Any:
-    from qtpy.QtCore import Qt
-
-    return Qt.MouseButton.LeftButton
 
 
 def _expected(path: Path, **options: Any) -> Any:
@@ -44,7 +31,7 @@ def test_run_shows_magnitude_of_engine_result(
     viewer.open(str(raw_path), plugin=PLUGIN)
     assert recon_widget.dataset_choice.currentText() == "phantom_R2 k-space"
     assert recon_widget.gather()["combine"] == "rss"  # form from the method's signature
-    _run(qtbot, recon_widget)
+    run_and_wait(qtbot, recon_widget, by_click=True)
 
     layer = viewer.layers["phantom_R2 recon"]
     expected = _expected(raw_path, combine="rss")
@@ -63,7 +50,7 @@ def test_run_shows_magnitude_of_engine_result(
 
 def test_complex_views(qtbot: Any, viewer: Any, recon_widget: Any, raw_path: Path) -> None:
     viewer.open(str(raw_path), plugin=PLUGIN)
-    _run(qtbot, recon_widget)
+    run_and_wait(qtbot, recon_widget, by_click=True)
     layer = viewer.layers["phantom_R2 recon"]
     image = result_of(layer).image  # type: ignore[union-attr]
     c = image.numpy()[0]
@@ -92,17 +79,17 @@ def test_rerun_with_other_options_reuses_layer(
     qtbot: Any, viewer: Any, recon_widget: Any, raw_path: Path
 ) -> None:
     viewer.open(str(raw_path), plugin=PLUGIN)
-    _run(qtbot, recon_widget)
+    run_and_wait(qtbot, recon_widget, by_click=True)
     recon_widget.options.combine.value = "adaptive"
     recon_widget.options.prewhitening.value = False
-    _run(qtbot, recon_widget)
+    run_and_wait(qtbot, recon_widget, by_click=True)
     assert len(layers_with(viewer, ReconResult)) == 1
     expected = _expected(raw_path, combine="adaptive", prewhitening=False)
     np.testing.assert_allclose(
         viewer.layers["phantom_R2 recon"].data, expected.magnitude()[0], rtol=1e-4, atol=1e-6
     )
     recon_widget.options.combine.value = "none"  # coils kept: the layer gains a coil axis
-    _run(qtbot, recon_widget)
+    run_and_wait(qtbot, recon_widget, by_click=True)
     layer = viewer.layers["phantom_R2 recon"]
     assert layer.data.shape == (8, 1, 128, 128)
     assert tuple(layer.axis_labels) == ("coil", "z", "y", "x")
@@ -123,13 +110,13 @@ def test_stop_cancels(qtbot: Any, viewer: Any, raw_path: Path, monkeypatch: pyte
     viewer.open(str(raw_path), plugin=PLUGIN)
     widget.method.setCurrentText("slow")
     assert widget.gather() == {"method": "slow", "device": "auto"}  # the form follows the method
-    qtbot.mouseClick(widget.run_button, _left())
+    click(qtbot, widget.run_button)
     assert not widget.run_button.isEnabled()
     qtbot.waitUntil(lambda: PREVIEW_LAYER in viewer.layers, timeout=5000)  # preview from `yielded`
     qtbot.waitUntil(lambda: widget.progress.value() >= 3, timeout=5000)
     assert len([la for la in viewer.layers if la.name == PREVIEW_LAYER]) == 1  # one, reused
     with qtbot.waitSignal(widget.run_finished, timeout=5000):
-        qtbot.mouseClick(widget.stop_button, _left())
+        click(qtbot, widget.stop_button)
     assert widget.progress.value() < 1000
     assert widget.status.text() == "Stopped."
     assert widget.last_error is None
@@ -149,13 +136,13 @@ def test_engine_error_notifies_and_widget_stays_usable(
     viewer.open(str(raw_path), plugin=PLUGIN)
     viewer.open(str(plugin_files["radial_header"]), plugin=PLUGIN)
     assert recon_widget.dataset_choice.currentText() == "radial_header k-space"
-    _run(qtbot, recon_widget)
+    run_and_wait(qtbot, recon_widget, by_click=True)
     assert any("radial_header" in m and "Cartesian" in m for m in errors), errors
     assert recon_widget.last_error is not None
     assert layers_with(viewer, ReconResult) == []
 
     recon_widget.dataset_choice.setCurrentText("phantom_R2 k-space")
-    _run(qtbot, recon_widget)
+    run_and_wait(qtbot, recon_widget, by_click=True)
     assert recon_widget.last_error is None
     assert "phantom_R2 recon" in viewer.layers
 
@@ -172,7 +159,7 @@ def test_save_exports_complex_master(
     assert recon_widget.save_result(tmp_path / "nothing.npy") == []
     assert errors and "Nothing to save" in errors[-1]
     viewer.open(str(raw_path), plugin=PLUGIN)
-    _run(qtbot, recon_widget)
+    run_and_wait(qtbot, recon_widget, by_click=True)
     recon_widget.view.setCurrentText("phase")  # export must not depend on the view
     (written,) = recon_widget.save_result(tmp_path / "recon.npy")
     saved = np.load(written)

@@ -1,4 +1,4 @@
-"""The MR Reconstruction dock keeps the GUI responsive (issue 7): layers reused, frames batched.
+"""The MR Reconstruction dock keeps the GUI responsive: layers reused, frames batched.
 
 The 50 ms target is the benchmark's (``python -m napari_mrrecon.app.bench_gui`` on the R = 4
 sample); these tests check the mechanisms behind it on the R = 2 sample with the fake
@@ -17,20 +17,13 @@ from napari_mrrecon.app.bench_gui import StallProbe
 from napari_mrrecon.docks.recon.plot import MetricsPlot, grown_limits
 from napari_mrrecon.layers.preview import PREVIEW_LAYER, preview_limits
 from napari_mrrecon.model.entries import result_of
+from tests.plugin._helpers import run_and_wait
 
-TIMEOUT_MS = 20_000
 RESULT = "phantom_R2 recon"
 MAPS = ("phantom_R2 coil maps", "phantom_R2 g-factor")
 #: Longest main-thread stall allowed in the test of a re-run (s): generous, for a loaded
 #: 2-core CI machine under Xvfb/llvmpipe; the benchmark checks the 50 ms target.
 STALL_BOUND_S = 0.5
-
-
-def _run(qtbot: Any, dock: Any) -> None:
-    with qtbot.waitSignal(dock.run_finished, timeout=TIMEOUT_MS):
-        dock.run()
-    assert dock.last_error is None, dock.last_error
-    assert dock.steps_pending == 0  # run_finished comes after the deferred layer steps
 
 
 def test_second_run_reuses_every_layer(qtbot: Any, viewer: Any, dock: Any) -> None:
@@ -41,7 +34,7 @@ def test_second_run_reuses_every_layer(qtbot: Any, viewer: Any, dock: Any) -> No
     """
     dock.options.iterations.value = 40
     dock.options.regularization_weight.value = 0.25
-    _run(qtbot, dock)
+    run_and_wait(qtbot, dock, ok=True)
     names = (RESULT, PREVIEW_LAYER, *MAPS)
     first = {name: viewer.layers[name] for name in names}
     ids = {name: layer.unique_id for name, layer in first.items()}  # the viewer proxy wraps layers anew
@@ -61,7 +54,7 @@ def test_second_run_reuses_every_layer(qtbot: Any, viewer: Any, dock: Any) -> No
         )
     )
     dock.options.regularization_weight.value = 1.0
-    _run(qtbot, dock)
+    run_and_wait(qtbot, dock, ok=True)
 
     assert changes == []
     assert {name: viewer.layers[name].unique_id for name in names} == ids
@@ -77,17 +70,18 @@ def test_second_run_reuses_every_layer(qtbot: Any, viewer: Any, dock: Any) -> No
     np.testing.assert_allclose(first[RESULT].contrast_limits, (0.0, top), rtol=1e-6)
 
 
+@pytest.mark.perf
 def test_stall_probe_bounds_a_rerun(qtbot: Any, viewer: Any, dock: Any) -> None:
     """A re-run of 300 fake iterations (~0.6 s) never blocks the main thread for ≥ 0.5 s.
 
     The probe ticks every 5 ms throughout; the run shows several previews (≤ 10 per second).
     """
     dock.options.iterations.value = 300
-    _run(qtbot, dock)  # the first run adds the layers (each add takes 0.1–0.3 s in napari)
+    run_and_wait(qtbot, dock, ok=True)  # the first run adds the layers (each add takes 0.1–0.3 s in napari)
     probe = StallProbe()
     shown = dock.previews_shown
     probe.start()
-    _run(qtbot, dock)
+    run_and_wait(qtbot, dock, ok=True)
     stall = probe.stop()
     assert probe.ticks > 20  # the probe ran during the run
     assert dock.previews_shown - shown >= 2
@@ -103,7 +97,7 @@ def test_deferred_steps_run_one_per_turn_in_order(qtbot: Any, dock: Any) -> None
     qtbot.waitUntil(lambda: order == [1, 2], timeout=2000)
     dock.defer(lambda: order.append(3))
     dock.options.iterations.value = 2
-    _run(qtbot, dock)  # starting a run supersedes the pending step
+    run_and_wait(qtbot, dock, ok=True)  # starting a run supersedes the pending step
     assert order == [1, 2]
 
 

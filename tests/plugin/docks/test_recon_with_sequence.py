@@ -11,17 +11,11 @@ import recon_engine
 from napari_mrrecon.docks.recon.widget import OWN_TRAJECTORY
 from napari_mrrecon.model.entries import ReconResult, layers_with, result_of
 from tests.conftest import shared_data
+from tests.plugin._helpers import PLUGIN, run_and_wait
 from tests.plugin.conftest import SE_DAT, SE_PAIR, SE_SEQ
 
-PLUGIN = "napari-mrrecon"
 TIMEOUT_MS = 60_000
 EPI = ("pulseq_mr_physics_course", "07_echo_planar_imaging", "data")
-
-
-def _run(qtbot: Any, widget: Any) -> None:
-    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT_MS):
-        widget.run()
-    assert widget.run_button.isEnabled()
 
 
 def _choices(widget: Any) -> list[str]:
@@ -47,13 +41,13 @@ def test_choice_appears_with_a_sequence_and_mismatch_notifies(
 
     recon_widget.trajectory_source.setCurrentText(seq_layer.name)
     assert recon_widget.gather()["seq"] == str(seq_files["tiny"].resolve())
-    _run(qtbot, recon_widget)  # 16 ADC events vs 128 readouts of the phantom
+    run_and_wait(qtbot, recon_widget)  # 16 ADC events vs 128 readouts of the phantom
     assert recon_widget.last_error is not None
     assert any("does not match" in m for m in errors), errors
     assert layers_with(viewer, ReconResult) == []
 
     recon_widget.trajectory_source.setCurrentText(OWN_TRAJECTORY)
-    _run(qtbot, recon_widget)
+    run_and_wait(qtbot, recon_widget)
     assert recon_widget.last_error is None
     assert "phantom_R2 recon" in viewer.layers
 
@@ -68,7 +62,7 @@ def test_twix_with_seq_reconstructs_like_the_engine(qtbot: Any, viewer: Any, rec
     viewer.open(str(dat), plugin=PLUGIN)
     (seq_layer,) = viewer.open(str(seq), plugin=PLUGIN)
     recon_widget.trajectory_source.setCurrentText(seq_layer.name)
-    _run(qtbot, recon_widget)
+    run_and_wait(qtbot, recon_widget)
     assert recon_widget.last_error is None
     layer = viewer.layers[f"{dat.stem} recon"]
     expected = recon_engine.reconstruct(recon_engine.read(dat, seq=seq), device="cpu")

@@ -12,9 +12,8 @@ from napari_mrrecon.docks.sequence import TRACKS
 from napari_mrrecon.io.sequence import get_seq_reader, read_seq_layers
 from napari_mrrecon.model.entries import sequence_of
 from tests.conftest import shared_data
+from tests.plugin._helpers import PLUGIN
 from tests.plugin.conftest import TINY_LINES
-
-PLUGIN = "napari-mrrecon"
 
 
 @pytest.fixture

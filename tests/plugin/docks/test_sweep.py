@@ -15,9 +15,9 @@ from napari_mrrecon.docks.sweep.steps import SweepItem, parse_values, suggest_va
 from napari_mrrecon.layers.views import viewer_grid
 from napari_mrrecon.model.entries import result_of
 from recon_engine.progress import ProgressEvent
+from tests.plugin._helpers import PLUGIN
 from tests.plugin.fakes import FakeLog
 
-PLUGIN = "napari-mrrecon"
 TIMEOUT_MS = 20_000
 
 

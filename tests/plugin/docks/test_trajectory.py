@@ -12,8 +12,8 @@ import recon_engine
 from napari_mrrecon.model.entries import raw_of
 from napari_mrrecon.model.trajectory import format_indices, from_kspace, parse_indices
 from tests.conftest import shared_data
+from tests.plugin._helpers import PLUGIN
 
-PLUGIN = "napari-mrrecon"
 SPIRAL = ("jemris_spiral_ismrmrd_sim", "signals_spiralout_clean_slc30.h5")
 
 

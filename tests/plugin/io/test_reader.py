@@ -12,8 +12,7 @@ import torch
 import recon_engine
 from napari_mrrecon.io.reader import get_reader, read_layers
 from napari_mrrecon.model.entries import raw_of, result_of
-
-PLUGIN = "napari-mrrecon"
+from tests.plugin._helpers import PLUGIN
 
 
 @pytest.mark.parametrize("kind", ["plain_hdf5", "text", "truncated", "wrong_extension"])

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from napari_mrrecon.model.entries import raw_of, result_of
-
-PLUGIN = "napari-mrrecon"
+from tests.plugin._helpers import PLUGIN
 
 
 @pytest.mark.parametrize("key", ["phantom_full", "phantom_R2", "phantom_R4"])

@@ -11,9 +11,8 @@ from napari_mrrecon.docks.metadata import TWIX_ITEM
 from napari_mrrecon.io.twix import get_twix_reader, read_twix_layers
 from napari_mrrecon.model.entries import raw_of
 from tests.conftest import shared_data
+from tests.plugin._helpers import PLUGIN
 from tests.plugin.conftest import SE_DAT, SE_PAIR
-
-PLUGIN = "napari-mrrecon"
 
 
 def _visible(tree: Any) -> list[str]:

@@ -1,0 +1,1 @@
+"""Tests of napari_mrrecon.app (mirrors the plugin's room)."""

@@ -1,0 +1,1 @@
+"""Tests of napari_mrrecon.docks (mirrors the plugin's room)."""

@@ -1,0 +1,1 @@
+"""Tests of napari_mrrecon.io (mirrors the plugin's room)."""
