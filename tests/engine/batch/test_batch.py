@@ -116,6 +116,15 @@ def test_task_reports_a_bad_file_instead_of_raising(tmp_path: Path) -> None:
     assert not any(tmp_path.glob(".tmp-*"))
 
 
+def test_progress_line_shows_counts_and_eta() -> None:
+    from recon_engine.cli.batch import format_progress
+
+    metrics = {"done": 11.0, "failed": 1.0, "skipped": 0.0, "running": 2.0, "eta_s": 83.0}
+    line = format_progress(BatchEvent("batch", 12, 48, metrics=metrics), width=8)
+    assert line == "[##......] 12/48  ok 11  failed 1  skipped 0  running 2  ETA 01:23"
+    assert format_progress(BatchEvent("batch", 0, 3, metrics={"eta_s": -1.0})).endswith("ETA --:--")
+
+
 def test_bad_usage_is_exit_status_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["batch", str(tmp_path / "none.yaml"), str(SAMPLES[0]), "-o", str(tmp_path / "o")]) == 2
     assert "no such recipe file" in capsys.readouterr().err
