@@ -15,6 +15,7 @@ from recon_engine.reconstructions.auto import direct_auto_steps, suggest_method,
 from recon_engine.reconstructions.cs import tv_steps, wavelet_steps
 from recon_engine.reconstructions.direct import COMBINE_METHODS, direct_steps
 from recon_engine.reconstructions.grappa import grappa_steps
+from recon_engine.reconstructions.llr import llr_steps
 from recon_engine.reconstructions.modl import modl_steps
 from recon_engine.reconstructions.nufft_direct import direct_nufft_steps
 from recon_engine.reconstructions.pnp import pnp_steps
@@ -40,6 +41,7 @@ __all__ = [
 METHODS: dict[str, Callable[..., Steps[ImageData]]] = {
     "direct": direct_auto_steps,
     "grappa": grappa_steps,
+    "llr": llr_steps,
     "modl": modl_steps,
     "pnp": pnp_steps,
     "sense": sense_steps,
