@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from recon_engine.data import KSpace
 
-__all__ = ["DEVICES", "FORM_DEFAULTS", "SUPPLIED", "MethodChoice", "MethodPanel"]
+__all__ = ["DEVICES", "FORM_DEFAULTS", "SUPPLIED", "MethodChoice", "MethodPanel", "is_iterative"]
 
 #: Device choices (``"auto"`` takes CUDA when there is a GPU).
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
@@ -250,3 +250,16 @@ def _method_form(methods: Mapping[str, Callable[..., Any]], method: str) -> Cont
     names = {w.name for w in form}
     set_form_values(form, {k: v for k, v in FORM_DEFAULTS.get(method, {}).items() if k in names})
     return form
+
+
+def is_iterative(method: Callable[..., Any]) -> bool:
+    """True for a reconstruction that iterates (its signature has ``iterations``: SENSE, TV, wavelet …).
+
+    Iterative methods report a residual/objective per iteration; direct and GRAPPA do not.
+    """
+    import inspect
+
+    try:
+        return "iterations" in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False

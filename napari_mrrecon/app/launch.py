@@ -93,7 +93,8 @@ def populate(viewer: napari.viewer.Viewer, files: Sequence[str], *, sample: bool
     viewer
         The viewer to fill.
     files
-        Files to open; raw data (ISMRMRD, twix) is reconstructed with the dock's settings,
+        Files to open; raw data (ISMRMRD, twix) is reconstructed with the method the data
+        suggest (:meth:`~napari_mrrecon.docks.recon.widget.ReconWidget.choose_method_from_data`),
         Pulseq ``.seq`` files are shown as trajectories.
     sample
         With no ``files``, open the R = 2 phantom sample.
@@ -122,6 +123,7 @@ def populate(viewer: napari.viewer.Viewer, files: Sequence[str], *, sample: bool
             viewer.window.add_plugin_dock_widget(PLUGIN, "Sequence")
         for layer in layers_with(viewer, RawDataset):
             recon.dataset_choice.setCurrentText(layer.name)
+            recon.choose_method_from_data()  # e.g. SENSE for the R = 2 sample, not an aliased image
             _wait_for_run(recon)
     if len(viewer.layers) > 1:
         _grid(viewer).enabled = True  # k-space and images side by side

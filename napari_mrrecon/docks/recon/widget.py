@@ -41,7 +41,7 @@ from qtpy.QtWidgets import (
 from superqt.utils import signals_blocked
 
 from napari_mrrecon._qt.layer_choice import LayerChoice
-from napari_mrrecon._qt.method_panel import DEVICES, MethodPanel
+from napari_mrrecon._qt.method_panel import DEVICES, MethodPanel, is_iterative
 from napari_mrrecon._qt.run_dock import EngineRunWidget
 from napari_mrrecon.io.open import open_with_plugin
 from napari_mrrecon.layers.views import (
@@ -183,6 +183,8 @@ class ReconWidget(EngineRunWidget):
         self.plot.setToolTip("Residual and objective of the iterative solver, per iteration")
         self.main_layout.addWidget(self.plot)
         self.run_started.connect(lambda _gen: self.plot.clear())
+        self.panel.method_changed.connect(self._show_plot_for)
+        self._show_plot_for(self.method.currentText())
 
         self.view = QComboBox()
         self.view.addItems(list(COMPLEX_VIEWS))
@@ -236,6 +238,27 @@ class ReconWidget(EngineRunWidget):
     def options(self) -> Container:
         """The current method's options form."""
         return self.panel.options
+
+    def choose_method_from_data(self) -> str | None:
+        """Choose the method the engine suggests for the chosen dataset; returns it (None: no dataset).
+
+        :func:`recon_engine.reconstructions.suggest_method`: a parallel-imaging reconstruction
+        (SENSE) for undersampled multi-coil data with calibration lines, else ``direct``; so
+        the first image a user sees is not aliased.
+        """
+        from recon_engine.reconstructions import suggest_method
+
+        dataset = self.dataset_choice.dataset()
+        if dataset is None:
+            return None
+        method = suggest_method(dataset.kspace)
+        self.panel.method.select(method)
+        return method
+
+    def _show_plot_for(self, method: str) -> None:
+        """The residual plot only for iterative methods (direct and GRAPPA report no residual)."""
+        fn = self.panel.methods.get(method)
+        self.plot.setVisible(fn is not None and is_iterative(fn))
 
     def gather(self) -> dict[str, Any]:
         """Method, device, the method's options, and the ``.seq`` chosen (if any)."""
