@@ -87,7 +87,7 @@ def test_model_based_recovers_noise_free_maps_at_r4(ir_r4: QMRIRaw) -> None:
     assert len(mb) == 12
     assert mb[-1].preview is not None and mb[-1].preview.shape == (32, 32)
     assert mb[-1].metrics["cost"] < mb[0].metrics["cost"]
-    t, curve = res.curve((16, 12))
+    _, curve = res.curve((16, 12))
     assert np.isfinite(curve).all()
 
 
