@@ -1,9 +1,13 @@
 """napari plugin of napari-mrrecon: a thin GUI over the ``recon_engine`` package.
 
-Contributions (see ``napari.yaml``): a reader for ISMRMRD raw data and images, a NIfTI
-writer that exports from the complex result, sample raw data, and the docks
-"MR Reconstruction" and "Metadata". ``napari_mrrecon.app.launch.launch`` backs the
-``mrrecon gui`` command. Importing this package imports neither napari nor torch.
+Contributions (see ``napari.yaml``): readers for ISMRMRD raw data and images, Siemens twix
+and Pulseq sequences, a NIfTI writer that exports from the complex result, sample data
+(phantom raw data, qMRI series), and the docks "MR Reconstruction", "Sweep", "qMRI Fitting",
+"K-space Explorer", "Metadata", "Trajectory" and "Sequence". The code lives in rooms:
+``model/`` (data attached to layers), ``layers/`` (layer data), ``io/`` (readers, writer,
+samples), ``_qt/`` (shared Qt parts), ``docks/`` (one per dock) and ``app/`` (the
+``mrrecon gui`` launcher :mod:`napari_mrrecon.app.launch`, the GUI benchmark probe); see
+docs/architecture.md. Importing this package imports neither napari nor torch.
 """
 
 from __future__ import annotations

@@ -101,18 +101,8 @@ class SequenceWidget(QWidget):
         self.start_ms.setToolTip("Start of the time window")
         self.stop_ms.setToolTip("End of the time window")
 
-        block_row = QWidget()
-        block_layout = QHBoxLayout(block_row)
-        block_layout.setContentsMargins(0, 0, 0, 0)
-        block_layout.addWidget(self.first_block)
-        block_layout.addWidget(QLabel("to"))
-        block_layout.addWidget(self.last_block)
-        time_row = QWidget()
-        time_layout = QHBoxLayout(time_row)
-        time_layout.setContentsMargins(0, 0, 0, 0)
-        time_layout.addWidget(self.start_ms)
-        time_layout.addWidget(QLabel("to"))
-        time_layout.addWidget(self.stop_ms)
+        block_row = _range_row(self.first_block, self.last_block)
+        time_row = _range_row(self.start_ms, self.stop_ms)
         self.range_stack = QStackedWidget()
         self.range_stack.addWidget(block_row)
         self.range_stack.addWidget(time_row)
@@ -314,3 +304,14 @@ class SequenceWidget(QWidget):
             )
         ax.set_yticks(range(len(names)), names, fontsize="x-small")
         ax.set_ylim(-0.7, max(len(names), 1) - 0.3)
+
+
+def _range_row(first: QWidget, last: QWidget) -> QWidget:
+    """``first`` "to" ``last`` in one row."""
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(first)
+    layout.addWidget(QLabel("to"))
+    layout.addWidget(last)
+    return row

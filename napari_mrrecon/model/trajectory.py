@@ -8,7 +8,7 @@ readout each acquisition went to, so that selected acquisitions can be highlight
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -149,35 +149,21 @@ def from_kspace(kspace: KSpace) -> TrajectoryData:
                 values = acq.counter(counter)[acquisition]
                 if np.unique(values).size > 1:
                     labels[name] = values
-    cartesian = kspace.header.is_cartesian or kspace.trajectory is None
-    if cartesian:
+    common: dict[str, Any] = {
+        "positions": positions,
+        "order": order,
+        "n_samples": n0,
+        "time_start": order,
+        "time_step": step,
+        "time_label": "acquisition order",
+        "labels": labels,
+        "readout_of": readout_of,
+    }
+    if kspace.header.is_cartesian or kspace.trajectory is None:
         other = mask_all.reshape(-1, *mask_all.shape[-2:])
-        return TrajectoryData(
-            k=None,
-            mask=other[0],
-            positions=positions,
-            order=order,
-            n_samples=n0,
-            time_start=order,
-            time_step=step,
-            time_label="acquisition order",
-            labels=labels,
-            readout_of=readout_of,
-        )
-    assert kspace.trajectory is not None
+        return TrajectoryData(k=None, mask=other[0], **common)
     k = kspace.trajectory.detach().cpu().numpy()[mask_all]  # (n_readouts, k0, 3)
-    return TrajectoryData(
-        k=np.ascontiguousarray(k, dtype=np.float32),
-        mask=None,
-        positions=positions,
-        order=order,
-        n_samples=n0,
-        time_start=order,
-        time_step=step,
-        time_label="acquisition order",
-        labels=labels,
-        readout_of=readout_of,
-    )
+    return TrajectoryData(k=np.ascontiguousarray(k, dtype=np.float32), mask=None, **common)
 
 
 def from_sequence(sequence: PulseqSequence) -> TrajectoryData:
