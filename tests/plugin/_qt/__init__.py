@@ -1,0 +1,1 @@
+"""Tests of napari_mrrecon._qt (the shared Qt parts)."""
