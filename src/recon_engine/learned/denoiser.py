@@ -20,10 +20,29 @@ from recon_engine.errors import DataError, ParameterError
 from recon_engine.learned.data import normalise
 from recon_engine.learned.weights import load_model
 
-__all__ = ["IdentityDenoiser", "LearnedDenoiser", "denoise", "make_denoiser"]
+__all__ = ["IdentityDenoiser", "LearnedDenoiser", "denoise", "from_planes", "make_denoiser", "to_planes"]
 
 #: Slices per network call (bounds the memory of large volumes).
 _CHUNK = 16
+
+
+def to_planes(x: torch.Tensor) -> torch.Tensor:
+    """``(..., z, y, x)`` → the 2D planes the networks see, ``(B, rows, columns)``.
+
+    The ``(y, x)`` planes, except for volumes of one readout sample (``x = 1``, ``z > 1``: a
+    phase-encoded ``(k2, k1)`` plane such as BART's ``pics`` examples), whose ``(z, y)`` plane
+    is the image.
+    """
+    if x.ndim >= 3 and x.shape[-1] == 1 and x.shape[-3] > 1:
+        return x[..., 0].reshape(-1, *x.shape[-3:-1])
+    return x.reshape(-1, *x.shape[-2:])
+
+
+def from_planes(planes: torch.Tensor, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
+    """Inverse of :func:`to_planes` for an original ``shape``."""
+    if len(shape) >= 3 and shape[-1] == 1 and shape[-3] > 1:
+        return planes.reshape(*shape[:-1]).unsqueeze(-1)
+    return planes.reshape(shape)
 
 
 class LearnedDenoiser:
@@ -48,12 +67,11 @@ class LearnedDenoiser:
         return dict(self.model.architecture)  # type: ignore[arg-type]
 
     def __call__(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
-        """Denoise scaled images ``(..., y, x)`` complex at noise level ``sigma``; same shape."""
-        shape = x.shape
-        flat = x.reshape(-1, *shape[-2:]).to(self.device, torch.complex64)
+        """Denoise scaled images ``(..., z, y, x)`` (planes of :func:`to_planes`) at ``sigma``; same shape."""
+        flat = to_planes(x).to(self.device, torch.complex64)
         with torch.no_grad():
             out = torch.cat([self.model(c, float(sigma)) for c in flat.split(_CHUNK)])
-        return out.reshape(shape).to(x.device)
+        return from_planes(out, x.shape).to(x.device)
 
 
 class IdentityDenoiser:

@@ -3,9 +3,9 @@
 The data-consistency blocks use the encoding of each volume as ``"sense"`` builds it
 (Cartesian ``AᴴA = SᴴFᴴMFS`` with readout oversampling, non-Cartesian through the Toeplitz
 normal operator, multi-coil, several map sets), so any data ``"sense"`` accepts runs; the CNN
-denoises the ``(y, x)`` planes of every map set and slice (3D volumes slice by slice, the data
-consistency over the whole volume). Start and scaling as in training
-(:func:`recon_engine.learned.train.modl_start`): ``x₀`` = 5 CG-SENSE iterations, the network
+denoises the planes of every map set and slice (:func:`~recon_engine.learned.denoiser.to_planes`;
+3D volumes slice by slice, the data consistency over the whole volume). Start and scaling as in
+training (:func:`recon_engine.learned.train.modl_start`): ``x₀`` = 5 CG-SENSE iterations, the network
 runs on ``x/s`` with ``s`` the 99th percentile of ``|x₀|``. Each unroll is one progress step
 with a preview.
 
@@ -28,6 +28,7 @@ from recon_engine.data.image import ImageData
 from recon_engine.data.kspace import KSpace
 from recon_engine.device import DeviceLike
 from recon_engine.errors import ParameterError
+from recon_engine.learned.denoiser import from_planes, to_planes
 from recon_engine.learned.modl_net import MoDLNet, batched_cg
 from recon_engine.learned.train import modl_start
 from recon_engine.learned.weights import load_model
@@ -102,12 +103,12 @@ def modl_steps(
         shape = enc.rhs.shape
 
         def normal(v: torch.Tensor) -> torch.Tensor:
-            return enc.normal(v.reshape(shape)).reshape(-1, *shape[-2:])
+            return to_planes(enc.normal(from_planes(v, shape)))
 
         def dc_normal(v: torch.Tensor) -> torch.Tensor:
             return normal(v) + lam * v
 
-        rhs = enc.rhs.reshape(-1, *shape[-2:])
+        rhs = to_planes(enc.rhs)
         yield ProgressEvent("start (CG-SENSE)", 0, 0)
         with torch.no_grad():
             x0, s = modl_start(normal, rhs, per_sample=False)
@@ -122,9 +123,9 @@ def modl_steps(
                 hx = normal(x)
                 objective = float((x.conj() * hx).real.sum() * 0.5 - (x.conj() * rhs_s).real.sum())
                 yield FISTAState(
-                    k + 1, change, objective * float(s) ** 2 + enc.constant, (x * s).reshape(shape)
+                    k + 1, change, objective * float(s) ** 2 + enc.constant, from_planes(x * s, shape)
                 )
-        return (x * s).reshape(shape)
+        return from_planes(x * s, shape)
 
     meta: dict[str, object] = {
         "weights": str(weights),
