@@ -37,9 +37,7 @@ GUI_TOOLKIT = (
 #: Rooms, lowest first; a room may import itself and the rooms before it.
 ROOMS = ("model", "layers", "io", "_qt", "docks", "app")
 #: Private engine modules the plugin still needs, with the reason (listed for the engine to make public).
-ENGINE_GAPS = {
-    "recon_engine.io._atomic": "qMRI ROI statistics CSV written atomically (atomic_file, check_parent)",
-}
+ENGINE_GAPS: dict[str, str] = {}
 
 
 def _modules(tree: ast.AST) -> Iterator[tuple[str, tuple[str, ...]]]:

@@ -100,7 +100,7 @@ def write_csv(rows: Sequence[Row], path: str | Path) -> Path:
     recon_engine.errors.ExportError
         The target directory does not exist.
     """
-    from recon_engine.io._atomic import atomic_file, check_parent
+    from recon_engine.io import atomic_file, check_parent
 
     target = check_parent(path)
     buffer = io.StringIO()
