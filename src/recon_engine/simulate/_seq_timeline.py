@@ -5,8 +5,8 @@ Decoded with the engine's own reader (:mod:`recon_engine.io.pulseq`, i.e. pypuls
 :func:`~recon_engine.io.pulseq.attach_sequence` gives the same data come from one
 decoding of the file.
 
-- **Gradients** are the piecewise-linear waveforms of ``PulseqSequence.waveforms`` (Hz/m);
-  their running integral, the moment ``m(t)`` in 1/m, is exact at any time
+- **Gradients** are piecewise linear (Hz/m), from each block's events (trapezoid corners;
+  arbitrary shapes with their ``first``/``last`` edge values); their running integral, the moment ``m(t)`` in 1/m, is exact at any time
   (:meth:`GradientMoment.at`: trapezoids between corner points, a quadratic within one).
 - **RF** pulses are piecewise constant: shapes on the RF raster (sample ``k`` at
   ``(k + ½)·Δt``) cover ``[kΔt, (k+1)Δt)``; time-shaped pulses (block pulses,
@@ -162,6 +162,48 @@ def _segments(edges: np.ndarray, values: np.ndarray, max_segments: int) -> tuple
     return t0, dt, (np.diff(re) + 1j * np.diff(im)) / dt
 
 
+def _gradient_corners(seq: PulseqSequence) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Corner points ``(t, g)`` of the x, y, z gradients, block by block.
+
+    Trapezoids give their four corners; arbitrary gradients their samples plus ``first`` at
+    the start and ``last`` at the end of the shape, so that a waveform never ramps across a
+    gap between blocks (pypulseq's ``waveforms`` joins the last sample of one arbitrary
+    gradient to the next gradient linearly).
+    """
+    raw = seq.raw
+    scan = seq._scan
+    starts = scan.starts_s
+    pts: list[tuple[list[np.ndarray], list[np.ndarray]]] = [([], []), ([], []), ([], [])]
+    for k in np.flatnonzero(scan.events[:, 1:4].any(axis=1)):
+        block = raw.get_block(int(scan.ids[k]))
+        for a, name in enumerate(("gx", "gy", "gz")):
+            g = getattr(block, name, None)
+            if g is None:
+                continue
+            t0 = float(starts[k] + g.delay)
+            if g.type == "trap":
+                tt = np.array(
+                    [0.0, g.rise_time, g.rise_time + g.flat_time, g.rise_time + g.flat_time + g.fall_time]
+                )
+                vv = np.array([0.0, g.amplitude, g.amplitude, 0.0])
+            else:
+                tt = np.asarray(g.tt, dtype=np.float64)
+                vv = np.asarray(g.waveform, dtype=np.float64)
+                end = float(getattr(g, "shape_dur", tt[-1]))
+                first = float(getattr(g, "first", vv[0]))
+                last = float(getattr(g, "last", vv[-1]))
+                if tt[0] > 0:
+                    tt, vv = np.concatenate(([0.0], tt)), np.concatenate(([first], vv))
+                if end > tt[-1]:
+                    tt, vv = np.concatenate((tt, [end])), np.concatenate((vv, [last]))
+            pts[a][0].append(t0 + tt)
+            pts[a][1].append(vv)
+    out = []
+    for ts, vs in pts:
+        out.append((np.concatenate(ts), np.concatenate(vs)) if ts else (np.zeros(0), np.zeros(0)))
+    return out
+
+
 def build_timeline(seq: PulseqSequence, *, max_rf_segments: int = 64) -> Timeline:
     """Decode ``seq`` into the events a Bloch simulation steps through.
 
@@ -181,9 +223,8 @@ def build_timeline(seq: PulseqSequence, *, max_rf_segments: int = 64) -> Timelin
     events_adc = seq.adc_events()
     if len(events_adc) == 0:
         raise DataError(f"{seq.path.name}: the sequence has no ADC event; there is nothing to simulate")
-    waves = seq.waveforms()
-    moment = GradientMoment.from_corners([waves.grad[a] for a in "xyz"])
     scan = seq._scan
+    moment = GradientMoment.from_corners(_gradient_corners(seq))
     starts = scan.starts_s
     ppm = 1e-6 * float(raw.system.gamma) * float(raw.system.B0)
     raster = float(raw.system.rf_raster_time)

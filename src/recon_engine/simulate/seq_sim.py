@@ -178,6 +178,25 @@ def _isochromats(
     )
 
 
+def _box_factor(
+    samples: list[np.ndarray],
+    k_per_m: np.ndarray,
+    fov_mm: tuple[float, float, float],
+    shape: tuple[int, ...],
+    n_iso: int,
+) -> None:
+    """Multiply each ADC event's samples by the Fourier transform of a box cell, in place."""
+    ax = len(shape)
+    xyz = shape[::-1]
+    cell = [fov_mm[a] / 1e3 / xyz[a] / n_iso ** (1.0 / ax) for a in range(ax)]
+    for j, block in enumerate(samples):
+        k = np.nan_to_num(k_per_m[j, : block.shape[1]])
+        f = np.ones(block.shape[1])
+        for a in range(ax):
+            f *= np.sinc(k[:, a] * cell[a])
+        samples[j] = (block * f[None, :]).astype(np.complex64)
+
+
 def _sensitivities(coils: int | np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if isinstance(coils, np.ndarray):
         s = np.asarray(coils, dtype=np.complex64)
@@ -224,6 +243,7 @@ def simulate_seq_steps(
     matrix: tuple[int, ...] | None = None,
     fov_mm: float | tuple[float, float, float] | None = None,
     spoiling: Literal["sequence", "ideal"] = "sequence",
+    voxel_shape: Literal["box", "point"] = "box",
     max_rf_segments: int = 64,
     seed: int = 0,
     device: DeviceLike = "auto",
@@ -258,6 +278,15 @@ def simulate_seq_steps(
     spoiling
         ``"sequence"``: only what the sequence does (gradient and RF spoiling);
         ``"ideal"``: transverse magnetisation set to 0 before every excitation pulse.
+    voxel_shape
+        ``"box"``: each isochromat stands for a uniformly filled cell (the voxel, or with
+        ``n`` isochromats a cell of ``1/√n`` (2D) or ``1/∛n`` (3D) of it per axis), so the
+        signal of every ADC sample is multiplied by ``Π sinc(k_a · Δ_a)`` at the
+        sample's k-space position ``k`` (pypulseq's trajectory): without it, a phantom on a
+        coarser grid than the trajectory reaches is a comb of points whose spectrum repeats
+        at ``k = N/FOV`` (replicas and grid artefacts). Exact for one isochromat per voxel
+        and a sequence whose signal follows the trajectory's coherence pathway; ``"point"``:
+        no factor (isochromats are points).
     max_rf_segments
         Piecewise-constant segments per RF pulse, at most.
     seed
@@ -291,6 +320,8 @@ def simulate_seq_steps(
         raise ParameterError(f"isochromats per voxel must be an integer ≥ 1, got {isochromats}")
     if spoiling not in ("sequence", "ideal"):
         raise ParameterError(f"spoiling must be 'sequence' or 'ideal', got {spoiling!r}")
+    if voxel_shape not in ("box", "point"):
+        raise ParameterError(f"voxel_shape must be 'box' or 'point', got {voxel_shape!r}")
     if max_rf_segments < 1:
         raise ParameterError(f"max_rf_segments must be ≥ 1, got {max_rf_segments}")
     dev = resolve_device(device)
@@ -371,6 +402,8 @@ def simulate_seq_steps(
             last_yield = now
             yield ProgressEvent("simulate", i + 1, total, metrics={"isochromat_steps": float(steps)})
     elapsed = time.monotonic() - started
+    if voxel_shape == "box":
+        _box_factor(samples, s.kspace_adc(), fov3, shape, int(isochromats))
     if noise > 0:
         rng = np.random.default_rng(seed)
         for j, block in enumerate(samples):
@@ -387,6 +420,7 @@ def simulate_seq_steps(
         "coils": n_coils,
         "noise": float(noise),
         "spoiling": spoiling,
+        "voxel_shape": voxel_shape,
         "slice_position_mm": z0 * 1e3,
         "isochromat_steps": steps,
         "seconds": elapsed,
