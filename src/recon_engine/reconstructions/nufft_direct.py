@@ -2,12 +2,15 @@
 
 Steps: prewhiten with the noise scan; merge repeated acquisitions (the ``average`` axis)
 into more readouts, so averages with different trajectories (e.g. golden angle) are
-handled like more spokes; per volume of ``other``: density compensation ``w``, adjoint
-NUFFT ``x = Aᴴ(w · y)`` onto the recon matrix, coil combination. Trajectories are in
-cycles per recon FOV, so readout oversampling needs no cropping. With ``w`` in units of
-k-space area (1 per Nyquist Cartesian sample) and the orthonormal NUFFT, the image has
-the intensity of a Cartesian reconstruction of the same object. Operators and weights
-are reused while consecutive volumes share the trajectory.
+handled like more spokes; straight readouts sampled at about one cycle per FOV (radial
+without readout oversampling) get their band-limited midpoints
+(:func:`~recon_engine.calibration.readout_interpolation.interpolate_readouts`), since
+gridding them as they are aliases the ramp-filtered projections; per volume of ``other``:
+density compensation ``w``, adjoint NUFFT ``x = Aᴴ(w · y)`` onto the recon matrix, coil
+combination. Trajectories are in cycles per recon FOV, so readout oversampling needs no
+cropping. With ``w`` in units of k-space area (1 per Nyquist Cartesian sample) and the
+orthonormal NUFFT, the image has the intensity of a Cartesian reconstruction of the same
+object. Operators and weights are reused while consecutive volumes share the trajectory.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from recon_engine.calibration.density import DENSITY_METHODS, DensityMethod, density_compensation
+from recon_engine.calibration.readout_interpolation import interpolate_readouts
 from recon_engine.data.image import ImageData
 from recon_engine.data.kspace import KSpace
 from recon_engine.device import DeviceLike, resolve_device
@@ -134,6 +138,8 @@ def direct_nufft_steps(
     if density not in DENSITY_METHODS:
         raise ParameterError(f"unknown density compensation {density!r}; choose one of {DENSITY_METHODS}")
     data, traj, mask, axes = noncartesian_arrays(kspace)
+    # readouts at the FOV's Nyquist spacing: band-limited midpoints (see readout_interpolation)
+    data, traj, interpolated = interpolate_readouts(data, traj, acquired=mask)
     shape = nufft_image_shape(kspace, traj)
     check_trajectory(traj, shape)
     dev = resolve_device(device)
@@ -171,6 +177,7 @@ def direct_nufft_steps(
         "method": "direct_nufft",
         "combine": combine,
         "density": density,
+        "readout_interpolation": interpolated,
         "prewhitened": whitened,
         "device": str(dev),
     }
