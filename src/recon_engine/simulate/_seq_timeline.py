@@ -6,7 +6,8 @@ Decoded with the engine's own reader (:mod:`recon_engine.io.pulseq`, i.e. pypuls
 decoding of the file.
 
 - **Gradients** are piecewise linear (Hz/m), from each block's events (trapezoid corners;
-  arbitrary shapes with their ``first``/``last`` edge values); their running integral, the moment ``m(t)`` in 1/m, is exact at any time
+  arbitrary shapes with their ``first``/``last`` edge values); their running integral, the
+  moment ``m(t)`` in 1/m, is exact at any time
   (:meth:`GradientMoment.at`: trapezoids between corner points, a quadratic within one).
 - **RF** pulses are piecewise constant: shapes on the RF raster (sample ``k`` at
   ``(k + ½)·Δt``) cover ``[kΔt, (k+1)Δt)``; time-shaped pulses (block pulses,

@@ -138,7 +138,7 @@ def test_timeline_moments_match_pypulseq_kspace(gre16: object) -> None:
 def test_point_object_lands_in_its_voxel_with_unit_amplitude(gre16: object) -> None:
     pd = np.zeros((16, 16))
     pd[3, 11] = 1.0
-    ks = simulate_seq(gre16, flat(16, pd), coils=1, isochromats=1, spoiling="ideal")
+    ks = simulate_seq(gre16, flat(16, pd), coils=1, isochromats=1, spoiling="ideal", voxel_shape="point")
     assert ks.header.trajectory == "cartesian" and ks.shape == (1, 1, 16, 16)
     img = np.abs(mr.reconstruct(ks).data.squeeze().numpy())
     assert np.unravel_index(np.argmax(img), img.shape) == (3, 11)
@@ -159,7 +159,7 @@ def test_b0_offset_shifts_along_the_readout(gre16: object) -> None:
 def test_multicoil_image_of_the_phantom() -> None:
     n = 32
     seq = ex.gre(n, flip_deg=90.0)
-    ks = simulate_seq(seq, flat(n), coils=4, isochromats=1, spoiling="ideal")
+    ks = simulate_seq(seq, flat(n), coils=4, isochromats=1, spoiling="ideal", voxel_shape="point")
     assert ks.n_coils == 4
     img = np.abs(mr.reconstruct(ks, combine="rss").data.squeeze().numpy())
     ref = shepp_logan(n)
@@ -212,6 +212,7 @@ def test_phantom_maps_are_resampled(gre16: object) -> None:
         ({"noise": -1.0}, ParameterError),
         ({"isochromats": 0}, ParameterError),
         ({"spoiling": "perfect"}, ParameterError),
+        ({"voxel_shape": "sphere"}, ParameterError),
         ({"phantom": {"t1_ms": np.ones((4, 4))}}, ParameterError),
         ({"coils": np.ones((2, 3, 3), np.complex64)}, ParameterError),
     ],
@@ -229,3 +230,15 @@ def test_sequence_without_adc() -> None:
     seq.set_definition("FOV", [0.2, 0.2, 0.005])
     with pytest.raises(DataError, match="no ADC"):
         simulate_seq(seq)
+
+
+def test_box_voxels_apodise_by_the_voxel_sinc(gre16: object) -> None:
+    pd = np.zeros((16, 16))
+    pd[8, 8] = 1.0
+    point = simulate_seq(gre16, flat(16, pd), coils=1, isochromats=1, spoiling="ideal", voxel_shape="point")
+    box = simulate_seq(gre16, flat(16, pd), coils=1, isochromats=1, spoiling="ideal")
+    k = np.arange(16) - 8 + 0.5  # readout samples at half-integer kx, lines at integer ky
+    ky = np.arange(16) - 8
+    expect = np.sinc(ky / 16)[:, None] * np.sinc(k / 16)[None, :]
+    ratio = np.abs(box.data.numpy()[0, 0]) / np.abs(point.data.numpy()[0, 0])
+    np.testing.assert_allclose(ratio, expect, atol=2e-3)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pytest
 
 import recon_engine as mr
 from recon_engine.io.ismrmrd_images import read_ismrmrd_images
