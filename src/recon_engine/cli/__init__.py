@@ -35,6 +35,7 @@ COMMANDS: tuple[str, ...] = (
     "batch",
     "serve",
     "stream",
+    "simulate",
 )
 
 
