@@ -8,6 +8,7 @@ segment or one ADC sample); the figure is steps / wall time of the simulation lo
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import torch
 
@@ -27,11 +28,11 @@ def main() -> None:
         torch.set_num_threads(a.threads)
     seq = ex.gre(a.n)
     ks = simulate_seq(seq, "brain", coils=a.coils, isochromats=a.isochromats, device=a.device)
-    s = ks.meta["simulation"]
+    s: dict[str, Any] = dict(ks.meta["simulation"])  # type: ignore[call-overload]
     print(
-        f"GRE {a.n}², {a.coils} coils, {s['isochromats']} isochromats ({a.isochromats}/voxel), {s['device']}, "  # type: ignore[index]
-        f"{torch.get_num_threads()} threads: {s['seconds']:.2f} s, {s['isochromat_steps']:.3g} steps, "  # type: ignore[index]
-        f"{s['isochromat_steps_per_s']:.3g} isochromat-steps/s"  # type: ignore[index]
+        f"GRE {a.n}², {a.coils} coils, {s['isochromats']} isochromats ({a.isochromats}/voxel), "
+        f"{s['device']}, {torch.get_num_threads()} threads: {s['seconds']:.2f} s, "
+        f"{s['isochromat_steps']:.3g} steps, {s['isochromat_steps_per_s']:.3g} isochromat-steps/s"
     )
 
 
