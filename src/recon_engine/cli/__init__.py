@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import TextIO
 
 from recon_engine.errors import ReconError
 
@@ -51,11 +53,34 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
+def _warning_line(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """``warnings.showwarning`` for users: ``mrrecon: warning: <message>``, no source line."""
+    print(
+        f"mrrecon: warning: {_one_line(Exception(str(message)))}", file=sys.stderr if file is None else file
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``mrrecon``; returns the exit status (2 for bad input)."""
+    """Entry point of ``mrrecon``; returns the exit status (2 for bad input).
+
+    Every Python warning raised while a command runs (the engine's own, NumPy's, nibabel's, ...)
+    is printed once as one line ``mrrecon: warning: ...``; bad input (``ReconError``, ``OSError``)
+    as one line ``mrrecon: error: ...`` with exit status 2. No traceback reaches the user for
+    either.
+    """
     args = _parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except (ReconError, OSError) as exc:
-        print(f"mrrecon: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")  # each distinct warning once, whatever the caller's filters
+        warnings.showwarning = _warning_line
+        try:
+            return int(args.func(args))
+        except (ReconError, OSError) as exc:
+            print(f"mrrecon: error: {_one_line(exc)}", file=sys.stderr)
+            return 2

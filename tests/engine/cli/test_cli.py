@@ -158,3 +158,28 @@ def test_recon_twix_with_seq_writes_the_image(tmp_path: Path) -> None:
     nii = nib.load(out)
     assert nii.shape[:2] == (96, 96)
     assert nii.header.get_zooms()[:2] == pytest.approx((220 / 96, 220 / 96), rel=1e-3)
+
+
+def test_warnings_are_one_line_each() -> None:
+    """A warning (here: a field of view written in metres) is one ``mrrecon: warning:`` line."""
+    from tests.conftest import shared_data
+
+    koma = shared_data("koma_simulated_mrd", "Koma_signal.mrd")
+    r = subprocess.run(
+        [sys.executable, "-W", "error::UserWarning", "-m", "recon_engine.cli", "info", str(koma)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert lines and all(line.startswith("mrrecon: warning: ") for line in lines), r.stderr
+    assert any("looks like metres" in line for line in lines)
+    assert "Traceback" not in r.stderr and "warnings.warn" not in r.stderr
+
+
+def test_warning_line_in_process(capsys: pytest.CaptureFixture[str]) -> None:
+    from recon_engine.cli import _warning_line
+
+    _warning_line(UserWarning("two\n  lines"), UserWarning, "x.py", 3)
+    assert capsys.readouterr().err == "mrrecon: warning: two lines\n"
