@@ -9,6 +9,7 @@ minimum, the better one kept). MR fingerprinting is matched to a dictionary inst
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from recon_engine.device import DeviceLike, resolve_device
-from recon_engine.errors import DataError
+from recon_engine.errors import DataError, ParameterError
 from recon_engine.progress import PreviewThrottle, ProgressCallback, ProgressEvent, Steps, run
 from recon_engine.qmri._prepare import abscissa, make_mask, real_signals, resolve_options
 from recon_engine.qmri._voxelfit import VoxelFit, fit_voxels_steps
@@ -138,6 +139,7 @@ def fit_steps(
         opts["tr"] = s.tr
     x_np = abscissa(spec, s)
     opts = spec.check(opts, torch.as_tensor(x_np))
+    _check_enough_samples(spec, x_np)
     if spec.dictionary_only:
         from recon_engine.qmri.mrf import mrf_fit_steps
 
@@ -188,7 +190,62 @@ def fit_steps(
             previews.clear()
             metrics = {"cost": state.cost, "active": float(state.n_active)}
             yield ProgressEvent("fitting", ci * (max_iterations + 1) + state.iteration, total, pv, metrics)
-    return assemble(spec.info.name, parts, keep, spatial, x_np, opts, aux_np, not signed and spec.polarity)
+    result = assemble(spec.info.name, parts, keep, spatial, x_np, opts, aux_np, not signed and spec.polarity)
+    return drop_failed_voxels(result)
+
+
+def _check_enough_samples(spec: Any, x: np.ndarray) -> None:
+    """At least as many distinct sampling points (TE, TI, ...) as the model has free parameters."""
+    if spec.dictionary_only:
+        return
+    free = len(spec.linear) + len(spec.nonlinear)
+    rows = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    distinct = len(np.unique(np.round(rows, 9), axis=0))
+    if distinct < free:
+        names = ", ".join((*spec.nonlinear, *spec.linear))
+        raise ParameterError(
+            f"the {spec.info.name} model has {free} free parameters ({names}) but the series has only "
+            f"{distinct} distinct {spec.info.times_label} value(s) of {len(rows)} images; "
+            f"it needs at least {free}"
+        )
+
+
+def drop_failed_voxels(result: FitResult) -> FitResult:
+    """Voxels whose fit gave a non-finite parameter become NaN everywhere, outside the mask.
+
+    Such voxels (all-zero or saturated signals, degenerate curves) would otherwise carry ``inf``
+    into the written maps; SD maps keep their voxels but an infinite SD (a parameter the data
+    do not determine) becomes NaN. The number of failed voxels is reported by a ``UserWarning`` (one line in
+    ``mrrecon``, a notification in the GUI) and kept in ``result.options["failed_voxels"]``.
+
+    Parameters
+    ----------
+    result
+        A fit result; its maps and SD maps are spatial ``(y, x)`` or ``(z, y, x)`` float arrays.
+
+    Returns
+    -------
+    FitResult
+        The same object, changed in place.
+    """
+    for sd in result.sd.values():  # an unidentifiable parameter has no finite CRLB: undefined, not ∞
+        sd[~np.isfinite(sd)] = np.nan
+    bad = np.zeros(result.mask.shape, bool)
+    for a in result.maps.values():
+        bad |= result.mask & ~np.isfinite(a)
+    n = int(bad.sum())
+    result.options["failed_voxels"] = n
+    if n:
+        for a in (*result.maps.values(), *result.sd.values()):
+            a[bad] = np.nan
+        result.mask[bad] = False
+        warnings.warn(
+            f"{n} of {int(result.mask.sum()) + n} fitted voxels gave non-finite values (zero or "
+            "degenerate signal); they are set to NaN and left out of the mask",
+            UserWarning,
+            stacklevel=3,
+        )
+    return result
 
 
 def fit(

@@ -225,3 +225,38 @@ def test_cuda_matches_cpu() -> None:
     a = fit(sig, "ir", times=TI, device="cpu").maps["t1"]
     b = fit(sig, "ir", times=TI, device="cuda").maps["t1"]
     np.testing.assert_allclose(a, b, rtol=1e-3, equal_nan=True)
+
+
+def test_too_few_distinct_times_are_rejected() -> None:
+    """Fewer distinct TEs than free parameters (one image, or all-equal TEs) is a clear error."""
+    from recon_engine.errors import ParameterError
+    from recon_engine.qmri import fit
+
+    te = np.array([10.0, 20.0, 40.0, 80.0])
+    series = (np.exp(-te / 50.0)[:, None, None] * np.ones((4, 6, 6))).astype(np.float32)
+    with pytest.raises(ParameterError, match="2 free parameters .* only 1 distinct TE"):
+        fit(series[:1], "t2", times=te[:1])
+    with pytest.raises(ParameterError, match="only 1 distinct TE value"):
+        fit(series, "t2", times=[20.0] * 4)
+    assert fit(series[:2], "t2", times=te[:2]).maps["t2"][3, 3] == pytest.approx(50.0, rel=1e-3)
+
+
+def test_non_finite_voxels_become_nan_outside_the_mask() -> None:
+    from recon_engine.qmri import fit
+    from recon_engine.qmri.fitting import drop_failed_voxels
+
+    te = np.array([10.0, 20.0, 40.0, 80.0])
+    series = (np.exp(-te / 50.0)[:, None, None] * np.ones((4, 4, 4))).astype(np.float32)
+    result = fit(series, "t2", times=te)
+    assert result.options["failed_voxels"] == 0 and int(result.mask.sum()) == 16
+    result.maps["t2"][1, 2] = np.inf
+    result.maps["m0"][0, 0] = np.nan
+    sd = next(iter(result.sd.values()))
+    sd[3, 3] = np.inf  # an SD alone: the voxel stays, its SD is undefined
+    with pytest.warns(UserWarning, match="2 of 16 fitted voxels"):
+        drop_failed_voxels(result)
+    assert result.options["failed_voxels"] == 2 and int(result.mask.sum()) == 14
+    assert np.isnan(sd[3, 3]) and result.mask[3, 3] and np.isfinite(result.maps["t2"][3, 3])
+    for a in (*result.maps.values(), *result.sd.values()):
+        assert not np.isinf(a).any()
+        assert np.isnan(a[1, 2]) and np.isnan(a[0, 0])
