@@ -234,7 +234,7 @@ def test_too_few_distinct_times_are_rejected() -> None:
 
     te = np.array([10.0, 20.0, 40.0, 80.0])
     series = (np.exp(-te / 50.0)[:, None, None] * np.ones((4, 6, 6))).astype(np.float32)
-    with pytest.raises(ParameterError, match="2 free parameters .* only 1 distinct TE"):
+    with pytest.raises(ParameterError, match=r"2 free parameters .* only 1 distinct TE"):
         fit(series[:1], "t2", times=te[:1])
     with pytest.raises(ParameterError, match="only 1 distinct TE value"):
         fit(series, "t2", times=[20.0] * 4)
