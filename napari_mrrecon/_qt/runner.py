@@ -19,6 +19,15 @@ runs its work through a :class:`Runner`, which does the four things each of them
   and a pool thread keeps the one it first saw, so a job runs with the count of the
   thread that submitted it (:func:`in_caller_threads`); a dock run then gives the same
   bits as the same engine call in a script.
+- **Warnings become notifications.** superqt catches the warnings of a worker thread and
+  emits them (``worker.warned``); the runner shows each as a napari warning notification
+  (once per message and source line, as napari does for the main thread), so an engine
+  warning such as "field of view looks like metres" reaches the user, not the terminal.
+- **A stopped job's generator is closed.** superqt's worker only stops calling ``send``;
+  the runner then closes the job's generator in the worker thread, before the main thread
+  hears of the abort, so its ``finally`` blocks run at once (a training run saves its
+  checkpoint, a batch run shuts its cluster down) and not whenever the garbage collector
+  finds it.
 - **Two policies.** By default a new job replaces the running one at once (the old worker
   is asked to stop at its next ``yield``; a Live re-run). With ``latest_wins=True`` (the
   K-space Explorer, whose controls move far faster than a SENSE run finishes) at most one
@@ -41,7 +50,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from qtpy.QtCore import QObject, Signal
+from qtpy.QtCore import QObject, Qt, Signal
 
 from napari_mrrecon.layers.preview import preview_limits
 
@@ -190,6 +199,23 @@ class Job:
     context: str = ""
 
 
+def _close_steps(started: list[Generator[Any, None, Any]], *_: Any) -> None:
+    """Close the job's generator (worker thread; a no-op when it has ended or never started)."""
+    while started:
+        steps = started.pop()
+        try:
+            steps.close()
+        except Exception:  # a failing cleanup must not kill the worker thread
+            logger.exception("napari-mrrecon: closing a stopped job failed")
+
+
+def _notify_warning(showwarning_args: tuple[Any, ...]) -> None:
+    """Main thread: a warning raised in a worker, shown as a napari warning notification."""
+    from napari.utils.notifications import notification_manager
+
+    notification_manager.receive_warning(*showwarning_args)
+
+
 def _guarded(alive: list[bool], slot: Callable[..., None], *args: Any) -> None:
     """Call ``slot(*args)`` unless the runner was deleted (``alive[0]`` False)."""
     if alive[0]:
@@ -295,22 +321,32 @@ class Runner(QObject):
             self._pending = None
         make_steps = in_caller_threads(job.steps)
 
+        started: list[Generator[Any, None, Any]] = []
+
         @thread_worker(start_thread=False)
         def work() -> Generator[Any, None, Any]:
             from recon_engine.errors import ReconError
 
             try:
-                return (yield from make_steps())
+                steps = make_steps()
+                started.append(steps)
+                return (yield from steps)
             except ReconError as exc:  # bad input: a message for the user, not a traceback
                 return Failure(" ".join(str(exc).split()))
 
         worker = work()
+        # connected first and direct: runs in the worker thread before the queued signals below
+        # reach the main thread, so on_aborted/on_finished see the generator's cleanup done
+        close = partial(_close_steps, started)
+        worker.aborted.connect(close, Qt.ConnectionType.DirectConnection)
+        worker.finished.connect(close, Qt.ConnectionType.DirectConnection)
         self._generation += 1
         alive, gen = self._alive, self._generation
         connect = partial(_guarded, alive, self._if_current, gen)
         worker.yielded.connect(partial(connect, job.on_yielded))
         worker.returned.connect(partial(connect, self._on_returned, job))
         worker.errored.connect(partial(connect, self._on_errored, job))
+        worker.warned.connect(partial(_guarded, alive, _notify_warning))
         worker.aborted.connect(partial(_guarded, alive, self._on_aborted, gen, job))
         worker.finished.connect(partial(_guarded, alive, self._on_finished, gen, job))
         self._worker, self._current = worker, job
