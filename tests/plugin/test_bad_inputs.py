@@ -133,3 +133,22 @@ def test_dock_stays_usable_after_damaged_files(
         qtbot.mouseClick(dock.run_button, Qt.MouseButton.LeftButton)
     assert "phantom_R2 recon" in gui_viewer.layers
     assert dock.run_button.isEnabled()
+
+
+def test_a_reader_warning_is_a_notification_not_terminal_text(gui_viewer: Any) -> None:
+    """The KomaMRI file writes its FOV in metres: napari (whose event loop installs these hooks) notifies."""
+    import warnings
+
+    from napari.utils.notifications import NotificationSeverity, notification_manager
+
+    from tests.conftest import shared_data
+
+    koma = shared_data("koma_simulated_mrd", "Koma_signal.mrd")
+    before = len(notification_manager.records)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        with notification_manager:  # what napari.run() installs around the event loop
+            layers = gui_viewer.open(str(koma), plugin=PLUGIN)
+    assert len(layers) == 1
+    new = [n for n in notification_manager.records[before:] if n.severity == NotificationSeverity.WARNING]
+    assert any("looks like metres" in str(n.message) for n in new), [str(n.message) for n in new]
