@@ -315,6 +315,10 @@ def _signature_note(raw: bytes, text: str) -> tuple[str, ...]:
     return ("the MD5 signature does not match the content: the file was changed after it was written",)
 
 
+#: columns of a decoded block row: duration, RF, Gx, Gy, Gz, ADC, extension
+_BLOCK_COLUMNS = 7
+
+
 def _check_references(seq: Any, where: str) -> None:
     """Every event a block names exists, and every stored shape decodes."""
     from pypulseq.decompress_shape import decompress_shape
@@ -328,6 +332,11 @@ def _check_references(seq: Any, where: str) -> None:
         6: ("extension", seq.extensions_library.data),
     }
     for block_id, ids in seq.block_events.items():
+        if len(ids) != _BLOCK_COLUMNS:  # a truncated or merged [BLOCKS] line
+            raise FileFormatError(
+                f"{where}: block {block_id} has {len(ids)} event columns instead of {_BLOCK_COLUMNS} "
+                "(duration, RF, Gx, Gy, Gz, ADC, extension)"
+            )
         for column, (kind, lib) in libraries.items():
             event = int(ids[column])
             if event and event not in lib:
