@@ -24,7 +24,13 @@ def _cmd_stream(args: argparse.Namespace) -> int:
     if len(args.config.encode()) >= CONFIG_FILE_SIZE:
         raise ParameterError(f"--config name must be shorter than {CONFIG_FILE_SIZE} bytes")
     result = stream_file(
-        args.file, args.host, args.port, config=args.config, config_text=config_text, timeout_s=args.timeout
+        args.file,
+        args.host,
+        args.port,
+        config=args.config,
+        config_text=config_text,
+        timeout_s=args.timeout,
+        waveforms=not args.no_waveforms,
     )
     for text in result.texts:
         print(f"server: {text}", file=sys.stderr)
@@ -39,7 +45,8 @@ def _cmd_stream(args: argparse.Namespace) -> int:
         for p in written:
             print(p)
         print(
-            f"{len(result.images)} image(s), {result.acquisitions} acquisitions, {result.seconds:.2f} s",
+            f"{len(result.images)} image(s), {result.acquisitions} acquisitions, "
+            f"{result.waveforms} waveforms, {result.seconds:.2f} s",
             file=sys.stderr,
         )
     return 0 if result.closed and not result.errors and not result.error else 1
@@ -58,6 +65,9 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--config-text", metavar="FILE", help="send this file's text as config (a recipe)")
     p.add_argument("-o", "--output", required=True, help="output: .h5 (ISMRMRD images), .npy, .nii")
+    p.add_argument(
+        "--no-waveforms", action="store_true", help="do not send the file's waveforms (physiology)"
+    )
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the server")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_stream)

@@ -7,7 +7,14 @@ slice, reconstructs them with a recipe and sends ISMRMRD images back;
 MRD server. See ``docs/scale.md``.
 """
 
-from recon_engine.server.client import StreamResult, file_messages, read_raw, stream_file, stream_messages
+from recon_engine.server.client import (
+    StreamResult,
+    file_messages,
+    read_raw,
+    read_waveforms,
+    stream_file,
+    stream_messages,
+)
 from recon_engine.server.convert import images_from, readouts_from, save_images
 from recon_engine.server.protocol import LIMITS, Message, MessageId, ProtocolError, read_message
 from recon_engine.server.server import DEFAULT_PORT, MRDServer
@@ -27,6 +34,7 @@ __all__ = [
     "images_from",
     "read_message",
     "read_raw",
+    "read_waveforms",
     "readouts_from",
     "resolve_config",
     "save_images",

@@ -2,8 +2,11 @@
 
 Works with any MRD server (``mrrecon serve``, the ``ismrmrd-server`` reference, a
 Gadgetron that listens for MRD streams): it sends a config-file (or config-text)
-message, the file's XML header, every acquisition in file order and a close message,
-while a second thread reads what comes back (images, text) until the server's close.
+message, the file's XML header, every acquisition in file order with the file's waveforms
+(physiology, ``/dataset/waveforms``) merged in by time stamp, and a close message, while a
+second thread reads what comes back (images, text) until the server's close. (The
+``ismrmrd-server`` reference client sends all waveforms before the first acquisition, and
+only with ``--send-waveforms``; merging by time stamp is the order a scanner sends them in.)
 """
 
 from __future__ import annotations
@@ -32,10 +35,11 @@ from recon_engine.server.protocol import (
     encode_config_file,
     encode_config_text,
     encode_metadata,
+    encode_waveform_parts,
     read_message,
 )
 
-__all__ = ["StreamResult", "file_messages", "read_raw", "stream_file", "stream_messages"]
+__all__ = ["StreamResult", "file_messages", "read_raw", "read_waveforms", "stream_file", "stream_messages"]
 
 _TRIGGER = flag_mask("ACQ_LAST_IN_SLICE", "ACQ_LAST_IN_REPETITION", "ACQ_LAST_IN_MEASUREMENT")
 
@@ -59,6 +63,8 @@ class StreamResult:
         The XML header that was sent.
     acquisitions
         Number of acquisitions sent.
+    waveforms
+        Number of waveforms sent.
     seconds
         From connecting to the server's close.
     latencies_s
@@ -73,6 +79,7 @@ class StreamResult:
     closed: bool = False
     header_xml: str = ""
     acquisitions: int = 0
+    waveforms: int = 0
     seconds: float = 0.0
     latencies_s: list[float] = field(default_factory=list)
     error: str | None = None
@@ -102,12 +109,62 @@ def read_raw(path: Path) -> tuple[str, np.ndarray]:
     return xml, records
 
 
+#: The 40-byte ``WaveformHeader`` as a NumPy record (C layout, as ``ismrmrd.hdf5`` defines it).
+_WAVEFORM_HEAD = np.dtype(
+    [
+        ("version", "<u2"),
+        ("flags", "<u8"),
+        ("measurement_uid", "<u4"),
+        ("scan_counter", "<u4"),
+        ("time_stamp", "<u4"),
+        ("number_of_samples", "<u2"),
+        ("channels", "<u2"),
+        ("sample_time_us", "<f4"),
+        ("waveform_id", "<u2"),
+    ],
+    align=True,
+)
+
+
+def read_waveforms(path: Path) -> list[tuple[bytes, np.ndarray, int]]:
+    """The waveforms (physiology) of an ISMRMRD file: ``(40 header bytes, uint32 samples, time stamp)``.
+
+    Empty when the file has none (``/dataset/waveforms`` absent).
+
+    Raises
+    ------
+    FileFormatError
+        A waveform whose sample count does not match its header.
+    """
+    from recon_engine.io.ismrmrd_read import find_raw_group
+
+    with h5py.File(path, "r") as f:
+        group = find_raw_group(f)
+        if group is None or "waveforms" not in f[group]:
+            return []
+        records = f[group]["waveforms"][()]
+    out: list[tuple[bytes, np.ndarray, int]] = []
+    for i, rec in enumerate(records):
+        head = np.zeros((), _WAVEFORM_HEAD)
+        for name in _WAVEFORM_HEAD.names or ():
+            head[name] = rec["head"][name]
+        data = np.asarray(rec["data"], dtype="<u4")
+        if data.size != int(head["channels"]) * int(head["number_of_samples"]):
+            raise FileFormatError(
+                f"{path}: waveform {i} holds {data.size} samples, its header says "
+                f"{int(head['channels'])} channels × {int(head['number_of_samples'])}"
+            )
+        out.append((head.tobytes(), data, int(head["time_stamp"])))
+    return out
+
+
 def file_messages(
     path: str | os.PathLike[str],
     *,
     config: str = "default",
     config_text: str | None = None,
     repetitions: int = 1,
+    waveforms: bool = True,
 ) -> Iterator[tuple[bytes, Key | None]]:
     """The messages that stream an ISMRMRD raw file, with the slice key of slice-ending readouts.
 
@@ -121,7 +178,10 @@ def file_messages(
         Send this as a config-text message instead (e.g. a recipe's YAML).
     repetitions
         Send the imaging readouts this many times with ``idx.repetition`` = 0, 1, ...
-        (for throughput measurements; noise scans are sent once).
+        (for throughput measurements; noise scans and waveforms are sent once).
+    waveforms
+        Send the file's waveforms, each before the first acquisition with a later
+        ``acquisition_time_stamp`` than its ``time_stamp`` (the rest before the close).
 
     Yields
     ------
@@ -141,9 +201,14 @@ def file_messages(
     yield (encode_config_file(config) if config_text is None else encode_config_text(config_text)), None
     yield encode_metadata(xml), None
     heads = np.asarray(records["head"]).astype(dt)
+    waves = sorted(read_waveforms(Path(path)), key=lambda w: w[2]) if waveforms else []
+    w = 0
     for rep in range(max(1, repetitions)):
         for i in range(len(records)):
             h = heads[i].copy()
+            while rep == 0 and w < len(waves) and waves[w][2] <= int(h["acquisition_time_stamp"]):
+                yield encode_waveform_parts(waves[w][0], waves[w][1]), None
+                w += 1
             is_noise = bool(int(h["flags"]) & noise)
             if is_noise and rep > 0:
                 continue
@@ -156,6 +221,8 @@ def file_messages(
                 (int(h["idx"]["slice"]), int(h["idx"]["repetition"])) if int(h["flags"]) & _TRIGGER else None
             )
             yield msg, key
+    for head, data, _ in waves[w:]:
+        yield encode_waveform_parts(head, data), None
     yield encode_close(), None
 
 
@@ -215,8 +282,11 @@ def stream_messages(
                 sock.sendall(msg)
                 if key is not None:
                     sent[key] = time.perf_counter()
-                if len(msg) > 2 and int.from_bytes(msg[:2], "little") == MessageId.ACQUISITION:
+                kind = int.from_bytes(msg[:2], "little") if len(msg) > 2 else 0
+                if kind == MessageId.ACQUISITION:
                     result.acquisitions += 1
+                elif kind == MessageId.WAVEFORM:
+                    result.waveforms += 1
         except OSError as exc:  # the server hung up: keep what it said
             result.error = f"sending failed: {exc}"
         with contextlib.suppress(OSError):
@@ -234,6 +304,7 @@ def stream_file(
     config: str = "default",
     config_text: str | None = None,
     timeout_s: float = 300.0,
+    waveforms: bool = True,
 ) -> StreamResult:
     """Stream an ISMRMRD raw file to an MRD server and return what came back.
 
@@ -250,6 +321,8 @@ def stream_file(
         Send a config-text message with this text instead (e.g. a recipe YAML).
     timeout_s
         Socket timeout and the longest wait for the server's close.
+    waveforms
+        Also send the file's waveforms (physiology), merged in by time stamp.
 
     Returns
     -------
@@ -262,7 +335,7 @@ def stream_file(
     ReconError
         The server cannot be reached.
     """
-    messages = list(file_messages(path, config=config, config_text=config_text))
+    messages = list(file_messages(path, config=config, config_text=config_text, waveforms=waveforms))
     result = stream_messages(messages, host, port, timeout_s=timeout_s)
     result.header_xml = read_raw(Path(path))[0]
     return result

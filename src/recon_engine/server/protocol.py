@@ -61,6 +61,7 @@ __all__ = [
     "encode_metadata",
     "encode_text",
     "encode_waveform",
+    "encode_waveform_parts",
     "ismrmrd",
     "read_message",
 ]
@@ -307,3 +308,10 @@ def encode_image(image: Any) -> bytes:
 def encode_waveform(waveform: Any) -> bytes:
     """Waveform message from an ``ismrmrd.Waveform``."""
     return _U16.pack(MessageId.WAVEFORM) + bytes(waveform.to_bytes())
+
+
+def encode_waveform_parts(head: bytes, data: np.ndarray) -> bytes:
+    """Waveform message from raw parts: 40 header bytes and ``channels × samples`` uint32 samples."""
+    if len(head) != WAVEFORM_HEADER_SIZE:
+        raise ProtocolError(f"waveform header is {len(head)} bytes, not {WAVEFORM_HEADER_SIZE}")
+    return _U16.pack(MessageId.WAVEFORM) + head + np.ascontiguousarray(data, dtype="<u4").tobytes()

@@ -175,6 +175,7 @@ class MRDServer(socketserver.ThreadingTCPServer):
                     "client": name,
                     "outcome": outcome,
                     "images": len(session.sent_images),
+                    "waveforms": len(session.waveforms),
                     "messages": dict(session.counts),
                     "seconds": time.perf_counter() - t0,
                     "latencies_s": list(session.latencies_s),

@@ -7,7 +7,8 @@ flagged ``ACQ_LAST_IN_SLICE`` (or ``ACQ_LAST_IN_REPETITION``/``ACQ_LAST_IN_MEASU
 reconstructs every gathered contrast of its slice and repetition; the close message
 reconstructs whatever is left. Noise scans are kept for every slice; navigators and
 calibration readouts travel with their slice, and the engine's sorting sets them apart
-exactly as it does for a file.
+exactly as it does for a file. Waveforms (physiology: ECG, pulse, respiration; id 1026)
+are decoded and kept apart in :attr:`Session.waveforms`; no reconstruction uses them.
 """
 
 from __future__ import annotations
@@ -133,6 +134,8 @@ class Session:
         Server settings.
     name
         Connection name for logs (peer address).
+    waveforms
+        The ``ismrmrd.Waveform`` s received (physiology), in arrival order.
     """
 
     settings: ServerSettings
@@ -143,6 +146,7 @@ class Session:
     configured: bool = False
     closed: bool = False
     noise: list[Any] = field(default_factory=list)
+    waveforms: list[Any] = field(default_factory=list)
     groups: dict[GroupKey, list[Any]] = field(default_factory=dict)
     sent_images: list[Any] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
@@ -176,7 +180,7 @@ class Session:
         if msg.id is MessageId.TEXT:
             log.info("%s says: %s", self.name, msg.text)
         elif msg.id is MessageId.WAVEFORM:
-            pass  # physiology is not used by the reconstructions
+            self.waveforms.append(msg.item)  # physiology: set apart, not reconstructed
         elif msg.id is MessageId.IMAGE:
             return [encode_text("WARNING: the server reconstructs raw data; incoming images are ignored")]
         return []
