@@ -46,6 +46,9 @@ __all__ = [
     "SKIMAGE_NAMES",
     "Acquisition",
     "ImagePool",
+    "TrainingData",
+    "describe_training_data",
+    "images_from_arrays",
     "load_user_images",
     "normalise",
     "random_smooth_phase",
@@ -259,6 +262,73 @@ def load_user_images(data: str | os.PathLike[str] | Sequence[str | os.PathLike[s
     return images
 
 
+def images_from_arrays(arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """2D training images from arrays in memory (e.g. the images open in a viewer).
+
+    Every array is an image ``(y, x)`` or a stack/volume ``(..., z, y, x)``, magnitude or complex,
+    any intensity units; each 2D plane of its last two axes becomes one image. Volumes of one
+    readout sample (``x = 1``, ``z > 1``) give their ``(z, y)`` plane, as the networks see them
+    (:func:`recon_engine.learned.denoiser.to_planes`). Planes smaller than 16 × 16 and planes that
+    are all zero are left out.
+
+    Parameters
+    ----------
+    arrays
+        The images; real (magnitude) or complex numbers.
+
+    Returns
+    -------
+    list of np.ndarray
+        complex64 ``(rows, columns)`` images, unscaled.
+
+    Raises
+    ------
+    DataError
+        An array that is not numeric, has fewer than 2 axes or holds NaN/Inf, or no plane of at
+        least 16 × 16 pixels.
+    """
+    images: list[np.ndarray] = []
+    shapes = []
+    for i, a in enumerate(arrays):
+        arr = np.asarray(a)
+        shapes.append(arr.shape)
+        if not (np.issubdtype(arr.dtype, np.number) and not np.issubdtype(arr.dtype, np.timedelta64)):
+            raise DataError(f"training image {i}: not numeric (dtype {arr.dtype})")
+        if arr.ndim < 2:
+            raise DataError(f"training image {i}: an image needs ≥ 2 axes, got shape {arr.shape}")
+        if not np.isfinite(arr).all():
+            raise DataError(f"training image {i} (shape {arr.shape}) holds NaN or Inf values")
+        if arr.ndim >= 3 and arr.shape[-1] == 1 and arr.shape[-3] > 1:
+            arr = arr[..., 0]
+        for plane in arr.reshape(-1, *arr.shape[-2:]):
+            if min(plane.shape) >= 16 and np.abs(plane).max() > 0:
+                images.append(np.asarray(plane, dtype=np.complex64))
+    if not images:
+        raise DataError(
+            f"no training image of at least 16 × 16 pixels that is not all zero among the arrays of shapes "
+            f"{shapes[:4]}{'…' if len(shapes) > 4 else ''}"
+        )
+    return images
+
+
+#: What the training functions accept as ``data``: a directory, a glob, a list of files or of
+#: arrays (:func:`load_user_images`, :func:`images_from_arrays`), or None (phantoms + scikit-image).
+TrainingData = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | Sequence[np.ndarray] | None
+
+
+def describe_training_data(data: TrainingData) -> str:
+    """One line naming the training data (stored in a weights file's ``meta``)."""
+    if data is None:
+        return "textured phantoms + scikit-image"
+    if isinstance(data, (str, os.PathLike)):
+        return "user images: " + str(data)
+    items = list(data)
+    arrays = [a for a in items if isinstance(a, np.ndarray)]
+    if items and len(arrays) == len(items):
+        return f"user images: {len(arrays)} arrays in memory, shapes {[a.shape for a in arrays][:6]}"
+    return "user images: " + ", ".join(str(q) for q in items[:6]) + ("…" if len(items) > 6 else "")
+
+
 def _crop_resize(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     """A random square crop (50–100 % of the short side), resized to ``size``, random flip/rotation."""
     h, w = img.shape
@@ -318,11 +388,23 @@ class ImagePool:
     phantom_fraction: float = 0.5
 
     @classmethod
-    def default(cls, size: int, data: str | os.PathLike[str] | None = None) -> ImagePool:
-        """User images (``data``, phantoms 0 %) or phantoms + scikit-image images (50/50)."""
-        if data is not None:
-            return cls(size, load_user_images(data), 0.0)
-        return cls(size, skimage_images(), 0.5)
+    def default(cls, size: int, data: TrainingData = None) -> ImagePool:
+        """User images (``data``, phantoms 0 %) or phantoms + scikit-image images (50/50).
+
+        ``data``: a directory, glob or list of files (:func:`load_user_images`) or a list of
+        arrays (:func:`images_from_arrays`).
+        """
+        if data is None:
+            return cls(size, skimage_images(), 0.5)
+        if not isinstance(data, (str, os.PathLike)):
+            items = list(data)
+            arrays = [a for a in items if isinstance(a, np.ndarray)]
+            if items and len(arrays) == len(items):
+                return cls(size, images_from_arrays(arrays), 0.0)
+            if not items:
+                raise DataError("no training images given (an empty list)")
+            return cls(size, load_user_images(items), 0.0)  # type: ignore[arg-type]
+        return cls(size, load_user_images(data), 0.0)
 
     def draw(self, rng: np.random.Generator) -> np.ndarray:
         """One image, complex64 ``(size, size)``, 99th-percentile magnitude 1."""

@@ -4,7 +4,8 @@
 :func:`train_modl_steps` trains the MoDL network of ``"modl"``. Both:
 
 - draw training images from :class:`~recon_engine.learned.data.ImagePool` (the user's images
-  with ``data=``, else textured phantoms + scikit-image images), scaled to a 99th-percentile
+  with ``data=``: files, a folder, a glob, or arrays in memory such as the images open in
+  napari; else textured phantoms + scikit-image images), scaled to a 99th-percentile
   magnitude of 1 (the models' input scaling);
 - yield a :class:`~recon_engine.progress.ProgressEvent` per optimiser step (``metrics``:
   ``"loss"``, ``"epoch"``) and one per epoch with the validation figures (``"val_nrmse"``,
@@ -12,7 +13,12 @@
   (magnitude of the first validation reconstruction);
 - write a checkpoint after every epoch to ``output`` (a weights file of
   :mod:`recon_engine.learned.weights` whose ``meta`` also holds the optimiser state and the
-  epoch), from which ``resume=`` continues;
+  epoch), from which ``resume=`` continues; when the run is stopped between two steps (the
+  generator closed, as the napari dock's Stop does, or Ctrl-C) the current weights are written
+  too, with the optimiser and random state of the epoch in progress (``meta["step"]``), so a
+  resumed run continues exactly where it stopped;
+- share one epoch/validation/checkpoint loop (``_train_loop``); a model brings only its loss
+  and its validation;
 - are deterministic on the CPU for a given ``seed``: epoch ``e`` draws its images, noise and
   masks from ``numpy.random.default_rng([seed, e])`` and reseeds torch with ``(seed, e)``, so a
   resumed run gives the same weights as an uninterrupted one (same thread count).
@@ -39,7 +45,13 @@ from torch import nn
 
 from recon_engine.device import DeviceLike, resolve_device
 from recon_engine.errors import ParameterError
-from recon_engine.learned.data import ImagePool, sense_normal, simulate_batch
+from recon_engine.learned.data import (
+    ImagePool,
+    TrainingData,
+    describe_training_data,
+    sense_normal,
+    simulate_batch,
+)
 from recon_engine.learned.modl_net import MoDLNet, batched_cg
 from recon_engine.learned.networks import DnCNN, parameter_count
 from recon_engine.learned.weights import build, check_state_dict, read_weights, save_model
@@ -49,10 +61,13 @@ from recon_engine.progress import ProgressEvent, Steps
 __all__ = [
     "DENOISER_VALIDATION_SIGMAS",
     "START_CG_ITERATIONS",
+    "TRAINABLE",
     "TrainResult",
     "modl_start",
     "train_denoiser_steps",
     "train_modl_steps",
+    "train_steps",
+    "trained_weights",
 ]
 
 #: Noise levels (std per real component, scaled units) of the denoiser's validation set.
@@ -60,6 +75,25 @@ DENOISER_VALIDATION_SIGMAS: tuple[float, ...] = (0.02, 0.05, 0.1)
 #: CG-SENSE iterations of MoDL's starting image (training and inference alike).
 START_CG_ITERATIONS = 5
 _VALIDATION_SEED = 10**6
+#: Weights files written by training runs of this process, oldest first (see :func:`trained_weights`).
+_TRAINED: list[Path] = []
+
+
+def trained_weights() -> list[Path]:
+    """The weights files that training runs of this Python process wrote, newest first.
+
+    A run's file is listed from its first checkpoint on (also when the run was stopped), so a
+    user interface can offer what was just trained (the napari recon dock's weights chooser).
+    Files deleted since are left out.
+    """
+    return [p for p in reversed(_TRAINED) if p.is_file()]
+
+
+def _remember(path: str | os.PathLike[str]) -> None:
+    p = Path(path).absolute()
+    if p in _TRAINED:
+        _TRAINED.remove(p)
+    _TRAINED.append(p)
 
 
 @dataclass
@@ -95,12 +129,26 @@ def _check(epochs: int, steps_per_epoch: int, batch_size: int, size: int, lr: fl
         raise ParameterError(f"learning rate must be > 0, got {lr!r}")
 
 
+@dataclass
+class _Checkpoint:
+    """Where a run resumes: ``epoch`` epochs done, then ``step`` steps of the next one."""
+
+    epoch: int = 0
+    step: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    samples: int = 0
+    seconds: float = 0.0
+    rng_state: dict[str, Any] | None = None
+    torch_state: torch.Tensor | None = None
+
+
 def _resume(
     resume: str | os.PathLike[str] | None, model: nn.Module, optimiser: torch.optim.Optimizer, kind: str
-) -> tuple[int, list[dict[str, float]]]:
-    """Load a checkpoint into ``model``/``optimiser``; return (epochs done, history)."""
+) -> _Checkpoint:
+    """Load a checkpoint into ``model``/``optimiser``; return where the run continues."""
     if resume is None:
-        return 0, []
+        return _Checkpoint()
     blob = read_weights(resume)
     arch = blob["architecture"]
     if arch != getattr(model, "architecture", None):
@@ -108,13 +156,23 @@ def _resume(
             f"{resume}: checkpoint of architecture {arch}, but this run trains {model.architecture}"
         )
     check_state_dict(model, blob["state_dict"], str(resume))
-    model.load_state_dict(blob["state_dict"])
     meta = blob.get("meta") or {}
-    if "optimizer" in meta:
-        optimiser.load_state_dict(meta["optimizer"])
     if meta.get("kind_trained") not in (None, kind):
         raise ParameterError(f"{resume}: a {meta.get('kind_trained')} checkpoint, not {kind}")
-    return int(meta.get("epoch", 0)), [dict(h) for h in meta.get("history", [])]
+    model.load_state_dict(blob["state_dict"])
+    if "optimizer" in meta:
+        optimiser.load_state_dict(meta["optimizer"])
+    partial = meta.get("partial") or {}
+    return _Checkpoint(
+        epoch=int(meta.get("epoch", 0)),
+        step=int(meta.get("step", 0)),
+        history=[dict(h) for h in meta.get("history", [])],
+        losses=[float(v) for v in partial.get("losses", [])],
+        samples=int(partial.get("samples", 0)),
+        seconds=float(partial.get("seconds", 0.0)),
+        rng_state=partial.get("rng_state"),
+        torch_state=partial.get("torch_rng_state"),
+    )
 
 
 def _seed_epoch(seed: int, epoch: int) -> np.random.Generator:
@@ -153,77 +211,110 @@ def _train_loop(
     meta: dict[str, Any],
     clip: float = 1.0,
 ) -> Steps[TrainResult]:
+    """The epoch/validation/checkpoint loop shared by every model (see the module docstring).
+
+    ``loss_of(rng, step)`` draws one batch from ``rng`` and returns its loss (with the graph)
+    and the number of samples; ``validate()`` (under ``no_grad``, eval mode) returns the
+    validation figures and a preview image.
+
+    Stopping (the generator closed, or Ctrl-C) between two steps writes the current weights,
+    the optimiser state and the random state to ``output`` (meta ``"epoch"``: epochs done,
+    ``"step"``: steps of the next one), from which ``resume=`` continues exactly as if the run
+    had not stopped.
+    """
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    start, history = _resume(resume, model, optimiser, kind)
-    total = int(epochs) * int(steps_per_epoch)
-    for epoch in range(start, int(epochs)):
-        rng = _seed_epoch(seed, epoch)
-        # cosine decay of the learning rate over the whole run (restartable: a function of the step)
-        model.train()
-        losses: list[float] = []
-        samples = 0
-        t0 = time.perf_counter()
-        for step in range(int(steps_per_epoch)):
-            done = epoch * steps_per_epoch + step
-            for group in optimiser.param_groups:
-                group["lr"] = lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * done / total)))
-            optimiser.zero_grad(set_to_none=True)
-            loss, n = loss_of(rng, step)
-            loss.backward()  # type: ignore[no-untyped-call]
-            nn.utils.clip_grad_norm_(model.parameters(), clip)
-            optimiser.step()
-            losses.append(float(loss.detach()))
-            samples += n
-            yield ProgressEvent(
-                f"train {kind} epoch {epoch + 1}/{epochs}",
-                done + 1,
-                total,
-                metrics={"loss": losses[-1], "epoch": float(epoch + 1)},
-            )
-        seconds = time.perf_counter() - t0
-        model.eval()
-        with torch.no_grad():
-            figures, preview = validate()
-        record = {
-            "epoch": float(epoch + 1),
-            "loss": float(np.mean(losses)),
-            **figures,
-            "seconds": seconds,
-            "samples_per_s": samples / max(seconds, 1e-9),
-        }
-        history.append(record)
+    ck = _resume(resume, model, optimiser, kind)
+    history = ck.history
+    epochs, steps_per_epoch = int(epochs), int(steps_per_epoch)
+    total = epochs * steps_per_epoch
+    base_meta = {**meta, "kind_trained": kind, "epochs": epochs}
+    saved = (ck.epoch, ck.step)  # the state the file at ``output`` holds (resume's, or nothing yet)
+    epoch, step_done, losses, samples, seconds = ck.epoch, ck.step, list(ck.losses), ck.samples, ck.seconds
+    rng = np.random.default_rng()
+
+    def save(extra: dict[str, Any]) -> None:
         if output is not None:
-            save_model(
-                output,
-                model,
-                {
-                    **meta,
-                    "kind_trained": kind,
-                    "epoch": epoch + 1,
-                    "epochs": int(epochs),
-                    "history": history,
-                    "optimizer": optimiser.state_dict(),
-                },
+            state = {**base_meta, "history": history, "optimizer": optimiser.state_dict(), **extra}
+            save_model(output, model, state)
+            _remember(output)
+
+    try:
+        for epoch in range(ck.epoch, epochs):
+            if epoch == ck.epoch and ck.step > 0 and ck.rng_state is not None:  # resume inside the epoch
+                rng.bit_generator.state = ck.rng_state
+                if ck.torch_state is not None:
+                    torch.set_rng_state(ck.torch_state)
+                step_done, losses, samples, seconds = ck.step, list(ck.losses), ck.samples, ck.seconds
+            else:
+                rng = _seed_epoch(seed, epoch)
+                step_done, losses, samples, seconds = 0, [], 0, 0.0
+            model.train()
+            for step in range(step_done, steps_per_epoch):
+                t0 = time.perf_counter()
+                done = epoch * steps_per_epoch + step
+                # cosine decay of the learning rate over the whole run (restartable: a function of the step)
+                for group in optimiser.param_groups:
+                    group["lr"] = lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * done / total)))
+                optimiser.zero_grad(set_to_none=True)
+                loss, n = loss_of(rng, step)
+                loss.backward()  # type: ignore[no-untyped-call]
+                nn.utils.clip_grad_norm_(model.parameters(), clip)
+                optimiser.step()
+                losses.append(float(loss.detach()))
+                samples += n
+                step_done = step + 1
+                seconds += time.perf_counter() - t0
+                yield ProgressEvent(
+                    f"train {kind} epoch {epoch + 1}/{epochs}",
+                    done + 1,
+                    total,
+                    metrics={"loss": losses[-1], "epoch": float(epoch + 1)},
+                )
+            model.eval()
+            with torch.no_grad():
+                figures, preview = validate()
+            record = {
+                "epoch": float(epoch + 1),
+                "loss": float(np.mean(losses)),
+                **figures,
+                "seconds": seconds,
+                "samples_per_s": samples / max(seconds, 1e-9),
+            }
+            history.append(record)
+            save({"epoch": epoch + 1, "step": 0})
+            saved = (epoch + 1, 0)
+            step_done = 0
+            yield ProgressEvent(
+                f"validation {kind} epoch {epoch + 1}/{epochs}",
+                (epoch + 1) * steps_per_epoch,
+                total,
+                preview,
+                record,
             )
-        yield ProgressEvent(
-            f"validation {kind} epoch {epoch + 1}/{epochs}",
-            (epoch + 1) * steps_per_epoch,
-            total,
-            preview,
-            record,
-        )
+    except (GeneratorExit, KeyboardInterrupt):
+        # stopped between two steps: keep what was trained since the last checkpoint
+        if step_done > 0 and (epoch, step_done) != saved:
+            partial = {
+                "losses": losses,
+                "samples": samples,
+                "seconds": seconds,
+                "rng_state": rng.bit_generator.state,
+                "torch_rng_state": torch.get_rng_state(),
+            }
+            save({"epoch": epoch, "step": step_done, "partial": partial, "stopped": True})
+        raise
     model.eval().requires_grad_(False)
     return TrainResult(
         model.to("cpu"),
         history,
         None if output is None else Path(output),
-        {**meta, "kind_trained": kind, "epoch": int(epochs), "history": history},
+        {**base_meta, "epoch": epochs, "history": history},
     )
 
 
 def train_denoiser_steps(
     *,
-    data: str | os.PathLike[str] | None = None,
+    data: TrainingData = None,
     epochs: int = 10,
     steps_per_epoch: int = 100,
     batch_size: int = 8,
@@ -246,8 +337,10 @@ def train_denoiser_steps(
     Parameters
     ----------
     data
-        Training images (a directory, a glob, see
-        :func:`~recon_engine.learned.data.load_user_images`); None: phantoms + scikit-image.
+        Training images: a directory, a glob or a list of files
+        (:func:`~recon_engine.learned.data.load_user_images`), or a list of arrays in memory
+        (2D images or stacks/volumes, magnitude or complex, any units:
+        :func:`~recon_engine.learned.data.images_from_arrays`); None: phantoms + scikit-image.
     epochs, steps_per_epoch, batch_size
         Optimiser steps ``epochs × steps_per_epoch`` of ``batch_size`` images.
     size
@@ -305,9 +398,7 @@ def train_denoiser_steps(
         "input_scaling": "complex image divided by the 99th percentile of its magnitude; sigma = noise std "
         "per real component in those units",
         "sigma_range": [lo, hi],
-        "training_data": "user images: " + str(data)
-        if data is not None
-        else "textured phantoms + scikit-image",
+        "training_data": describe_training_data(data),
         "patch_size": int(size),
         "batch_size": int(batch_size),
         "steps_per_epoch": int(steps_per_epoch),
@@ -355,7 +446,7 @@ def modl_start(
 
 def train_modl_steps(
     *,
-    data: str | os.PathLike[str] | None = None,
+    data: TrainingData = None,
     epochs: int = 10,
     steps_per_epoch: int = 50,
     batch_size: int = 4,
@@ -442,9 +533,7 @@ def train_modl_steps(
 
     meta = {
         "input_scaling": f"x0 = {START_CG_ITERATIONS} CG-SENSE iterations; the network runs on x / q99(|x0|)",
-        "training_data": "user images: " + str(data)
-        if data is not None
-        else "textured phantoms + scikit-image",
+        "training_data": describe_training_data(data),
         "simulation": "ring coils 4-16, 1D Cartesian masks (regular/random/variable density), "
         f"R in {list(accelerations)}, noise std in {list(noise_range)}",
         "patch_size": int(size),
@@ -470,6 +559,40 @@ def train_modl_steps(
             meta=meta,
         )
     )
+
+
+#: The trainable models and their training generators (``mrrecon train MODEL``).
+TRAINABLE: dict[str, Callable[..., Steps[TrainResult]]] = {
+    "denoiser": train_denoiser_steps,
+    "modl": train_modl_steps,
+}
+
+
+def train_steps(model: str, **options: Any) -> Steps[TrainResult]:
+    """Train ``model`` (``"denoiser"`` for ``"pnp"``, ``"modl"``) with the options of its trainer.
+
+    Parameters
+    ----------
+    model
+        A key of :data:`TRAINABLE`.
+    **options
+        Keyword options of :func:`train_denoiser_steps` / :func:`train_modl_steps`.
+
+    Raises
+    ------
+    ParameterError
+        Unknown model or an option its trainer does not take.
+    """
+    import inspect
+
+    if model not in TRAINABLE:
+        raise ParameterError(f"unknown model to train {model!r}; choose one of {sorted(TRAINABLE)}")
+    fn = TRAINABLE[model]
+    known = set(inspect.signature(fn).parameters)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ParameterError(f"training {model} takes no option {unknown} (it takes {sorted(known)})")
+    return fn(**options)
 
 
 _ = build  # re-exported through recon_engine.learned
