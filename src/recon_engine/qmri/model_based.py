@@ -16,11 +16,18 @@ Wang et al. 2018): from the two-step start ``p₀``,
 1. linearise ``x(p)`` at ``p_k`` (``D = ∂x/∂p``, per voxel, analytic model Jacobians);
 2. solve ``(Re DᴴAᴴAD + α_k I) δ = Re Dᴴ Aᴴ(y − A x(p_k)) + α_k (p₀ − p_k)`` by CG
    (``inner_iterations``, Jacobi preconditioned);
-3. ``p_{k+1} = P(p_k + δ)`` (nonlinear parameters projected into the model's bounds);
+3. ``p_{k+1} = P(p_k + δ)`` (nonlinear parameters projected into the model's bounds), ``δ``
+   halved (up to 3 times) while it would raise the data cost;
 4. ``α_{k+1} = max(q α_k, α_min)``.
 
 ``"lbfgs"``: torch L-BFGS (strong Wolfe line search) over autograd of the same cost plus
-``½ α_min ‖p − p₀‖²``, in the same preconditioned variables.
+``½ α_min ‖q − q₀‖²``, in bounded variables (``θ = lo + (hi − lo)·σ(w)``, so no trial point of
+the line search leaves the model's domain) with a floored Jacobi scaling. The earlier version
+stepped ``θ`` freely (T1 < 0 in ``exp(−TI/T1)`` overflowed to inf, then NaN in every voxel on
+noisy data) and scaled unidentifiable parameters 300-fold.
+
+Costs are ``½‖A x − y‖²`` from the residual in float64 (the expanded quadratic form lost the
+cost's own size to float32 cancellation).
 
 Scaling: the data are divided by ``s = max|x_SENSE|`` (``c`` becomes O(1)), each nonlinear
 parameter by the median of its start map (T1 ≈ 1), the phase is in radians; the Jacobi
@@ -217,15 +224,19 @@ def _mean_gain(problem: ContrastProblem) -> float:
     )
 
 
-def _objective(problem: ContrastProblem, img: torch.Tensor, rhs: torch.Tensor, const: float) -> float:
-    nx = problem.normal(img)
-    return (
-        float(
-            0.5 * torch.vdot(img.reshape(-1), nx.reshape(-1)).real
-            - torch.vdot(rhs.reshape(-1), img.reshape(-1)).real
-        )
-        + const
-    )
+def _objective(problem: ContrastProblem, img: torch.Tensor, data: torch.Tensor) -> torch.Tensor:
+    """``½‖A x − y‖²`` from the residual, summed in float64 (differentiable).
+
+    The expanded form ``½xᴴAᴴAx − Re⟨Aᴴy, x⟩ + ½‖y‖²`` cancels two numbers ~10⁴× larger than
+    the cost near the optimum, which float32 leaves with an error of the cost's own size
+    (the IRGNM costs then rose and fell by ~25 % at random, and a line search saw noise).
+    """
+    r = torch.view_as_real(problem.forward(img) - data).to(torch.float64)
+    return 0.5 * r.square().sum()
+
+
+#: Halvings of an IRGNM step that would raise the data cost.
+_BACKTRACKS = 3
 
 
 def _irgnm(
@@ -233,7 +244,7 @@ def _irgnm(
     vox: _Voxels,
     p0: torch.Tensor,
     rhs: torch.Tensor,
-    const: float,
+    data: torch.Tensor,
     *,
     iterations: int,
     inner_iterations: int,
@@ -245,6 +256,7 @@ def _irgnm(
     """IRGNM iterations; yields ``(k, p, cost, α)`` per outer iteration, returns ``p``."""
     p = p0.clone()
     alpha = alpha0
+    last = math.inf
     for k in range(1, iterations + 1):
         s, d = vox.signal_and_jacobian(p)
         img = vox.image(s)
@@ -265,43 +277,68 @@ def _irgnm(
             conjugate_gradient_steps(normal, _solve(chol, g), max_iterations=inner_iterations, tolerance=1e-5)
         )
         step = _solve_t(chol, z)
-        p = vox.project(p + step)
+        trial = vox.project(p + step)
+        cost = float(_objective(problem, vox.image(vox.signal(trial)), data))
+        for _ in range(_BACKTRACKS):  # a step that raises the data cost is halved (small α)
+            if cost <= last:
+                break
+            step = 0.5 * step
+            trial = vox.project(p + step)
+            cost = float(_objective(problem, vox.image(vox.signal(trial)), data))
+        p, last = trial, cost
         alpha = max(alpha * reduction, alpha_min)
-        cost = _objective(problem, vox.image(vox.signal(p)), rhs, const)
         yield (k, p, cost, alpha)
     return p
+
+
+#: Start values this close (as a fraction of the range) to a bound are moved inside for L-BFGS.
+_LBFGS_EDGE = 1e-4
 
 
 def _lbfgs(
     problem: ContrastProblem,
     vox: _Voxels,
     p0: torch.Tensor,
-    rhs: torch.Tensor,
-    const: float,
+    data: torch.Tensor,
     *,
     iterations: int,
     inner_iterations: int,
-    alpha_min: float,
+    alpha: float,
     gain: float,
 ) -> Any:
-    """L-BFGS over autograd; yields ``(k, p, cost, α_min)`` per outer step, returns ``p``."""
+    """L-BFGS over autograd; yields ``(k, p, cost, α)`` per outer step, returns ``p``.
+
+    The unknowns are ``q = (c, w, φ)`` with ``θ/unit = lo + (hi − lo)·σ(w)`` (σ the logistic
+    function): every ``q`` the line search tries is a valid parameter set. Each unknown is
+    divided by its Jacobi scale ``(gain·Σₙ|∂S/∂q|² + floor)^{-1/2}`` at the start (``floor``:
+    ``α`` and 1 % of the median over the voxels, so that unidentifiable voxels, e.g. T1 where
+    ``b ≈ 0``, are not stretched 300-fold). The cost is ``½‖A x − y‖² + ½α‖q − q₀‖²``.
+    """
+    nl = vox.n_lin
+    lo, hi = vox.lower, vox.upper
+    span = hi - lo
+
+    def params(q: torch.Tensor) -> torch.Tensor:
+        theta = lo + span * torch.sigmoid(q[:, nl:-1])
+        return torch.cat((q[:, :nl], theta, q[:, -1:]), 1)
+
     with torch.no_grad():
-        _, d = vox.signal_and_jacobian(p0)
-        pre = (d.abs().square().sum(-1).T * gain + alpha_min).clamp_min(1e-12).rsqrt()
-    z = torch.zeros_like(p0, requires_grad=True)
+        frac = ((p0[:, nl:-1] - lo) / span).clamp(_LBFGS_EDGE, 1 - _LBFGS_EDGE)
+        q0 = torch.cat((p0[:, :nl], torch.logit(frac), p0[:, -1:]), 1)
+        _, d = vox.signal_and_jacobian(params(q0))
+        chain = torch.ones_like(q0)
+        chain[:, nl:-1] = span * frac * (1 - frac)  # dθ/dw
+        h = d.abs().square().sum(-1).T * chain.square() * gain  # (V, P)
+        floor = torch.clamp(0.01 * h.median(0).values, min=max(alpha, 1e-12))
+        pre = (h + floor).rsqrt()
+    z = torch.zeros_like(q0, requires_grad=True)
     opt = torch.optim.LBFGS(
         [z], lr=1.0, max_iter=inner_iterations, history_size=10, line_search_fn="strong_wolfe"
     )
 
     def loss_of(zz: torch.Tensor) -> torch.Tensor:
-        p = p0 + zz * pre
-        img = vox.image(vox.signal(p))
-        nx = problem.normal(img)
-        data = (
-            0.5 * torch.vdot(img.reshape(-1), nx.reshape(-1)).real
-            - torch.vdot(rhs.reshape(-1), img.reshape(-1)).real
-        )
-        return data + const + 0.5 * alpha_min * (zz * pre).square().sum()
+        img = vox.image(vox.signal(params(q0 + zz * pre)))
+        return _objective(problem, img, data) + 0.5 * alpha * (zz * pre).square().sum()
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
@@ -313,10 +350,9 @@ def _lbfgs(
     for k in range(1, iterations + 1):
         opt.step(closure)  # type: ignore[no-untyped-call]
         with torch.no_grad():
-            p = vox.project(p0 + z * pre)
-            z.copy_((p - p0) / pre)
-            cost = float(loss_of(z))
-        yield (k, p, cost, alpha_min)
+            p = params(q0 + z * pre)
+            cost = float(_objective(problem, vox.image(vox.signal(p)), data))
+        yield (k, p, cost, alpha)
     return p
 
 
@@ -559,18 +595,18 @@ def model_based_steps(
     scale = float(images.abs().max()) or 1.0
     vox, p0 = _start(setup, start, images, phase, scale)
     rhs = problem.rhs / scale
-    const = problem.encoding.constant / scale**2
+    data = problem.data / scale
     gain = _mean_gain(problem)
     if solver == "irgnm":
         gen = _irgnm(
-            problem, vox, p0, rhs, const, iterations=int(iterations), inner_iterations=int(inner_iterations),
+            problem, vox, p0, rhs, data, iterations=int(iterations), inner_iterations=int(inner_iterations),
             alpha0=float(regularization_weight), reduction=float(reduction),
             alpha_min=float(min_regularization_weight), gain=gain,
         )  # fmt: skip
     else:
         gen = _lbfgs(
-            problem, vox, p0, rhs, const, iterations=int(iterations), inner_iterations=int(inner_iterations),
-            alpha_min=float(min_regularization_weight), gain=gain,
+            problem, vox, p0, data, iterations=int(iterations), inner_iterations=int(inner_iterations),
+            alpha=float(min_regularization_weight), gain=gain,
         )  # fmt: skip
     throttle = PreviewThrottle()
     main = spec.info.main
