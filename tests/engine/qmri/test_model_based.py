@@ -62,8 +62,7 @@ def _median_error(raw: QMRIRaw, t1: np.ndarray, tissue: str) -> float:
     return float(np.nanmedian(np.abs(t1[m] - raw.truth["t1"][m]) / raw.truth["t1"][m]))
 
 
-def test_model_based_recovers_noise_free_maps_at_r4(ir_r4: QMRIRaw) -> None:
-    torch.set_num_threads(1)
+def test_model_based_recovers_noise_free_maps_at_r4(ir_r4: QMRIRaw, one_torch_thread: None) -> None:
     events: list[ProgressEvent] = []
     res = run(
         model_based_steps(ir_r4.kspace, "ir", maps=ir_r4.maps_for_recon, prewhitening=False, device="cpu"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from recon_engine.progress import run
 from recon_engine.qmri._prepare import resolve_options
@@ -32,8 +31,7 @@ def test_basis_is_orthonormal_and_rank_follows_energy() -> None:
     assert u8.shape == (8, 8) and kept8 == pytest.approx(1.0)
 
 
-def test_full_rank_subspace_equals_two_step_on_fully_sampled_data() -> None:
-    torch.set_num_threads(1)
+def test_full_rank_subspace_equals_two_step_on_fully_sampled_data(one_torch_thread: None) -> None:
     raw = simulate_qmri_raw("ir", n=32, acceleration=1, noise_std=0.002)
     kw = {"maps": raw.maps_for_recon, "device": "cpu"}
     two = run(map_raw_steps(raw.kspace, "ir", "two-step", sense_iterations=10, **kw))

@@ -28,8 +28,7 @@ def test_block_svt_zero_threshold_is_identity_and_low_rank_is_kept() -> None:
         block_svt(x, 0.1, 0)
 
 
-def test_llr_reduces_error_against_sense_per_contrast() -> None:
-    torch.set_num_threads(1)
+def test_llr_reduces_error_against_sense_per_contrast(one_torch_thread: None) -> None:
     raw = simulate_qmri_raw("ir", n=48, acceleration=6, noise_std=0.004, calibration_lines=6)
     truth = torch.from_numpy(raw.images)
     kw = {"maps": raw.maps_for_recon, "device": "cpu"}
