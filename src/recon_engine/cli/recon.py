@@ -1,4 +1,10 @@
-"""``mrrecon recon FILE -o OUT [...]`` and ``mrrecon run RECIPE -o OUT``: reconstruct and save."""
+"""``mrrecon recon FILE -o OUT [...]`` and ``mrrecon run RECIPE -o OUT``: reconstruct and save.
+
+The learned methods take their weights with ``--weights PATH`` (``mrrecon recon raw.h5 --method
+pnp --weights denoiser.pt -o img.nii.gz``) and their options with ``--algorithm``,
+``--sigma-start``, ``--sigma-end``, ``--schedule``, ``--penalty``, ``--cg-iterations`` (pnp) and
+``--unrolls`` (modl). An option the chosen method does not take is an error (exit 2).
+"""
 
 from __future__ import annotations
 
@@ -34,6 +40,14 @@ def _method_options(args: argparse.Namespace) -> dict[str, Any]:
         "coil_maps": (args.coil_maps, "--coil-maps"),
         "iterations": (args.iterations, "--iterations"),
         "regularization_weight": (args.lam, "--lambda"),
+        "weights": (args.weights, "--weights"),
+        "algorithm": (args.algorithm, "--algorithm"),
+        "sigma_start": (args.sigma_start, "--sigma-start"),
+        "sigma_end": (args.sigma_end, "--sigma-end"),
+        "schedule": (args.schedule, "--schedule"),
+        "penalty": (args.penalty, "--penalty"),
+        "cg_iterations": (args.cg_iterations, "--cg-iterations"),
+        "unrolls": (args.unrolls, "--unrolls"),
     }
     options: dict[str, Any] = {}
     for name, (value, flag) in given.items():
@@ -125,6 +139,7 @@ def add_parser(sub: Any) -> None:
     from recon_engine.calibration.preprocess import PARTIAL_FOURIER_METHODS
     from recon_engine.reconstructions import COMBINE_METHODS, METHODS
     from recon_engine.reconstructions.auto import EPI_CORRECTIONS
+    from recon_engine.reconstructions.pnp import PNP_ALGORITHMS, PNP_SCHEDULES
 
     pr = sub.add_parser("recon", help="reconstruct raw data and write the image")
     pr.add_argument("file", help="raw data: ISMRMRD (.h5/.mrd) or Siemens twix (.dat)")
@@ -140,6 +155,22 @@ def add_parser(sub: Any) -> None:
     pr.add_argument("--coil-maps", choices=("espirit", "walsh", "inati"), help="SENSE/CS coil sensitivities")
     pr.add_argument("--iterations", type=int, help="iterations of an iterative method")
     pr.add_argument("--lambda", dest="lam", type=float, help="regularization weight of an iterative method")
+    learned = pr.add_argument_group("learned methods (pnp, modl)")
+    learned.add_argument(
+        "--weights",
+        metavar="PATH",
+        help="pnp: denoiser weights, modl: MoDL weights (a .pt file from 'mrrecon train', read with "
+        "torch weights_only); default: the built-in weights ('builtin'; pnp also takes 'identity')",
+    )
+    learned.add_argument("--algorithm", choices=PNP_ALGORITHMS, help="pnp: splitting (default admm)")
+    learned.add_argument("--sigma-start", type=float, help="pnp: denoiser strength at the first iteration")
+    learned.add_argument("--sigma-end", type=float, help="pnp: denoiser strength at the last iteration")
+    learned.add_argument(
+        "--schedule", choices=PNP_SCHEDULES, help="pnp: denoiser strengths geometric (start→end) or constant"
+    )
+    learned.add_argument("--penalty", type=float, help="pnp: penalty rho of the data steps (units of ‖AᴴA‖)")
+    learned.add_argument("--cg-iterations", type=int, help="pnp: CG steps of each data step")
+    learned.add_argument("--unrolls", type=int, help="modl: unrolled blocks (0: as trained)")
     pr.add_argument(
         "--partial-fourier",
         choices=PARTIAL_FOURIER_METHODS,

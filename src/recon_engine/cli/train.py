@@ -20,7 +20,7 @@ __all__ = ["add_parser"]
 def add_parser(sub: Any) -> None:
     """Add the ``train`` sub-command."""
     p = sub.add_parser("train", help="train the denoiser of pnp or the MoDL network", description=__doc__)
-    p.add_argument("model", choices=["denoiser", "modl"], help="which network")
+    p.add_argument("model", choices=["denoiser", "modl"], help="which network (the denoiser of pnp, or MoDL)")
     p.add_argument("-o", "--output", required=True, help="weights file to write (.pt), updated every epoch")
     p.add_argument("--data", default=None, help="training images: a directory or a glob (default: phantoms)")
     p.add_argument("--epochs", type=int, default=10)
@@ -29,6 +29,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--size", type=int, default=64, help="training patch size in pixels")
     p.add_argument("--features", type=int, default=None, help="CNN channels")
     p.add_argument("--depth", type=int, default=None, help="CNN layers")
+    p.add_argument("--learning-rate", type=float, default=None, help="Adam's initial rate (cosine decay)")
     p.add_argument("--device", default="cpu", help="cpu (deterministic), cuda or auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", default=None, help="checkpoint to continue from")
@@ -37,7 +38,7 @@ def add_parser(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from recon_engine.learned import train_denoiser_steps, train_modl_steps
+    from recon_engine.learned import train_steps
 
     opts: dict[str, Any] = {
         "data": args.data,
@@ -48,11 +49,11 @@ def _run(args: argparse.Namespace) -> int:
         "output": args.output,
         "resume": args.resume,
     }
-    for key in ("steps", "batch_size", "features", "depth"):
+    for key in ("steps", "batch_size", "features", "depth", "learning_rate"):
         value = getattr(args, key)
         if value is not None:
             opts["steps_per_epoch" if key == "steps" else key] = value
-    gen = train_denoiser_steps(**opts) if args.model == "denoiser" else train_modl_steps(**opts)
+    gen = train_steps(args.model, **opts)
     width = 30
     while True:
         try:
