@@ -23,8 +23,11 @@ linear term).
 3. from the image itself: the ``(φ0, φ1)`` that minimise the entropy of the
    coil-combined image (Atkinson et al. 1997, doi:10.1109/42.650886; for EPI ghosts
    e.g. Clare, ISMRM 2003), by a grid search refined with Nelder–Mead. Entropy cannot
-   tell ``φ0`` from ``φ0 + π`` (they swap object and ghost), so the solution with more
-   energy in the central half of the phase-encoding FOV is kept.
+   tell ``φ0`` from ``φ0 + π`` (they swap object and ghost), so the solution with clearly
+   more energy in the central half of the phase-encoding FOV is kept
+   (:data:`DECISIVE_CENTRAL_RATIO`); when an object spans the FOV both have about the same,
+   and the smaller correction ``|φ0| ≤ π/2`` is kept (ghost-free data, e.g. simulated, then
+   stays uncorrected instead of having object and ghost swapped).
 
 Data with a trajectory (ramp-sampled EPI from a Pulseq ``.seq``) is taken to the hybrid
 domain line by line by regularized least squares on its own ``kx`` positions; the
@@ -45,6 +48,7 @@ from recon_engine.data.kspace import KSpace
 from recon_engine.errors import DataError, ParameterError
 
 __all__ = [
+    "DECISIVE_CENTRAL_RATIO",
     "EpiPhase",
     "apply_epi_phase",
     "epi_phase_correction",
@@ -53,6 +57,12 @@ __all__ = [
 ]
 
 Method = Literal["auto", "navigators", "reference", "image"]
+
+#: The image estimate keeps the ``φ0`` or ``φ0 + π`` solution with more energy in the central
+#: half of the phase-encoding FOV only when it has at least this many times the other's; below,
+#: the smaller ``|φ0|`` (measured: real Pulseq EPI 6.6, simulated brain 2.9, a Shepp–Logan
+#: filling 92 % of the FOV 1.29, where the central test picked the swapped solution).
+DECISIVE_CENTRAL_RATIO = 2.0
 
 
 @dataclass(frozen=True)
@@ -159,9 +169,14 @@ def _image_phase_one(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
         img = a + np.exp(-1j * (p0 + c1 * x)) * b
         return float(np.sum(np.abs(img[..., centre, :]) ** 2))
 
-    if central(c0 + np.pi) > central(c0):  # the other solution puts the object at the centre
-        c0 += np.pi
-    return float(np.angle(np.exp(1j * c0))), c1
+    c0 = float(np.angle(np.exp(1j * c0)))
+    alt = float(np.angle(np.exp(1j * (c0 + np.pi))))
+    e0, e1 = central(c0), central(alt)
+    if max(e0, e1) < DECISIVE_CENTRAL_RATIO * min(e0, e1):
+        # object and ghost both fill the central half (an object spanning the phase-encoding FOV):
+        # the image cannot tell them apart, so keep the smaller correction
+        return (c0 if abs(c0) <= abs(alt) else alt), c1
+    return (alt if e1 > e0 else c0), c1
 
 
 def _image_phase(hyb: Hybrid) -> tuple[np.ndarray, np.ndarray]:

@@ -7,6 +7,8 @@
 - :func:`simulate_cartesian`: image → :class:`~recon_engine.data.kspace.KSpace` with
   undersampling, calibration lines, readout oversampling, correlated noise and a noise scan.
 - :func:`sample_path`: the project's sample ISMRMRD files (:data:`SAMPLES`).
+- :func:`simulate_seq` / :func:`simulate_seq_steps`: Bloch simulation of a Pulseq sequence on
+  a phantom (:data:`SEQ_PHANTOMS`), raw data with the sequence's ADC layout.
 """
 
 from recon_engine.simulate.acquire import cartesian_mask, noise_covariance, simulate_cartesian
@@ -29,12 +31,15 @@ from recon_engine.simulate.sample_data import (
     sample_path,
     simulate_sample,
 )
+from recon_engine.simulate.seq_sim import PHANTOMS as SEQ_PHANTOMS
+from recon_engine.simulate.seq_sim import simulate_seq, simulate_seq_steps
 from recon_engine.simulate.trajectories import GOLDEN_ANGLE_RAD, epi, radial, simulate_noncartesian, spiral
 
 __all__ = [
     "ELLIPSES",
     "GOLDEN_ANGLE_RAD",
     "SAMPLES",
+    "SEQ_PHANTOMS",
     "TISSUES",
     "Ellipse",
     "Tissue",
@@ -53,6 +58,8 @@ __all__ = [
     "simulate_cartesian",
     "simulate_noncartesian",
     "simulate_sample",
+    "simulate_seq",
+    "simulate_seq_steps",
     "spiral",
     "tissue_maps",
 ]

@@ -66,6 +66,22 @@ PhantomLike = str | os.PathLike[str] | Mapping[str, np.ndarray]
 """``"brain"``, ``"shepp-logan"``, a ``.npz``/``.npy``/NIfTI file or a mapping of maps."""
 
 _YIELD_S = 0.25  # progress events at most this far apart in time (when work allows)
+_PREVIEW_MAX = 512  # preview rows/columns at most (every n-th ADC event / sample beyond)
+
+
+def _signal_preview(samples: list[np.ndarray], done: np.ndarray) -> np.ndarray:
+    """float32 ``(ADC events, samples)`` ``log(1 + |s|/s_max)`` (coil RSS) of the events simulated so far."""
+    n = len(samples)
+    width = max((b.shape[1] for b in samples), default=1)
+    rs, cs = max(1, -(-n // _PREVIEW_MAX)), max(1, -(-width // _PREVIEW_MAX))
+    rows = range(0, n, rs)
+    out = np.zeros((len(rows), -(-width // cs)), np.float32)
+    for i, j in enumerate(rows):
+        if done[j]:
+            b = samples[j][:, ::cs]
+            out[i, : b.shape[1]] = np.sqrt(np.sum(np.abs(b) ** 2, axis=0))
+    peak = float(out.max())
+    return np.log1p(out / peak * 1e3).astype(np.float32) if peak > 0 else out
 
 
 def _as_sequence(seq: SeqLike) -> PulseqSequence:
@@ -297,8 +313,12 @@ def simulate_seq_steps(
     Yields
     ------
     ProgressEvent
-        Stage ``"simulate"``, events done / total, ``metrics["isochromat_steps"]``; at
-        least every 0.25 s of work (plus the first and last event).
+        Stage ``"simulate"``, events done / total, ``metrics["isochromat_steps"]``; about
+        every 0.25 s of work (at most 4 a second; plus the first and last event), each after
+        the first with ``preview``: float32 ``(ADC events, samples)`` ``log(1 + 1000·|s|/max|s|)``
+        of the coil-RSS signal simulated so far (acquisition order, zeros not yet simulated;
+        every n-th row/column beyond 512). Closing the generator stops the simulation at the
+        next event; nothing is left behind.
 
     Returns
     -------
@@ -373,6 +393,7 @@ def simulate_seq_steps(
     started = last_yield = time.monotonic()
     t_cur = 0.0
     m_cur = np.zeros(3)
+    done = np.zeros(len(samples), bool)
     yield ProgressEvent("simulate", 0, total, metrics={"isochromat_steps": 0.0})
     for i, ev in enumerate(timeline.events):
         if isinstance(ev, RfPulse):
@@ -394,13 +415,20 @@ def simulate_seq_steps(
             mk = timeline.moment.at(times)
             sig = readout(state, iso, mk - m_cur, times - t_cur, ev.phase_rad)
             samples[ev.index] = sig.cpu().numpy()
+            done[ev.index] = True
             free_precess(state, iso, mk[-1] - m_cur, float(times[-1] - t_cur))
             steps += iso.n * (times.size + 1)
             t_cur, m_cur = float(times[-1]), mk[-1]
         now = time.monotonic()
         if now - last_yield >= _YIELD_S or i == total - 1:
             last_yield = now
-            yield ProgressEvent("simulate", i + 1, total, metrics={"isochromat_steps": float(steps)})
+            yield ProgressEvent(
+                "simulate",
+                i + 1,
+                total,
+                preview=_signal_preview(samples, done),
+                metrics={"isochromat_steps": float(steps)},
+            )
     elapsed = time.monotonic() - started
     if voxel_shape == "box":
         _box_factor(samples, s.kspace_adc(), fov3, shape, int(isochromats))
