@@ -17,12 +17,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from recon_engine.batch.fit import FitRecipe, load_batch_recipe
 from recon_engine.batch.inputs import InputEntry, expand_inputs, output_names
 from recon_engine.batch.report import REPORT_NAME, BatchEvent, BatchReport, FileResult
 from recon_engine.batch.task import Job, one_line, recipe_hash, reconstruct_file, up_to_date
 from recon_engine.errors import ParameterError, ReconError
 from recon_engine.progress import ProgressCallback, Steps, run
-from recon_engine.recipe import Recipe, load_recipe
+from recon_engine.recipe import Recipe
 
 __all__ = ["THREAD_VARIABLES", "default_workers", "run_batch", "run_batch_steps"]
 
@@ -110,7 +111,7 @@ def _running(client: Any) -> int:
 
 
 def run_batch_steps(
-    recipe: Recipe | str | os.PathLike[str],
+    recipe: Recipe | FitRecipe | str | os.PathLike[str],
     inputs: Sequence[str | os.PathLike[str]],
     output_dir: str | os.PathLike[str],
     *,
@@ -120,7 +121,7 @@ def run_batch_steps(
     device: str | None = None,
     resume: bool = False,
     seq: str | os.PathLike[str] | None = None,
-    output_format: str = "h5",
+    output_format: str | None = None,
     retries: int = 1,
 ) -> Steps[BatchReport]:
     """A batch as a progress generator: yields :class:`BatchEvent`, returns the :class:`BatchReport`.
@@ -128,10 +129,14 @@ def run_batch_steps(
     Parameters
     ----------
     recipe
-        A :class:`~recon_engine.recipe.Recipe` or a recipe YAML path; its method, options,
-        preprocessing and read options are applied to every input.
+        A :class:`~recon_engine.recipe.Recipe`, a :class:`~recon_engine.batch.fit.FitRecipe`
+        or a YAML path of either (``mrrecon_recipe`` / ``mrrecon_fit_recipe``); its method,
+        options, preprocessing and read options (or its model, times and fit options) are
+        applied to every input.
     inputs
-        Raw data files (ISMRMRD, Siemens twix), directories and glob patterns.
+        Raw data files (ISMRMRD, Siemens twix), directories and glob patterns; for a fit
+        recipe without a mapping method, image series (``.npy``, NIfTI, DICOM directories,
+        ISMRMRD images).
     output_dir
         Created if needed; gets ``<input stem>.<format>`` per input, its sidecar
         ``<input stem>.mrrecon.json`` and ``batch_report.json``.
@@ -147,9 +152,11 @@ def run_batch_steps(
     resume
         Skip inputs whose output exists with a sidecar of the same recipe hash and input.
     seq
-        Pulseq ``.seq`` for every input (default: the recipe's).
+        Pulseq ``.seq`` for every input (default: the recipe's); not for fit recipes.
     output_format
-        ``"h5"`` (ISMRMRD images), ``"npy"``, ``"nii"`` or ``"nii.gz"``.
+        ``"h5"`` (ISMRMRD images, the default), ``"npy"``, ``"nii"`` or ``"nii.gz"``; for a
+        fit recipe ``"npz"`` (the default: one file of maps) or ``"nii.gz"`` (a directory
+        ``<stem>_maps`` with one NIfTI per map).
     retries
         Dask retries of a task that raised (a killed worker's tasks are rescheduled anyway).
 
@@ -172,13 +179,18 @@ def run_batch_steps(
         raise ParameterError("workers and threads per worker must be at least 1")
     if not inputs:
         raise ParameterError("no batch inputs given (files, directories or glob patterns)")
-    rec = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    rec = recipe if isinstance(recipe, Recipe | FitRecipe) else load_batch_recipe(recipe)
+    fit = isinstance(rec, FitRecipe)
+    series = isinstance(rec, FitRecipe) and not rec.raw
+    if fit and seq is not None:
+        raise ParameterError("--seq applies to reconstruction recipes, not to fit recipes")
+    fmt = output_format or ("npz" if fit else "h5")
     seq_s = None if seq is None else str(Path(seq).absolute())
     device = rec.device if device is None else str(device)
-    digest = recipe_hash(rec, device=device, seq=seq_s, fmt=output_format)
+    digest = recipe_hash(rec, device=device, seq=seq_s, fmt=fmt)
     out_dir = Path(output_dir).expanduser().absolute()
-    entries: list[InputEntry] = expand_inputs(inputs)
-    outputs = output_names([e.path for e in entries], out_dir, output_format)
+    entries: list[InputEntry] = expand_inputs(inputs, series=series)
+    outputs = output_names([e.path for e in entries], out_dir, fmt, fit=fit)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     results: list[FileResult | None] = [None] * len(entries)
@@ -306,7 +318,7 @@ def _drive(
 
 
 def run_batch(
-    recipe: Recipe | str | os.PathLike[str],
+    recipe: Recipe | FitRecipe | str | os.PathLike[str],
     inputs: Sequence[str | os.PathLike[str]],
     output_dir: str | os.PathLike[str],
     *,
@@ -317,7 +329,7 @@ def run_batch(
     resume: bool = False,
     progress: ProgressCallback | None = None,
     seq: str | os.PathLike[str] | None = None,
-    output_format: str = "h5",
+    output_format: str | None = None,
     retries: int = 1,
 ) -> BatchReport:
     """Run a recipe over many files and return the report (see :func:`run_batch_steps`).

@@ -1,8 +1,10 @@
-"""One batch task: reconstruct one file with a recipe, save it atomically, write its sidecar.
+"""One batch task: reconstruct (or fit) one input with a recipe, save it atomically, write its sidecar.
 
 :func:`reconstruct_file` runs inside a Dask worker process (or in the caller's process for
 a plain loop). It never raises for a bad file or an engine error: the result dict carries
-``status="failed"`` and a one-line reason, so one bad file never stops a batch.
+``status="failed"`` and a one-line reason, so one bad file never stops a batch. With a
+:class:`~recon_engine.batch.fit.FitRecipe` the input is an image series (or multi-contrast
+raw data) and the output its parameter maps (:func:`recon_engine.qmri.write_maps`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from recon_engine.batch.fit import FitRecipe
 from recon_engine.recipe import Recipe
 
 __all__ = [
@@ -41,7 +44,9 @@ def one_line(exc: BaseException) -> str:
     return text if isinstance(exc, ReconError) else f"{type(exc).__name__}: {text}"
 
 
-def recipe_hash(recipe: Recipe, *, device: str | None = None, seq: str | None = None, fmt: str = "") -> str:
+def recipe_hash(
+    recipe: Recipe | FitRecipe, *, device: str | None = None, seq: str | None = None, fmt: str = ""
+) -> str:
     """SHA-256 of what decides a batch output: read options, method, options, preprocessing, device.
 
     The recipe's own input file and hashes and the package versions are left out (a batch
@@ -58,6 +63,10 @@ def recipe_hash(recipe: Recipe, *, device: str | None = None, seq: str | None = 
     fmt
         Output format.
     """
+    if isinstance(recipe, FitRecipe):
+        fit = {**recipe.fit_section(), "device": recipe.device if device is None else device}
+        text = json.dumps({"fit": fit, "format": fmt}, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
     d = {
         "read": recipe.read_options,
         "seq": recipe.seq if seq is None else seq,
@@ -74,7 +83,7 @@ def recipe_hash(recipe: Recipe, *, device: str | None = None, seq: str | None = 
 def sidecar_path(output: Path) -> Path:
     """Sidecar JSON of an output file (``scan.nii.gz`` → ``scan.mrrecon.json``)."""
     name = output.name
-    for ext in (".nii.gz", ".npy", ".nii", ".h5", ".mrd"):
+    for ext in (".nii.gz", ".npy", ".npz", ".nii", ".h5", ".mrd"):
         if name.endswith(ext):
             return output.with_name(name[: -len(ext)] + SIDECAR_SUFFIX)
     return output.with_name(name + SIDECAR_SUFFIX)
@@ -89,11 +98,11 @@ class Job:
     index
         Position in the batch.
     input
-        Raw data file.
+        Raw data file (or image series: file or DICOM directory, for a fit recipe).
     output
-        Output image file.
+        Output image file (maps ``.npz`` or NIfTI-map directory for a fit recipe).
     recipe
-        What to run (its ``input_file`` is ignored).
+        What to run (its ``input_file`` is ignored): a reconstruction or a fit recipe.
     recipe_hash
         :func:`recipe_hash` of the batch.
     device
@@ -107,7 +116,7 @@ class Job:
     index: int
     input: str
     output: str
-    recipe: Recipe
+    recipe: Recipe | FitRecipe
     recipe_hash: str
     device: str = "auto"
     seq: str | None = None
@@ -115,9 +124,26 @@ class Job:
 
 
 def _file_sha256(path: str) -> str:
+    """SHA-256 of a file, or of a directory's files (names and contents, sorted; a DICOM series)."""
     from recon_engine.recipe import file_sha256
 
-    return file_sha256(path)
+    p = Path(path)
+    if not p.is_dir():
+        return file_sha256(p)
+    h = hashlib.sha256()
+    for f in sorted(q for q in p.iterdir() if q.is_file()):
+        h.update(f.name.encode() + b"\0" + file_sha256(f).encode())
+    return h.hexdigest()
+
+
+def _signature(path: str) -> tuple[int, int]:
+    """(size, mtime_ns) of a file; summed and latest over a directory's files."""
+    p = Path(path)
+    if not p.is_dir():
+        st = p.stat()
+        return st.st_size, st.st_mtime_ns
+    stats = [q.stat() for q in p.iterdir() if q.is_file()]
+    return sum(st.st_size for st in stats), max((st.st_mtime_ns for st in stats), default=0)
 
 
 def _write_json(path: Path, d: dict[str, Any]) -> None:
@@ -147,6 +173,8 @@ def reconstruct_file(job: Job) -> dict[str, Any]:
     base: dict[str, Any] = {"index": job.index, "worker": worker}
     try:
         torch.set_num_threads(max(1, int(job.threads)))
+        if isinstance(job.recipe, FitRecipe):
+            return {**base, **_fit_file(job, t0, worker)}
         from recon_engine.api import save
         from recon_engine.progress import run
         from recon_engine.recipe import _versions, run_recipe_steps
@@ -156,7 +184,7 @@ def reconstruct_file(job: Job) -> dict[str, Any]:
         image = run(run_recipe_steps(recipe, input_file=job.input))
         out = Path(job.output)
         written = [str(p) for p in save(image, out)]
-        st = os.stat(job.input)
+        size, mtime = _signature(job.input)
         applied = dataclasses.replace(
             recipe,
             input_file=job.input,
@@ -170,8 +198,8 @@ def reconstruct_file(job: Job) -> dict[str, Any]:
             {
                 "input": job.input,
                 "input_sha256": applied.input_sha256,
-                "input_size": st.st_size,
-                "input_mtime_ns": st.st_mtime_ns,
+                "input_size": size,
+                "input_mtime_ns": mtime,
                 "outputs": written,
                 "recipe_hash": job.recipe_hash,
                 "recipe": applied.to_dict(),
@@ -192,6 +220,46 @@ def reconstruct_file(job: Job) -> dict[str, Any]:
         }
 
 
+def _fit_file(job: Job, t0: float, worker: str) -> dict[str, Any]:
+    """The fit-recipe task: fit the series, write the maps, write the sidecar (may raise)."""
+    import torch
+
+    from recon_engine.batch.fit import run_fit_steps
+    from recon_engine.progress import run
+    from recon_engine.qmri import write_maps
+    from recon_engine.recipe import _versions
+
+    assert isinstance(job.recipe, FitRecipe)
+    recipe = dataclasses.replace(job.recipe, device=job.device)
+    result, affine = run(run_fit_steps(recipe, job.input))
+    out = Path(job.output)
+    written = [str(p) for p in write_maps(result, out, affine=affine)]
+    size, mtime = _signature(job.input)
+    applied = dataclasses.replace(
+        recipe, input_file=job.input, input_sha256=_file_sha256(job.input), environment=_versions()
+    )
+    seconds = time.perf_counter() - t0
+    _write_json(
+        sidecar_path(out),
+        {
+            "input": job.input,
+            "input_sha256": applied.input_sha256,
+            "input_size": size,
+            "input_mtime_ns": mtime,
+            "outputs": written,
+            "recipe_hash": job.recipe_hash,
+            "recipe": applied.to_dict(),
+            "versions": applied.environment,
+            "voxels": int(result.mask.sum()),
+            "failed_voxels": int(result.options.get("failed_voxels", 0) or 0),
+            "torch_threads": torch.get_num_threads(),
+            "worker": worker,
+            "seconds": round(seconds, 4),
+        },
+    )
+    return {"status": "ok", "seconds": seconds, "outputs": written, "error": None}
+
+
 def up_to_date(input_path: Path, output: Path, digest: str) -> bool:
     """Whether ``output`` exists and was made from this input with a recipe of hash ``digest``.
 
@@ -203,10 +271,10 @@ def up_to_date(input_path: Path, output: Path, digest: str) -> bool:
         d = json.loads(side.read_text())
         if d.get("recipe_hash") != digest or not all(Path(p).is_file() for p in d.get("outputs", [])):
             return False
-        if not output.is_file():
+        if not output.exists():
             return False
-        st = input_path.stat()
-        if d.get("input_size") == st.st_size and d.get("input_mtime_ns") == st.st_mtime_ns:
+        size, mtime = _signature(str(input_path))
+        if d.get("input_size") == size and d.get("input_mtime_ns") == mtime:
             return True
         return bool(d.get("input_sha256") == _file_sha256(str(input_path)))
     except (OSError, ValueError, AttributeError):

@@ -1,5 +1,8 @@
 """``mrrecon batch RECIPE INPUT... -o OUTDIR``: one recipe over many raw files on Dask.
 
+RECIPE is a reconstruction recipe (raw files in, images out) or a fit recipe
+(``mrrecon_fit_recipe``: image series in, qMRI maps out; see :mod:`recon_engine.batch.fit`).
+
 Exit status: 0 when every file was reconstructed (or skipped by ``--resume``), 1 when
 some failed (each with its one-line reason in the summary and ``batch_report.json``),
 2 for bad usage (unreadable recipe, no inputs, unknown format, unreachable scheduler).
@@ -76,7 +79,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     """Register ``mrrecon batch``."""
-    from recon_engine.batch import OUTPUT_FORMATS
+    from recon_engine.batch import FIT_OUTPUT_FORMATS, OUTPUT_FORMATS
 
     p = sub.add_parser(
         "batch",
@@ -84,10 +87,18 @@ def add_parser(sub: Any) -> None:
         description="Reconstruct every INPUT with the recipe; one Dask task per file. Exit status 0: all "
         "files done; 1: some failed (see the summary and batch_report.json); 2: bad usage.",
     )
-    p.add_argument("recipe", help="recipe YAML (mrrecon recon --save-recipe, or the GUI)")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="raw data files, directories or glob patterns")
+    p.add_argument("recipe", help="recipe YAML (mrrecon recon --save-recipe, the GUI) or a fit recipe")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="raw data files, directories or glob patterns (image series for a fit recipe)",
+    )
     p.add_argument("-o", "--output", required=True, help="output directory (created if needed)")
-    p.add_argument("--format", choices=OUTPUT_FORMATS, default="h5", help="output format (default h5)")
+    formats = tuple(dict.fromkeys((*OUTPUT_FORMATS, *FIT_OUTPUT_FORMATS)))
+    p.add_argument(
+        "--format", choices=formats, help="output format (default h5; fit recipes: npz, or nii.gz maps)"
+    )
     p.add_argument("--seq", help="Pulseq .seq applied to every input (twix without labels)")
     p.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
     p.add_argument("--workers", type=int, help="local cluster: number of worker processes (default: cores)")
