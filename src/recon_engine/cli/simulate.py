@@ -2,6 +2,11 @@
 
 Simulates a Pulseq sequence on a phantom (:func:`recon_engine.simulate.seq_sim.simulate_seq`)
 and writes the raw data as ISMRMRD; ``mrrecon recon raw.h5`` reconstructs it.
+
+``mrrecon simulate --qmri ir|molli|vfa|mese [--acceleration R] [--calibration-lines L] [--matrix N]
+[--coils C] [--noise σ] -o raw.h5``: undersampled multi-coil multi-contrast raw data of the tissue phantom
+(:func:`recon_engine.simulate.qmri_raw.write_qmri_raw`), read back by ``mrrecon fit raw.h5
+--model ir --method model-based``.
 """
 
 from __future__ import annotations
@@ -13,10 +18,38 @@ from typing import Any
 __all__ = ["add_parser"]
 
 
+def _cmd_simulate_qmri(args: argparse.Namespace) -> int:
+    """``--qmri KIND``: simulated multi-contrast raw data of the tissue phantom (ISMRMRD)."""
+    from recon_engine.simulate.qmri_raw import write_qmri_raw
+
+    path, raw = write_qmri_raw(
+        args.qmri, args.output, overwrite=args.overwrite, n=args.matrix or 64, acceleration=args.acceleration,
+        n_coils=args.coils, noise_std=0.002 if args.noise is None else args.noise, seed=args.seed,
+        calibration_lines=args.calibration_lines,
+    )  # fmt: skip
+    label = "flip angles" if raw.model == "vfa" else ("TE" if raw.model == "mese" else "TI")
+    unit = "deg" if raw.model == "vfa" else "ms"
+    print(
+        f"{path}: {raw.kind} {tuple(raw.kspace.data.shape)}, {len(raw.times)} {label} "
+        f"{', '.join(f'{v:g}' for v in raw.times)} {unit}, R = {raw.acceleration:g} "
+        f"(effective {raw.effective_acceleration:.2f}); fit: mrrecon fit {path} --model {raw.model} "
+        "--method model-based -o maps.npz"
+    )
+    return 0
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    from recon_engine.errors import ParameterError
     from recon_engine.io.ismrmrd_write import write_ismrmrd
     from recon_engine.progress import ProgressEvent
     from recon_engine.simulate.seq_sim import simulate_seq
+
+    if args.qmri is not None:
+        if args.seq is not None:
+            raise ParameterError(f"give a .seq file or --qmri, not both ({args.seq}, --qmri {args.qmri})")
+        return _cmd_simulate_qmri(args)
+    if args.seq is None:
+        raise ParameterError("give a Pulseq .seq file to simulate, or --qmri ir|molli|vfa|mese")
 
     def show(event: ProgressEvent) -> None:
         if not args.quiet:
@@ -28,7 +61,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         args.phantom,
         progress=show,
         coils=args.coils,
-        noise=args.noise,
+        noise=0.0 if args.noise is None else args.noise,
         b0=args.b0,
         isochromats=args.isochromats,
         matrix=matrix,
@@ -50,11 +83,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def add_parser(sub: Any) -> None:
     """Register ``mrrecon simulate`` on the ``mrrecon`` sub-command parser."""
     p = sub.add_parser("simulate", help="simulate a Pulseq .seq on a phantom and write ISMRMRD raw data")
-    p.add_argument("seq", help="Pulseq .seq file (versions 1.2-1.5)")
+    p.add_argument("seq", nargs="?", help="Pulseq .seq file (versions 1.2-1.5); not with --qmri")
     p.add_argument("--phantom", default="brain", help="brain | shepp-logan | maps .npz/.npy/NIfTI")
     p.add_argument("--matrix", type=int, help="phantom grid N x N (default: the sequence's matrix)")
     p.add_argument("--coils", type=int, default=8, help="receive coils (ring array)")
-    p.add_argument("--noise", type=float, default=0.0, help="noise standard deviation per k-space sample")
+    p.add_argument(
+        "--noise", type=float, default=None,
+        help="noise standard deviation per k-space sample (default 0; with --qmri 0.002)",
+    )  # fmt: skip
     p.add_argument("--b0", default=None, help="B0 map in Hz (.npy/.npz/NIfTI) or 'none'")
     p.add_argument("--isochromats", type=int, default=4, help="isochromats per voxel")
     p.add_argument("--spoiling", choices=("sequence", "ideal"), default="sequence")
@@ -63,4 +99,17 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-o", "--output", required=True, help="output ISMRMRD file (.h5)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    p.add_argument(
+        "--qmri", choices=("ir", "molli", "vfa", "mese"), default=None,
+        help="instead of SEQ: undersampled multi-coil multi-contrast raw data of the tissue phantom "
+        "(IR 8 TIs, MOLLI 5(3)3, VFA 6 angles, MESE 12 echoes); --matrix default 64",
+    )  # fmt: skip
+    p.add_argument(
+        "--acceleration", type=int, default=4,
+        help="with --qmri: every R-th phase-encoding line per contrast (shifted per contrast)",
+    )  # fmt: skip
+    p.add_argument(
+        "--calibration-lines", type=int, default=12,
+        help="with --qmri: fully sampled central lines in every contrast (ESPIRiT needs ~12 at 64²)",
+    )  # fmt: skip
     p.set_defaults(func=_cmd_simulate)

@@ -23,7 +23,9 @@ sharp; errors are evaluated in eroded tissue masks, :func:`tissue_masks`).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,16 +40,20 @@ from recon_engine.simulate.phantom import TISSUES, tissue_maps
 from recon_engine.simulate.trajectories import radial, spiral
 
 __all__ = [
+    "QMRI_CARTESIAN_KINDS",
     "QMRI_RAW_KINDS",
     "QMRIRaw",
     "contrast_masks",
     "mrf_schedule",
     "simulate_qmri_raw",
     "tissue_masks",
+    "write_qmri_raw",
 ]
 
 #: Acquisitions :func:`simulate_qmri_raw` knows.
 QMRI_RAW_KINDS: tuple[str, ...] = ("ir", "molli", "vfa", "mese", "mrf")
+#: The Cartesian ones (:func:`write_qmri_raw`, ``mrrecon simulate --qmri``).
+QMRI_CARTESIAN_KINDS: tuple[str, ...] = ("ir", "molli", "vfa", "mese")
 
 _IR_TI = (50.0, 150.0, 300.0, 600.0, 1000.0, 1600.0, 2500.0, 4000.0)
 _MOLLI_TI = (100.0, 180.0, 1100.0, 1180.0, 2100.0, 2180.0, 3100.0, 4100.0)  # 5(3)3, RR 1000 ms, sorted
@@ -364,3 +370,52 @@ def _simulate_mrf(
         truth=truth, acceleration=accel, effective_acceleration=accel, noise_std=float(noise_std),
         meta={"trajectory": trajectory},
     )  # fmt: skip
+
+
+def write_qmri_raw(
+    kind: str,
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    **options: object,
+) -> tuple[Path, QMRIRaw]:
+    """Simulate one acquisition (:func:`simulate_qmri_raw`) and write its raw data as ISMRMRD.
+
+    The file holds every contrast (``contrast`` counters), the per-contrast sampling, the noise
+    scan, and the sampling values in the header (``TI``/``TE`` lists, flip angles, TR), so that
+    ``mrrecon fit FILE --model KIND --method model-based`` and
+    :func:`recon_engine.qmri.model_based.map_raw_steps` read it back as they read scanner data.
+
+    Parameters
+    ----------
+    kind
+        One of :data:`QMRI_CARTESIAN_KINDS` (``"ir"``, ``"molli"``, ``"vfa"``, ``"mese"``).
+    path
+        Output ``.h5`` file (written to a temporary file and renamed).
+    overwrite
+        Replace an existing file.
+    **options
+        Passed to :func:`simulate_qmri_raw` (``n``, ``acceleration``, ``n_coils``, ``noise_std``,
+        ``calibration_lines``, ``seed``).
+
+    Returns
+    -------
+    (Path, QMRIRaw)
+        The written file and the simulation (with the truth maps).
+
+    Raises
+    ------
+    ParameterError
+        Unknown kind or option values.
+    ExportError
+        The file exists (without ``overwrite``) or cannot be written.
+    """
+    from recon_engine.io.ismrmrd_write import write_ismrmrd
+
+    if kind not in QMRI_CARTESIAN_KINDS:
+        raise ParameterError(
+            f"simulated qMRI raw files are written for {', '.join(QMRI_CARTESIAN_KINDS)}, not {kind!r} "
+            "(MR fingerprinting raw data: recon_engine.simulate.mrf_raw)"
+        )
+    raw = simulate_qmri_raw(kind, **options)  # type: ignore[arg-type]
+    return write_ismrmrd(raw.kspace, path, overwrite=overwrite), raw
