@@ -19,6 +19,14 @@ PnP (MRI2Qmap): ADMM over ``α`` with a denoiser as the spatial prior,
 
 With the identity denoiser the fixed point is the subspace least-squares solution (tested).
 
+The encoding is pluggable (:class:`SubspaceEncoding`: ``rhs``, ``normal``, ``expand``,
+``preview``): Cartesian multi-contrast data use ``U`` around the joint Cartesian encoding of
+:mod:`recon_engine.qmri._raw`; non-Cartesian data (MR fingerprinting, one readout per frame) use
+the subspace NUFFT with the Toeplitz normal operator of
+:class:`~recon_engine.reconstructions.subspace_nufft.SubspaceNUFFT` and are matched against the
+compressed dictionary instead of fitted (:mod:`recon_engine.qmri.mrf_raw`). The solvers
+(:func:`subspace_solve_steps`, :func:`pnp_admm_steps`) are the same for both.
+
 References
 ----------
 C. Huang, C. G. Graff, E. W. Clarkson, A. Bilgin, M. I. Altbach, "T2 mapping from highly
@@ -34,6 +42,7 @@ spatiotemporal priors and deep encoder-decoder networks", Med. Image Anal. 69:10
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -51,12 +60,28 @@ from recon_engine.qmri._raw import (
     mapping_setup_steps,
 )
 from recon_engine.qmri.fitting import fit_steps
+from recon_engine.qmri.mrf_raw import (
+    basis_from_atoms,
+    is_noncartesian,
+    match_coefficients,
+    mrf_raw_setup_steps,
+)
 from recon_engine.qmri.result import FitResult
 from recon_engine.reconstructions.llr import BlockSVT
 from recon_engine.solvers.cg import CGState, conjugate_gradient_steps
 from recon_engine.solvers.fista import FISTAState, fista_steps
 
-__all__ = ["SUBSPACE_REGULARIZATIONS", "Denoiser", "pnp_steps", "subspace_basis", "subspace_steps"]
+__all__ = [
+    "SUBSPACE_REGULARIZATIONS",
+    "Denoiser",
+    "SubspaceEncoding",
+    "identity_denoiser",
+    "pnp_admm_steps",
+    "pnp_steps",
+    "subspace_basis",
+    "subspace_solve_steps",
+    "subspace_steps",
+]
 
 #: ``denoise(x complex (batch, y, x), sigma) -> same shape``: the PnP prior.
 Denoiser = Callable[[torch.Tensor, float], torch.Tensor]
@@ -90,24 +115,28 @@ def subspace_basis(
     grid = model.grid(options)
     b = model.basis(grid, torch.as_tensor(x, dtype=torch.float64), options, {})  # (G, n, L)
     atoms = b.permute(0, 2, 1).reshape(-1, b.shape[1])
-    norms = atoms.norm(dim=1, keepdim=True)
-    atoms = atoms[norms[:, 0] > 0] / norms[norms[:, 0] > 0]
-    _, s, vh = torch.linalg.svd(atoms, full_matrices=False)
-    frac = torch.cumsum(s.square(), 0) / s.square().sum()
-    n = len(x)
-    if rank is None:
-        if not 0 < energy <= 1:
-            raise ParameterError(f"the subspace energy must be in (0, 1], got {energy}")
-        k = int(torch.searchsorted(frac, torch.tensor(energy - 1e-12, dtype=frac.dtype)).item()) + 1
-    else:
-        if int(rank) != rank or not 1 <= rank <= n:
-            raise ParameterError(f"the subspace rank must be an integer in 1..{n}, got {rank}")
-        k = int(rank)
-    k = min(k, vh.shape[0])
-    u = vh[:k].T.numpy().astype(np.float32)
-    if k < n and u.shape[1] < k:
-        raise ParameterError("the dictionary has fewer components than the rank")
-    return u, float(frac[k - 1])
+    return basis_from_atoms(atoms, energy=energy, rank=rank)
+
+
+class SubspaceEncoding(Protocol):
+    """What the subspace solvers need of an encoding over coefficient images ``α (K, y, x)``."""
+
+    @property
+    def rhs(self) -> torch.Tensor:
+        """``UᴴAᴴy`` ``(K, y, x)``."""
+        ...
+
+    def normal(self, a: torch.Tensor) -> torch.Tensor:
+        """``UᴴAᴴAU α``."""
+        ...
+
+    def expand(self, a: torch.Tensor) -> torch.Tensor:
+        """``U α`` ``(n, y, x)``."""
+        ...
+
+    def preview(self, a: torch.Tensor) -> np.ndarray:
+        """A float32 ``(y, x)`` preview image of ``α``."""
+        ...
 
 
 class _Subspace:
@@ -129,6 +158,9 @@ class _Subspace:
     @property
     def rhs(self) -> torch.Tensor:
         return self.project(self.problem.rhs)
+
+    def preview(self, a: torch.Tensor) -> np.ndarray:
+        return _preview(self.problem, self.expand(a))
 
 
 def _check(iterations: int, weight: float) -> None:
@@ -170,6 +202,37 @@ def _preview(problem: ContrastProblem, images: torch.Tensor) -> np.ndarray:
     return np.asarray(img.cpu().numpy(), dtype=np.float32)
 
 
+def subspace_solve_steps(
+    sub: SubspaceEncoding,
+    *,
+    regularization: str = "none",
+    regularization_weight: float = 0.01,
+    block_size: int = 8,
+    iterations: int = 30,
+) -> Steps[torch.Tensor]:
+    """Coefficient images ``α (K, y, x)`` by CG (``"none"``) or FISTA with LLR (generator).
+
+    Yields a ``"subspace"`` event per iteration (preview throttled); returns ``α``.
+    """
+    rhs = sub.rhs
+    gen: Generator[CGState | FISTAState, None, torch.Tensor]
+    if regularization == "llr" and regularization_weight > 0:
+        lam = regularization_weight * float(rhs.abs().max())
+        gen = fista_steps(
+            sub.normal, rhs, BlockSVT(lam, block_size), max_iterations=iterations, tolerance=1e-6
+        )
+    else:
+        gen = conjugate_gradient_steps(sub.normal, rhs, max_iterations=iterations, tolerance=1e-6)
+    throttle = PreviewThrottle()
+    while True:
+        try:
+            state = next(gen)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        pv = sub.preview(state.x) if throttle.ready() else None
+        yield ProgressEvent("subspace", state.iteration, int(iterations), pv, {"objective": state.objective})
+
+
 def subspace_steps(
     kspace: KSpace,
     model: str,
@@ -187,6 +250,7 @@ def subspace_steps(
     iterations: int = 30,
     mask_threshold: float | None = 0.05,
     max_iterations: int = 30,
+    density: str = "pipe",
     prewhitening: bool = True,
     device: DeviceLike = "auto",
     **model_options: object,
@@ -196,7 +260,9 @@ def subspace_steps(
     Parameters
     ----------
     kspace, model, times, flip_angles, tr, maps, coil_maps, prewhitening, device
-        As for :func:`~recon_engine.qmri.model_based.model_based_steps`.
+        As for :func:`~recon_engine.qmri.model_based.model_based_steps`. Non-Cartesian data (a
+        trajectory; model ``"mrf"``, one readout set per frame): see
+        :func:`~recon_engine.qmri.mrf_raw.mrf_raw_setup_steps` (``maps`` on the recon matrix).
     rank, energy
         Subspace rank, or the retained dictionary energy that chooses it (:func:`subspace_basis`).
     regularization
@@ -208,7 +274,11 @@ def subspace_steps(
     iterations
         CG / FISTA iterations.
     mask_threshold, max_iterations
-        The voxel fit of the subspace images (see :func:`~recon_engine.qmri.fit_steps`).
+        The voxel fit of the subspace images (see :func:`~recon_engine.qmri.fit_steps`);
+        non-Cartesian MRF: the matching mask (``max_iterations`` unused).
+    density
+        Non-Cartesian data: the sample weights ``W`` of the data term (``"pipe"``, ``"voronoi"``,
+        ``"none"``).
 
     Returns
     -------
@@ -221,30 +291,29 @@ def subspace_steps(
             f"unknown subspace regularization {regularization!r}; choose one of {SUBSPACE_REGULARIZATIONS}"
         )
     _check(iterations, regularization_weight)
+    solve = {
+        "regularization": regularization, "regularization_weight": regularization_weight,
+        "block_size": block_size, "iterations": iterations,
+    }  # fmt: skip
+    if is_noncartesian(kspace):
+        mrf = yield from mrf_raw_setup_steps(
+            kspace, model, flip_angles=flip_angles, tr=tr, maps=maps, coil_maps=coil_maps, density=density,
+            rank=rank, energy=energy, prewhitening=prewhitening, device=device, model_options=model_options,
+        )  # fmt: skip
+        coef = yield from subspace_solve_steps(mrf, **solve)  # type: ignore[arg-type]
+        extra = {"regularization": regularization, "iterations": int(iterations)}
+        return (
+            yield from match_coefficients(
+                mrf, coef, "subspace", extra, mask_threshold=mask_threshold, device=device
+            )
+        )
     setup = yield from mapping_setup_steps(
         kspace, model, times=times, flip_angles=flip_angles, tr=tr, maps=maps, coil_maps=coil_maps,
         prewhitening=prewhitening, device=device, model_options=model_options,
     )  # fmt: skip
     u, kept = subspace_basis(setup.spec, setup.x, setup.options, energy=energy, rank=rank)
     sub = _Subspace(setup.problem, u)
-    rhs = sub.rhs
-    gen: Generator[CGState | FISTAState, None, torch.Tensor]
-    if regularization == "llr" and regularization_weight > 0:
-        lam = regularization_weight * float(rhs.abs().max())
-        gen = fista_steps(
-            sub.normal, rhs, BlockSVT(lam, block_size), max_iterations=iterations, tolerance=1e-6
-        )
-    else:
-        gen = conjugate_gradient_steps(sub.normal, rhs, max_iterations=iterations, tolerance=1e-6)
-    throttle = PreviewThrottle()
-    while True:
-        try:
-            state = next(gen)
-        except StopIteration as stop:
-            coef = stop.value
-            break
-        pv = _preview(setup.problem, sub.expand(state.x)) if throttle.ready() else None
-        yield ProgressEvent("subspace", state.iteration, int(iterations), pv, {"objective": state.objective})
+    coef = yield from subspace_solve_steps(sub, **solve)  # type: ignore[arg-type]
     images = sub.expand(coef)
     extra = {"rank": int(u.shape[1]), "energy_retained": kept, "regularization": regularization}
     return (
@@ -259,59 +328,21 @@ def identity_denoiser(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return x
 
 
-def pnp_steps(
-    kspace: KSpace,
-    model: str,
+def pnp_admm_steps(
+    sub: SubspaceEncoding,
+    denoiser: Denoiser,
     *,
-    denoiser: Denoiser | None = None,
-    times: Sequence[float] | np.ndarray | None = None,
-    flip_angles: Sequence[float] | np.ndarray | None = None,
-    tr: float | None = None,
-    maps: np.ndarray | torch.Tensor | None = None,
-    coil_maps: str = "espirit",
-    rank: int | None = None,
-    energy: float = 0.999,
     penalty: float = 0.05,
     sigma: float = 0.05,
     iterations: int = 20,
     inner_iterations: int = 5,
-    mask_threshold: float | None = 0.05,
-    max_iterations: int = 30,
-    prewhitening: bool = True,
-    device: DeviceLike = "auto",
-    **model_options: object,
-) -> Steps[FitResult]:
-    """Plug-and-play ADMM over the subspace coefficient images, then the voxel fit (generator).
+) -> Steps[torch.Tensor]:
+    """Plug-and-play ADMM over the coefficient images (generator; returns ``α (K, y, x)``).
 
-    Parameters
-    ----------
-    denoiser
-        ``denoise(x complex (K, y, x), sigma) -> (K, y, x)``; None: the learned denoiser of
-        :mod:`recon_engine.learned` when one is available, else the identity.
-    penalty
-        ADMM ``ρ`` relative to the mean eigenvalue of ``UᴴAᴴAU`` (≈ the sampled fraction).
-    sigma
-        Denoiser strength on coefficient images scaled to max 1.
-    iterations, inner_iterations
-        ADMM iterations and CG iterations per α-update.
-
-    Other Parameters
-    ----------------
-        As for :func:`subspace_steps`.
-
-    Returns
-    -------
-    FitResult
-        ``options`` adds ``method = "pnp"``, ``rank``, ``denoiser`` (its name).
+    ``ρ = penalty ·`` the mean eigenvalue of ``UᴴAᴴAU`` (a random probe); each α-update runs
+    ``inner_iterations`` CG steps warm started from the last ``α``; the denoiser sees each
+    coefficient image scaled to max 1. Yields a ``"pnp"`` event per iteration.
     """
-    _check(iterations, penalty)
-    den = denoiser if denoiser is not None else _default_denoiser()
-    setup = yield from mapping_setup_steps(
-        kspace, model, times=times, flip_angles=flip_angles, tr=tr, maps=maps, coil_maps=coil_maps,
-        prewhitening=prewhitening, device=device, model_options=model_options,
-    )  # fmt: skip
-    u, kept = subspace_basis(setup.spec, setup.x, setup.options, energy=energy, rank=rank)
-    sub = _Subspace(setup.problem, u)
     rhs = sub.rhs
     g = torch.Generator().manual_seed(3)
     probe = torch.randn(rhs.shape, generator=g, dtype=torch.complex64).to(rhs.device)
@@ -336,14 +367,95 @@ def pnp_steps(
                 break
         v = alpha + w
         scale = v.abs().amax(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
-        z = den(v / scale, float(sigma)) * scale
+        z = denoiser(v / scale, float(sigma)) * scale
         w = w + alpha - z
-        pv = _preview(setup.problem, sub.expand(z)) if throttle.ready() or k == iterations else None
+        pv = sub.preview(z) if throttle.ready() or k == iterations else None
         change = float((alpha - z).norm() / alpha.norm().clamp_min(1e-30))
         yield ProgressEvent("pnp", k, int(iterations), pv, {"primal_residual": change})
+    return alpha
+
+
+def pnp_steps(
+    kspace: KSpace,
+    model: str,
+    *,
+    denoiser: Denoiser | None = None,
+    times: Sequence[float] | np.ndarray | None = None,
+    flip_angles: Sequence[float] | np.ndarray | None = None,
+    tr: float | None = None,
+    maps: np.ndarray | torch.Tensor | None = None,
+    coil_maps: str = "espirit",
+    rank: int | None = None,
+    energy: float = 0.999,
+    penalty: float = 0.05,
+    sigma: float = 0.05,
+    iterations: int = 20,
+    inner_iterations: int = 5,
+    mask_threshold: float | None = 0.05,
+    max_iterations: int = 30,
+    density: str = "pipe",
+    prewhitening: bool = True,
+    device: DeviceLike = "auto",
+    **model_options: object,
+) -> Steps[FitResult]:
+    """Plug-and-play ADMM over the subspace coefficient images, then the voxel fit (generator).
+
+    Parameters
+    ----------
+    denoiser
+        ``denoise(x complex (K, y, x), sigma) -> (K, y, x)``; None: the learned denoiser of
+        :mod:`recon_engine.learned` when one is available, else the identity.
+    penalty
+        ADMM ``ρ`` relative to the mean eigenvalue of ``UᴴAᴴAU`` (≈ the sampled fraction).
+    sigma
+        Denoiser strength on coefficient images scaled to max 1.
+    iterations, inner_iterations
+        ADMM iterations and CG iterations per α-update.
+
+    Other Parameters
+    ----------------
+        As for :func:`subspace_steps` (non-Cartesian MRF data are matched, as there).
+
+    Returns
+    -------
+    FitResult
+        ``options`` adds ``method = "pnp"``, ``rank``, ``denoiser`` (its name).
+    """
+    _check(iterations, penalty)
+    den = denoiser if denoiser is not None else _default_denoiser()
+    name = str(getattr(den, "name", getattr(den, "__name__", type(den).__name__)))
+    admm = {
+        "penalty": penalty,
+        "sigma": sigma,
+        "iterations": iterations,
+        "inner_iterations": inner_iterations,
+    }
+    if is_noncartesian(kspace):
+        mrf = yield from mrf_raw_setup_steps(
+            kspace, model, flip_angles=flip_angles, tr=tr, maps=maps, coil_maps=coil_maps, density=density,
+            rank=rank, energy=energy, prewhitening=prewhitening, device=device, model_options=model_options,
+        )  # fmt: skip
+        coef = yield from pnp_admm_steps(mrf, den, **admm)  # type: ignore[arg-type]
+        extra = {
+            "denoiser": name,
+            "iterations": int(iterations),
+            "penalty": float(penalty),
+            "sigma": float(sigma),
+        }
+        return (
+            yield from match_coefficients(
+                mrf, coef, "pnp", extra, mask_threshold=mask_threshold, device=device
+            )
+        )
+    setup = yield from mapping_setup_steps(
+        kspace, model, times=times, flip_angles=flip_angles, tr=tr, maps=maps, coil_maps=coil_maps,
+        prewhitening=prewhitening, device=device, model_options=model_options,
+    )  # fmt: skip
+    u, kept = subspace_basis(setup.spec, setup.x, setup.options, energy=energy, rank=rank)
+    sub = _Subspace(setup.problem, u)
+    alpha = yield from pnp_admm_steps(sub, den, **admm)  # type: ignore[arg-type]
     images = sub.expand(alpha)
-    name = getattr(den, "name", getattr(den, "__name__", type(den).__name__))
-    extra = {"rank": int(u.shape[1]), "energy_retained": kept, "denoiser": str(name)}
+    extra = {"rank": int(u.shape[1]), "energy_retained": kept, "denoiser": name}
     return (
         yield from _fit_images(
             setup, images, "pnp", extra, mask_threshold, max_iterations, device, model_options
