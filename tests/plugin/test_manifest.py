@@ -57,6 +57,8 @@ def test_manifest_contributions() -> None:
         "phantom_R4",
         "qmri_ir",
         "qmri_t2",
+        "qmri_ir_raw",
+        "qmri_mese_raw",
     }
     assert contrib.writers is not None
     assert ".nii.gz" in contrib.writers[0].filename_extensions
