@@ -17,6 +17,12 @@ When Pulseq sequences are loaded (``.seq`` trajectory layers), "Trajectory from"
 them: Run then re-reads the raw file with the sequence (``recon_engine.read(raw,
 seq=seq)``: trajectory, labels and reversed readouts from the sequence) before the same
 reconstruction. A sequence that does not match the data gives a notification.
+
+The learned methods (``pnp``, ``modl``) show a weights chooser in their form (built-in
+weights, files trained in this session, e.g. by the Training dock, or a ``.pt`` file picked
+with "File…", checked by the engine at once: :mod:`napari_mrrecon.docks.recon.weights`); their
+other options (denoiser strength schedule, penalty, iterations, unrolls) come from the
+signature like every method's. The recipe records the weights choice.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from superqt.utils import signals_blocked
 from napari_mrrecon._qt.layer_choice import LayerChoice
 from napari_mrrecon._qt.method_panel import DEVICES, MethodPanel, is_iterative
 from napari_mrrecon._qt.run_dock import EngineRunWidget
+from napari_mrrecon.docks.recon.weights import WeightsField, upgrade_weights_option
 from napari_mrrecon.io.open import open_with_plugin
 from napari_mrrecon.layers.views import (
     COMPLEX_VIEWS,
@@ -146,6 +153,8 @@ class ReconWidget(EngineRunWidget):
         The "Live" check box.
     plot
         Residual/objective per iteration of the current run.
+    weights
+        The weights chooser of a learned method's form (None for other methods).
     """
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
@@ -165,6 +174,9 @@ class ReconWidget(EngineRunWidget):
         self._trajectory_label = QLabel("Trajectory from")
         self.form.addRow(self._trajectory_label, self.trajectory_source)
         self.panel = MethodPanel(self.form, self)
+        self.weights: WeightsField | None = None
+        self.panel.method_changed.connect(self._upgrade_form)
+        self._upgrade_form(self.method.currentText())
         self.live = QCheckBox("Live: re-run when a parameter changes")
         self.live.setToolTip(
             "Changing a parameter cancels the running reconstruction and starts a new one "
@@ -254,6 +266,23 @@ class ReconWidget(EngineRunWidget):
         method = suggest_method(dataset.kspace)
         self.panel.method.select(method)
         return method
+
+    def _upgrade_form(self, method: str) -> None:
+        """The learned methods' ``weights`` option becomes a weights chooser (see ``weights.py``)."""
+        self.weights = upgrade_weights_option(self.panel.options, method)
+
+    def choose_weights_file(self, path: str | Path) -> bool:
+        """Check a weights file with the engine and choose it for the current method.
+
+        A file for another network, or not a weights file, gives an error notification and
+        returns False (the choice stays); False too when the method takes no weights.
+        """
+        if self.weights is None:
+            from napari.utils.notifications import show_error
+
+            show_error(f"{self.method.currentText()} takes no weights file")
+            return False
+        return self.weights.choose_file(path)
 
     def _show_plot_for(self, method: str) -> None:
         """The residual plot only for iterative methods (direct and GRAPPA report no residual)."""
