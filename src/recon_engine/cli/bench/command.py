@@ -1,11 +1,15 @@
 """``mrrecon bench``: time the fixed problem set against the installed peers.
 
-``mrrecon bench [--quick] [--json] [--markdown] [--device auto|cpu|cuda] [--only NAME...]
-[--repeats N] [--no-peers] [--no-gui]``. The table goes to stdout (progress to stderr); with
-``--json`` stdout is the list of records ``{"problem", "tool", "median_s", "min_s",
-"quality_name", "quality"}``. The GUI probe (longest main-thread stall, Run → first preview)
-runs the plugin's probe module (:data:`recon_engine.cli._plugin.GUI_PROBE_MODULE`,
-``--json``) in a subprocess when a display is available (the engine never imports napari).
+``mrrecon bench [--suite core|learned|qmri-raw|simulation|all ...] [--quick] [--json]
+[--markdown] [--device auto|cpu|cuda] [--only NAME...] [--repeats N] [--matrix N] [--no-peers]
+[--no-gui]``. The default run is the ``core`` suite; ``learned`` adds ``pnp``/``modl`` on P1
+and the training throughput, ``qmri-raw`` the maps from raw IR k-space (P5), ``simulation``
+the Pulseq simulator (P6); ``--only`` picks problems of any suite. The table goes to stdout
+(progress to stderr); with ``--json`` stdout is the list of records ``{"problem", "tool",
+"median_s", "min_s", "quality_name", "quality"}`` (plus ``"note"``, ``"extra"``). The GUI
+probe (longest main-thread stall, Run → first preview; suite ``core``) runs the plugin's probe
+module (:data:`recon_engine.cli._plugin.GUI_PROBE_MODULE`, ``--json``) in a subprocess when a
+display is available (the engine never imports napari).
 """
 
 from __future__ import annotations
@@ -60,13 +64,14 @@ def gui_records(quick: bool, device: str, notes: list[str]) -> list[Any]:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from recon_engine.cli.bench import PROBLEMS, format_table, markdown_table, run_benchmarks
+    from recon_engine.cli.bench import format_table, markdown_table, run_benchmarks
+    from recon_engine.cli.bench.runner import problems_of
     from recon_engine.device import resolve_device
 
     resolve_device(args.device)  # ParameterError for cuda without a GPU, before any work
-    only = list(args.only or [])
+    only = list(args.only or []) or problems_of(args.suite)
     engine_only = [p for p in only if p not in _GUI_PROBLEMS]
-    want_gui = not args.no_gui and (not only or any(p in _GUI_PROBLEMS for p in only))
+    want_gui = not args.no_gui and any(p in _GUI_PROBLEMS for p in only)
     notes: list[str] = []
 
     def progress(line: str) -> None:
@@ -75,15 +80,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             sys.stderr.flush()
 
     records = []
-    if not only or engine_only:
+    if engine_only:
         records = run_benchmarks(
             quick=args.quick,
             device=args.device,
-            only=engine_only or [p for p in PROBLEMS if p not in _GUI_PROBLEMS],
+            only=engine_only,
             repeats=args.repeats,
             peers=not args.no_peers,
             progress=progress,
             notes=notes,
+            matrix=args.matrix,
         )
     if want_gui:
         progress("GUI probe (napari, subprocess)")
@@ -101,19 +107,40 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``bench`` on the ``mrrecon`` sub-command parser; returns the new parser."""
-    from recon_engine.cli.bench import PROBLEMS
+    from recon_engine.cli.bench import PROBLEMS, SUITES
 
     pb = subparsers.add_parser(
         "bench", help="time the benchmark problem set against SigPy/BART where installed"
+    )
+    pb.add_argument(
+        "--suite",
+        nargs="+",
+        default=["core"],
+        choices=[*SUITES, "all"],
+        metavar="NAME",
+        help=f"problem suites to run (default core): {', '.join([*SUITES, 'all'])}",
     )
     pb.add_argument("--quick", action="store_true", help="small sizes, one repeat (CI smoke test)")
     pb.add_argument("--json", action="store_true", help="print the records as JSON")
     pb.add_argument("--markdown", action="store_true", help="print a Markdown table (docs/performance.md)")
     pb.add_argument("--device", default="auto", help="auto, cpu or cuda (this engine; peers run on the CPU)")
     pb.add_argument(
-        "--only", nargs="+", choices=PROBLEMS, metavar="NAME", help=f"problems to run: {', '.join(PROBLEMS)}"
+        "--only",
+        nargs="+",
+        choices=PROBLEMS,
+        metavar="NAME",
+        help=f"problems to run (any suite; overrides --suite): {', '.join(PROBLEMS)}",
     )
-    pb.add_argument("--repeats", type=int, help="timed calls per tool (default 1 with --quick, else 5)")
+    pb.add_argument(
+        "--repeats",
+        type=int,
+        help="timed calls per tool (default 1 with --quick, else 5; 3 for the long rows of the other suites)",
+    )
+    pb.add_argument(
+        "--matrix",
+        type=int,
+        help="matrix of the qmri-raw and simulation problems (default 128, 32 with --quick)",
+    )
     pb.add_argument("--no-peers", action="store_true", help="time this engine only")
     pb.add_argument("--no-gui", action="store_true", help="skip the napari GUI probe")
     pb.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")

@@ -1,5 +1,8 @@
 """Cases of this engine (napari-mrrecon): the public entry points a user calls, timed end to end.
 
+The suites ``learned``, ``qmri-raw`` and ``simulation`` have their cases in
+:mod:`.ours_learned`, :mod:`.ours_qmri_raw` and :mod:`.ours_simulation`.
+
 Each case calls the same function a script or the GUI calls (``sense_steps``, ``tv_steps``,
 ``wavelet_steps``, ``grappa_steps``, ``estimate_coil_maps``, :class:`NUFFTOp`,
 ``recon_engine.qmri.fit``/``match_dictionary`` and ``recon_engine.teaching.explore`` when those
@@ -269,10 +272,23 @@ def _explorer_cases(only: Callable[[str], bool], notes: list[str]) -> list[Case]
     ]
 
 
-def our_cases(quick: bool, device: str, only: Callable[[str], bool], notes: list[str]) -> list[Case]:
-    """All of this engine's cases selected by ``only`` (problem key → bool); skips go to ``notes``."""
+def our_cases(
+    quick: bool, device: str, only: Callable[[str], bool], notes: list[str], matrix: int | None = None
+) -> list[Case]:
+    """All of this engine's cases selected by ``only`` (problem key → bool); skips go to ``notes``.
+
+    ``matrix`` is the matrix of P5 and P6 (suites ``qmri-raw`` and ``simulation``; default 128,
+    quick 32).
+    """
+    from recon_engine.cli.bench.ours_learned import learned_cases
+    from recon_engine.cli.bench.ours_qmri_raw import qmri_raw_cases
+    from recon_engine.cli.bench.ours_simulation import simulation_cases
+
     dev = resolve_device(device)
     return [
+        *learned_cases(quick, dev, only, notes),
+        *qmri_raw_cases(quick, dev, only, matrix),
+        *simulation_cases(quick, dev, only, notes, matrix),
         *_p1_cases(quick, dev, only),
         *_p2_cases(quick, dev, only),
         *_p3d_cases(quick, dev, only),

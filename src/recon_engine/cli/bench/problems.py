@@ -1,4 +1,4 @@
-"""The benchmark's fixed, seeded problem set (P1 Cartesian, P2 radial, 3D, P3 T1, P4 MRF).
+"""The benchmark's fixed, seeded problem set (P1 Cartesian, P2 radial, 3D, P3 T1, P4 MRF, P5, P6).
 
 Every problem is simulated from the modified Shepp–Logan phantom with birdcage coils
 (normalised, ``Σ_c |S_c|² = 1``) and a fixed noise seed, so every run, tool and machine sees
@@ -16,20 +16,36 @@ the same numbers. ``quick=True`` shrinks the sizes for the CI smoke test.
   100 vs 500); the atoms are smooth, normalised random curves (the matching cost does not
   depend on the signal model); each voxel is one atom times a random complex scale plus
   noise.
+- **P5** (suite ``qmri-raw``) multi-coil undersampled inversion recovery raw data of the tissue
+  phantom (:func:`recon_engine.simulate.qmri_raw.simulate_qmri_raw` ``"ir"``): ``n²`` (default
+  128, quick 32), 8 TIs, 8 coils, R = 6 on a lattice shifted per contrast plus 8 central lines,
+  noise SD 0.003 per k-space sample, seed 1 (the set-up of ``scripts/qmri_figures.py``).
+- **P6** (suite ``simulation``) a 2D spoiled GRE ``.seq`` (``n × n`` Cartesian, default 128,
+  quick 32; TR 10 ms, flip 15°, sinc excitation, RF and gradient spoiling; built with pypulseq
+  by :func:`recon_engine.simulate._seq_examples.gre` and decoded once by the engine's reader)
+  simulated on the brain phantom with 8 coils, one isochromat per voxel.
+- Training (suite ``learned``) draws its own seeded batches (:mod:`recon_engine.learned.train`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
+import tempfile
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 from recon_engine.data.kspace import KSpace
+from recon_engine.io.pulseq import PulseqSequence, read_seq
 from recon_engine.simulate.acquire import simulate_cartesian
 from recon_engine.simulate.coils import birdcage_sensitivities
 from recon_engine.simulate.phantom import shepp_logan, shepp_logan_3d, tissue_maps
+from recon_engine.simulate.qmri_raw import QMRIRaw, simulate_qmri_raw
 from recon_engine.simulate.trajectories import radial, simulate_noncartesian
 
 __all__ = [
@@ -39,13 +55,17 @@ __all__ = [
     "T1Problem",
     "cartesian_2d",
     "cartesian_3d",
+    "gre_sequence",
     "mrf_problem",
+    "qmri_raw_problem",
     "radial_2d",
     "t1_problem",
 ]
 
 NOISE_STD = 0.005
 SEED = 20261121
+#: Matrix of P5 and P6 (``--matrix`` changes it): full and quick.
+RAW_MATRIX, RAW_MATRIX_QUICK = 128, 32
 
 
 @dataclass(frozen=True)
@@ -235,3 +255,24 @@ def mrf_problem(quick: bool = False) -> MRFProblem:
     noise = rng.standard_normal((n_vox, n_frames)) + 1j * rng.standard_normal((n_vox, n_frames))
     signals = scale[:, None] * atoms[truth] + 0.01 / math.sqrt(2 * n_frames) * noise
     return MRFProblem(signals.astype(np.complex64), atoms.astype(np.complex64), truth.astype(np.int64))
+
+
+@lru_cache(maxsize=2)
+def qmri_raw_problem(n: int = RAW_MATRIX) -> QMRIRaw:
+    """P5: IR raw data ``n × n`` × 8 TIs, 8 coils, R = 6 + 8 central lines, noise SD 0.003, seed 1."""
+    return simulate_qmri_raw(
+        "ir", n=int(n), acceleration=6, n_coils=8, calibration_lines=8, noise_std=0.003, seed=1
+    )
+
+
+@lru_cache(maxsize=2)
+def gre_sequence(n: int = RAW_MATRIX) -> PulseqSequence:
+    """P6: the 2D spoiled GRE ``n × n`` (pypulseq), written and decoded once by the engine's reader."""
+    from recon_engine.simulate import _seq_examples
+
+    with tempfile.TemporaryDirectory(prefix="mrrecon_bench_") as tmp:
+        path = Path(tmp) / f"gre_{int(n)}.seq"
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            _seq_examples.gre(int(n)).write(str(path))
+        return read_seq(path)

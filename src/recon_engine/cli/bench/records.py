@@ -3,7 +3,13 @@
 A :class:`Case` is one tool on one problem: a callable to time and a function that turns its
 last result into the quality figure. A :class:`Record` is what a run reports per case; its
 JSON form is ``{"problem", "tool", "median_s", "min_s", "quality_name", "quality"}`` (plus
-``"note"`` when there is one), so runs can be compared across machines and versions.
+``"note"`` and ``"extra"`` — further named figures such as per-tissue errors — when there are
+some), so runs can be compared across machines and versions.
+
+Problems belong to suites (:data:`SUITES`): ``"core"`` (the default run: reconstruction,
+calibration, NUFFT, qMRI fit/match, explorer, GUI), ``"learned"`` (``pnp``/``modl`` on P1,
+training throughput), ``"qmri-raw"`` (maps from raw multi-contrast k-space) and
+``"simulation"`` (the Pulseq simulator).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["OURS", "PROBLEM_TITLES", "TARGETS", "Case", "Record", "Target", "evaluate"]
+__all__ = ["OURS", "PROBLEM_TITLES", "SUITES", "TARGETS", "Case", "Record", "Target", "evaluate"]
 
 #: The tool name of this project's engine in records.
 OURS = "napari-mrrecon"
@@ -24,6 +30,8 @@ PROBLEM_TITLES: dict[str, str] = {
     "cg_sense": "CG-SENSE 20 it, true maps (P1)",
     "tv": "TV 50 it (P1)",
     "wavelet": "wavelet-L1 50 it (P1)",
+    "pnp": "PnP-ADMM 20 it, built-in denoiser (P1)",
+    "modl": "MoDL 5 unrolls, built-in weights (P1)",
     "grappa": "GRAPPA (P1)",
     "nufft_adjoint": "adjoint NUFFT 16 coils (P2)",
     "radial_cg_sense": "radial CG-SENSE 20 it (P2)",
@@ -33,6 +41,45 @@ PROBLEM_TITLES: dict[str, str] = {
     "explorer_refresh": "explorer refresh 256² zero-filled",
     "gui_stall": "GUI longest main-thread stall",
     "gui_first_preview": "GUI Run → first preview",
+    "train_denoiser": "denoiser training, 1 epoch (CPU)",
+    "train_denoiser_cuda": "denoiser training, 1 epoch (CUDA)",
+    "train_modl": "MoDL training, 1 epoch (CPU)",
+    "train_modl_cuda": "MoDL training, 1 epoch (CUDA)",
+    "qmri_raw_two_step": "IR T1 from raw: two-step SENSE + fit (P5)",
+    "qmri_raw_model_based": "IR T1 from raw: model-based IRGNM (P5)",
+    "qmri_raw_subspace": "IR T1 from raw: subspace CG (P5)",
+    "qmri_raw_llr": "IR T1 from raw: subspace + LLR (P5)",
+    "qmri_raw_pnp": "IR T1 from raw: PnP-ADMM subspace (P5)",
+    "seq_sim": "Pulseq GRE simulation, 8 coils (P6, CPU)",
+    "seq_sim_cuda": "Pulseq GRE simulation, 8 coils (P6, CUDA)",
+}
+
+#: Suite name → its problem keys (``mrrecon bench --suite NAME``; ``"core"`` is the default run).
+SUITES: dict[str, tuple[str, ...]] = {
+    "core": (
+        "espirit",
+        "cg_sense",
+        "tv",
+        "wavelet",
+        "grappa",
+        "nufft_adjoint",
+        "radial_cg_sense",
+        "cg_sense_3d",
+        "t1_fit",
+        "mrf_match",
+        "explorer_refresh",
+        "gui_stall",
+        "gui_first_preview",
+    ),
+    "learned": ("pnp", "modl", "train_denoiser", "train_denoiser_cuda", "train_modl", "train_modl_cuda"),
+    "qmri-raw": (
+        "qmri_raw_two_step",
+        "qmri_raw_model_based",
+        "qmri_raw_subspace",
+        "qmri_raw_llr",
+        "qmri_raw_pnp",
+    ),
+    "simulation": ("seq_sim", "seq_sim_cuda"),
 }
 
 
@@ -102,6 +149,10 @@ class Case:
         Untimed calls before timing (JIT compilers, plan caches).
     time_scale
         Factor applied to the measured times (a peer timed on a subset of the work).
+    extra
+        Result → further named figures (e.g. ``{"WM": 0.02, "GM": 0.03}``), or None.
+    repeats
+        Timed calls of this case when the run does not set a count (long cases: fewer).
     """
 
     problem: str
@@ -112,13 +163,18 @@ class Case:
     note: str = ""
     warmup: int = 0
     time_scale: float = 1.0
+    extra: Callable[[Any], dict[str, float]] | None = None
+    repeats: int | None = None
     times: list[float] = field(default_factory=list)
     result: Any = None
 
 
 @dataclass(frozen=True)
 class Record:
-    """The measurement of one case (seconds; ``quality`` NaN when it could not be computed)."""
+    """The measurement of one case (seconds; ``quality`` NaN when it could not be computed).
+
+    ``extra`` holds further named figures of the same result (per-tissue errors, step counts).
+    """
 
     problem: str
     tool: str
@@ -127,6 +183,7 @@ class Record:
     quality_name: str
     quality: float
     note: str = ""
+    extra: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict (NaN quality becomes None)."""
@@ -140,6 +197,8 @@ class Record:
         }
         if self.note:
             d["note"] = self.note
+        if self.extra:
+            d["extra"] = {k: (v if math.isfinite(v) else None) for k, v in self.extra.items()}
         return d
 
     @classmethod
@@ -154,6 +213,7 @@ class Record:
             str(d["quality_name"]),
             float("nan") if q is None else float(q),
             str(d.get("note", "")),
+            {str(k): float("nan") if v is None else float(v) for k, v in (d.get("extra") or {}).items()},
         )
 
 

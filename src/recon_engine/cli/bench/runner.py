@@ -3,7 +3,9 @@
 Interleaving: for every problem, each repeat runs every tool once in turn (ours, then the
 peers), so a burst of load from other processes hits all tools of a problem alike; the
 median and the minimum over repeats are reported (on a shared machine the minimum is the
-more reproducible figure). Quality comes from the last call's result.
+more reproducible figure). Quality comes from the last call's result. A case may ask for
+fewer calls (:attr:`Case.repeats`, the long cases of the extra suites) when the run does not
+set a count.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from recon_engine.cli.bench.ours import has_module, our_cases
 from recon_engine.cli.bench.peer_bart import bart_cases
 from recon_engine.cli.bench.peer_reference import reference_cases
 from recon_engine.cli.bench.peer_sigpy import sigpy_cases
-from recon_engine.cli.bench.records import PROBLEM_TITLES, Case, Record
+from recon_engine.cli.bench.records import PROBLEM_TITLES, SUITES, Case, Record
 from recon_engine.errors import ParameterError
 
-__all__ = ["PROBLEMS", "run_benchmarks", "time_cases"]
+__all__ = ["PROBLEMS", "problems_of", "run_benchmarks", "time_cases"]
 
 #: Problem keys in table order (the GUI ones come from the GUI probe).
 PROBLEMS: tuple[str, ...] = tuple(PROBLEM_TITLES)
@@ -29,9 +31,23 @@ PROBLEMS: tuple[str, ...] = tuple(PROBLEM_TITLES)
 _CPU_ONLY_PEERS = True  # SigPy/BART/finufft are run on the CPU here (they have their own GPU paths)
 
 
-def _selector(only: Sequence[str] | None) -> Callable[[str], bool]:
-    if not only:
-        return lambda name: True
+def problems_of(suites: Sequence[str]) -> list[str]:
+    """Problem keys of ``suites`` (names of :data:`SUITES` or ``"all"``), in table order.
+
+    Raises
+    ------
+    ParameterError
+        An unknown suite name.
+    """
+    names = list(SUITES) if "all" in suites else list(suites)
+    unknown = sorted(set(names) - set(SUITES))
+    if unknown:
+        raise ParameterError(f"unknown benchmark suite(s) {unknown}; choose from {[*SUITES, 'all']}")
+    chosen = {p for name in names for p in SUITES[name]}
+    return [p for p in PROBLEMS if p in chosen]
+
+
+def _selector(only: Sequence[str]) -> Callable[[str], bool]:
     unknown = sorted(set(only) - set(PROBLEMS))
     if unknown:
         raise ParameterError(f"unknown benchmark problem(s) {unknown}; choose from {list(PROBLEMS)}")
@@ -49,7 +65,8 @@ def time_cases(
     cases
         The cases (any order; grouped by problem in :data:`PROBLEMS` order).
     repeats
-        Timed calls per case (≥ 1), after each case's ``warmup`` calls.
+        Timed calls per case (≥ 1), after each case's ``warmup`` calls; a case's own
+        :attr:`~recon_engine.cli.bench.records.Case.repeats` takes precedence.
     progress
         Called with a short line before every call.
 
@@ -75,12 +92,13 @@ def time_cases(
                     c.result = c.run()
                 except Exception as exc:  # a peer's failure must not stop the benchmark
                     failed[id(c)] = f"failed: {type(exc).__name__}: {exc}"[:200]
-        for rep in range(repeats):
+        counts = {id(c): c.repeats or repeats for c in group}
+        for rep in range(max(counts.values())):
             for c in group:
-                if id(c) in failed:
+                if id(c) in failed or rep >= counts[id(c)]:
                     continue
                 if progress:
-                    progress(f"{problem}: {c.tool} ({rep + 1}/{repeats})")
+                    progress(f"{problem}: {c.tool} ({rep + 1}/{counts[id(c)]})")
                 gc.collect()
                 start = time.perf_counter()
                 try:
@@ -105,7 +123,15 @@ def _record(c: Case, error: str | None) -> Record:
     except Exception as exc:
         q = float("nan")
         c.note = f"{c.note}; quality failed: {exc}".strip("; ")
-    return Record(c.problem, c.tool, statistics.median(c.times), min(c.times), c.quality_name, q, c.note)
+    extra: dict[str, float] = {}
+    if c.extra is not None:
+        try:
+            extra = {str(k): float(v) for k, v in c.extra(c.result).items()}
+        except Exception as exc:
+            c.note = f"{c.note}; extra figures failed: {exc}".strip("; ")
+    return Record(
+        c.problem, c.tool, statistics.median(c.times), min(c.times), c.quality_name, q, c.note, extra
+    )
 
 
 def run_benchmarks(
@@ -113,10 +139,12 @@ def run_benchmarks(
     quick: bool = False,
     device: str = "auto",
     only: Sequence[str] | None = None,
+    suites: Sequence[str] = ("core",),
     repeats: int | None = None,
     peers: bool = True,
     progress: Callable[[str], None] | None = None,
     notes: list[str] | None = None,
+    matrix: int | None = None,
 ) -> list[Record]:
     """Run the problem set and return one record per problem and tool.
 
@@ -127,25 +155,36 @@ def run_benchmarks(
     device
         ``"auto"``, ``"cpu"`` or ``"cuda"`` for this engine (peers run on the CPU).
     only
-        Problem keys to run (default all of :data:`PROBLEMS` except the GUI ones, which
-        ``mrrecon bench`` adds from its subprocess).
+        Problem keys to run (default: those of ``suites``; the GUI ones come from
+        ``mrrecon bench``'s subprocess, not from here).
+    suites
+        Suites of :data:`~recon_engine.cli.bench.records.SUITES` (or ``"all"``) when ``only``
+        is not given: ``"core"`` (default), ``"learned"``, ``"qmri-raw"``, ``"simulation"``.
     repeats
-        Timed calls per case (default 1 quick, 5 otherwise).
+        Timed calls per case (default 1 quick, otherwise 5, and 3 for the long cases of the
+        extra suites).
     peers
         Also time SigPy, BART and the reference implementations where installed.
     progress
         Called with a short line before each call.
     notes
         Receives lines about skipped problems or tools.
+    matrix
+        Matrix of P5 (``qmri-raw``) and P6 (``simulation``): default 128, quick 32.
 
     Returns
     -------
     list[Record]
     """
-    select = _selector(only)
+    if matrix is not None and (int(matrix) != matrix or matrix < 16):
+        raise ParameterError(f"matrix must be an integer ≥ 16, got {matrix!r}")
+    select = _selector(list(only) if only else problems_of(suites))
     n = repeats if repeats is not None else (1 if quick else 5)
     skipped = notes if notes is not None else []
-    cases: list[Case] = our_cases(quick, device, select, skipped)
+    cases: list[Case] = our_cases(quick, device, select, skipped, matrix)
+    if repeats is not None or quick:
+        for c in cases:
+            c.repeats = None
     if peers:
         if not has_module("sigpy"):
             skipped.append("SigPy not installed (pip install napari-mrrecon[bench]): no SigPy figures")

@@ -34,6 +34,8 @@ def rows(records: Sequence[Record]) -> list[tuple[str, ...]]:
         for r in group:
             mine = r.tool == OURS
             quality = f"{r.quality_name} {_num(r.quality, 4)}" if r.quality_name else ""
+            if r.extra:
+                quality += " (" + ", ".join(f"{k} {_num(v, 3)}" for k, v in r.extra.items()) + ")"
             out.append(
                 (
                     PROBLEM_TITLES.get(problem, problem),
