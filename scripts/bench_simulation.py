@@ -1,8 +1,11 @@
 """Speed of the Pulseq simulator: a 128² spoiled GRE, 8 coils, brain phantom (isochromat-steps/s).
 
-Usage: ``python scripts/bench_simulation.py [--isochromats 1] [--device cpu] [--threads 1]``.
-One isochromat step is one isochromat advanced over one interval (free precession, one RF
-segment or one ADC sample); the figure is steps / wall time of the simulation loop.
+Usage: ``python scripts/bench_simulation.py [--n 128] [--coils 8] [--isochromats 1] [--device cpu]
+[--threads 1]``. The same problem (P6) is the ``simulation`` suite of ``mrrecon bench``
+(``mrrecon bench --suite simulation [--matrix N] --json``: repeats, records, the docs table);
+this script is one call with free settings. One isochromat step is one isochromat advanced over
+one interval (free precession, one RF segment or one ADC sample); the figure is steps / wall time
+of the simulation loop.
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ from typing import Any
 
 import torch
 
-from recon_engine.simulate import _seq_examples as ex
-from recon_engine.simulate.seq_sim import simulate_seq
+from recon_engine.cli.bench.ours_simulation import simulate_gre
+from recon_engine.device import resolve_device
 
 
 def main() -> None:
@@ -26,8 +29,7 @@ def main() -> None:
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
-    seq = ex.gre(a.n)
-    ks = simulate_seq(seq, "brain", coils=a.coils, isochromats=a.isochromats, device=a.device)
+    ks = simulate_gre(a.n, coils=a.coils, isochromats=a.isochromats, device=resolve_device(a.device))
     s: dict[str, Any] = dict(ks.meta["simulation"])  # type: ignore[call-overload]
     print(
         f"GRE {a.n}², {a.coils} coils, {s['isochromats']} isochromats ({a.isochromats}/voxel), "
