@@ -18,6 +18,7 @@ MODULES = (
     "napari_mrrecon.docks.sequence",
     "napari_mrrecon.docks.explorer.widget",
     "napari_mrrecon.docks.qmri.widget",
+    "napari_mrrecon.docks.training.widget",
     "napari_mrrecon.io.qmri_samples",
     "napari_mrrecon.app.launch",
 )
@@ -48,6 +49,7 @@ def test_manifest_contributions() -> None:
         "Sequence",
         "K-space Explorer",
         "qMRI Fitting",
+        "Training",
     }
     assert contrib.readers is not None
     assert [r.filename_patterns for r in contrib.readers] == [["*.h5", "*.mrd"], ["*.dat"], ["*.seq"]]

@@ -1,0 +1,1 @@
+"""The "Training" dock: train the learned models on the viewer's images or a folder; its loss plot."""
