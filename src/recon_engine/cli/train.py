@@ -54,24 +54,36 @@ def _run(args: argparse.Namespace) -> int:
         if value is not None:
             opts["steps_per_epoch" if key == "steps" else key] = value
     gen = train_steps(args.model, **opts)
+    try:
+        result = _follow(gen, args.quiet)
+    except KeyboardInterrupt:
+        gen.close()  # the training loop writes the weights trained so far (no-op if it already did)
+        sys.stderr.write(
+            f"\nmrrecon: stopped; the weights trained so far are in {args.output} "
+            f"(continue with --resume {args.output})\n"
+        )
+        return 130
+    print(f"wrote {result.output}")
+    return 0
+
+
+def _follow(gen: Any, quiet: bool) -> Any:
+    """Run the training generator, printing a progress bar and one line per epoch; its result."""
     width = 30
     while True:
         try:
             event = next(gen)
         except StopIteration as stop:
-            result = stop.value
-            break
+            return stop.value
         if event.stage.startswith("validation"):
             m = event.metrics
             line = (
                 f"epoch {int(m['epoch'])}: loss {m['loss']:.5f}, validation NRMSE {m['val_nrmse']:.4f}, "
                 f"SSIM {m['val_ssim']:.4f}, {m['samples_per_s']:.1f} samples/s"
             )
-            sys.stderr.write(("\r" if not args.quiet else "") + line + " " * 10 + "\n")
-        elif not args.quiet:
+            sys.stderr.write(("\r" if not quiet else "") + line + " " * 10 + "\n")
+        elif not quiet:
             done = int(width * event.fraction)
             loss = event.metrics.get("loss", float("nan"))
             sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] {event.stage:<28s} loss {loss:.5f}")
         sys.stderr.flush()
-    print(f"wrote {result.output}")
-    return 0

@@ -114,3 +114,33 @@ def test_stop_mid_epoch_keeps_a_checkpoint_that_resumes_exactly(
     next(gen)
     gen.close()
     assert read_weights(tmp_path / "never.pt")["meta"]["step"] == 1
+
+
+def test_mrrecon_train_ctrl_c_keeps_the_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+    import sys
+
+    from recon_engine.cli import main
+
+    class Interrupting(io.StringIO):
+        """stderr whose 4th progress write is a Ctrl-C (outside the training generator)."""
+
+        writes = 0
+
+        def write(self, text: str) -> int:
+            if text.startswith("\r["):
+                Interrupting.writes += 1
+                if Interrupting.writes == 4:
+                    raise KeyboardInterrupt
+            return super().write(text)
+
+    err = Interrupting()
+    monkeypatch.setattr(sys, "stderr", err)
+    out = tmp_path / "ctrl_c.pt"
+    args = ["train", "denoiser", "--epochs", "3", "--steps", "5", "--batch-size", "2", "--size", "32"]
+    assert main([*args, "--features", "8", "--depth", "3", "-o", str(out)]) == 130
+    meta = read_weights(out)["meta"]
+    assert (meta["epoch"], meta["step"]) == (0, 4)  # 4 steps done when the 4th bar line was cut
+    assert f"continue with --resume {out}" in err.getvalue()
