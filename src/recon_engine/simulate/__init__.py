@@ -8,7 +8,8 @@
   undersampling, calibration lines, readout oversampling, correlated noise and a noise scan.
 - :func:`sample_path`: the project's sample ISMRMRD files (:data:`SAMPLES`).
 - :func:`simulate_seq` / :func:`simulate_seq_steps`: Bloch simulation of a Pulseq sequence on
-  a phantom (:data:`SEQ_PHANTOMS`), raw data with the sequence's ADC layout.
+  a phantom (:data:`SEQ_PHANTOMS`), raw data with the sequence's ADC layout;
+  :func:`smooth_b0_map`: a demonstration off-resonance map.
 """
 
 from recon_engine.simulate.acquire import cartesian_mask, noise_covariance, simulate_cartesian
@@ -32,7 +33,7 @@ from recon_engine.simulate.sample_data import (
     simulate_sample,
 )
 from recon_engine.simulate.seq_sim import PHANTOMS as SEQ_PHANTOMS
-from recon_engine.simulate.seq_sim import simulate_seq, simulate_seq_steps
+from recon_engine.simulate.seq_sim import simulate_seq, simulate_seq_steps, smooth_b0_map
 from recon_engine.simulate.trajectories import GOLDEN_ANGLE_RAD, epi, radial, simulate_noncartesian, spiral
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "simulate_sample",
     "simulate_seq",
     "simulate_seq_steps",
+    "smooth_b0_map",
     "spiral",
     "tissue_maps",
 ]

@@ -58,7 +58,7 @@ from recon_engine.simulate._seq_timeline import AdcReadout, RfPulse, Timeline, b
 from recon_engine.simulate._sim_phantom import PHANTOMS, load_maps, subvoxel_offsets
 from recon_engine.simulate.coils import birdcage_sensitivities
 
-__all__ = ["PHANTOMS", "PhantomLike", "SeqLike", "simulate_seq", "simulate_seq_steps"]
+__all__ = ["PHANTOMS", "PhantomLike", "SeqLike", "simulate_seq", "simulate_seq_steps", "smooth_b0_map"]
 
 SeqLike = str | os.PathLike[str] | PulseqSequence | Any
 """A ``.seq`` path, a :class:`~recon_engine.io.pulseq.PulseqSequence` or a ``pypulseq.Sequence``."""
@@ -246,6 +246,34 @@ def _b0_map(b0: str | os.PathLike[str] | np.ndarray | float | None) -> dict[str,
         except (OSError, ValueError, StopIteration) as exc:
             raise ParameterError(f"{p}: cannot read the B0 map ({exc})") from exc
     return {"b0": np.asarray(b0, dtype=np.float64)}
+
+
+def smooth_b0_map(shape: tuple[int, ...], peak_hz: float = 100.0) -> np.ndarray:
+    """A smooth off-resonance map for demonstrations: a Gaussian bump above the centre.
+
+    Like the susceptibility field near the frontal sinuses: ``peak_hz`` at ``(y, x) = (-0.3,
+    0)`` FOV from the centre, falling off with σ = 0.15 FOV (below 14 % of the peak in the
+    lower half of the FOV).
+
+    Parameters
+    ----------
+    shape
+        ``(y, x)`` or ``(z, y, x)`` (the bump is the same on every ``z``).
+    peak_hz
+        Off-resonance at the centre of the bump (Hz).
+
+    Returns
+    -------
+    np.ndarray
+        float64 ``shape`` in Hz.
+    """
+    if len(shape) not in (2, 3) or min(shape) < 1:
+        raise ParameterError(f"shape must be (y, x) or (z, y, x) positive sizes, got {shape!r}")
+    ny, nx = shape[-2:]
+    y = (np.arange(ny) - ny // 2)[:, None] / ny
+    x = (np.arange(nx) - nx // 2)[None, :] / nx
+    bump = float(peak_hz) * np.exp(-((y + 0.3) ** 2 + x**2) / (2 * 0.15**2))
+    return np.broadcast_to(bump, shape).astype(np.float64)
 
 
 def simulate_seq_steps(

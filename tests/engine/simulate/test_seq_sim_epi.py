@@ -1,4 +1,4 @@
-"""Simulated EPI reconstructs to the phantom; the simulation's previews and Stop.
+"""Simulated EPI reconstructs to the phantom; the simulation's previews, Stop and demo B0 map.
 
 The KomaMRI folder's ``epi.seq`` (Pulseq's writeEpi demo: 64², 3 slices, no FOV definition;
 its ``Δk = 4.545 /m`` makes the FOV 220 mm) used to reconstruct as an "hourglass" (NRMSE 0.94):
@@ -14,10 +14,11 @@ import pytest
 
 import recon_engine as mr
 from recon_engine.calibration.epi import EpiPhase, apply_epi_phase, estimate_epi_phase
+from recon_engine.errors import ParameterError
 from recon_engine.io.pulseq import read_seq
 from recon_engine.progress import ProgressEvent
 from recon_engine.simulate import _seq_examples as ex
-from recon_engine.simulate import simulate_seq, simulate_seq_steps
+from recon_engine.simulate import simulate_seq, simulate_seq_steps, smooth_b0_map
 from recon_engine.simulate._sim_phantom import load_maps
 from tests.conftest import shared_data
 
@@ -83,3 +84,13 @@ def test_steps_preview_the_signal_and_close() -> None:
     gen.close()  # what the GUI's Stop does
     with pytest.raises(StopIteration):
         next(gen)
+
+
+def test_smooth_b0_map() -> None:
+    m = smooth_b0_map((32, 32), 50.0)
+    assert m.shape == (32, 32) and float(m.max()) == pytest.approx(50.0, rel=0.02)
+    assert np.unravel_index(int(np.argmax(m)), m.shape) == (16 - 10, 16)  # 0.3 FOV above the centre
+    assert float(m[16:].max()) < 0.14 * 50.0
+    assert smooth_b0_map((4, 32, 32)).shape == (4, 32, 32)
+    with pytest.raises(ParameterError):
+        smooth_b0_map((32,))

@@ -1,5 +1,8 @@
 """The "Sequence" dock: the sequence diagram of a Pulseq sequence for a block or time range.
 
+"Simulate…" below the diagram shows the :class:`~napari_mrrecon.docks.sequence.simulate.SimulatePanel`
+(the chosen sequence simulated on a phantom, the result a raw dataset layer).
+
 One engine call per redraw, :meth:`PulseqSequence.waveforms
 <recon_engine.io.pulseq.PulseqSequence.waveforms>` for the chosen blocks or time window,
 drawn as stacked tracks sharing the time axis: RF (magnitude), Gx, Gy, Gz, ADC samples,
@@ -21,6 +24,7 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QSpinBox,
     QStackedWidget,
     QVBoxLayout,
@@ -29,6 +33,7 @@ from qtpy.QtWidgets import (
 from superqt.utils import signals_blocked
 
 from napari_mrrecon._qt.layer_choice import DatasetChoice
+from napari_mrrecon.docks.sequence.simulate import SimulatePanel
 from napari_mrrecon.model.entries import SequenceDataset
 
 if TYPE_CHECKING:
@@ -65,6 +70,8 @@ class SequenceWidget(QWidget):
         The engine's waveforms of the range drawn last (None before the first draw).
     axes
         Track name → matplotlib axes, for :data:`TRACKS`.
+    simulate_toggle, simulation
+        The "Simulate…" button and the simulation panel it shows (hidden at first).
     redrawn
         Qt signal emitted after each redraw.
     """
@@ -123,6 +130,14 @@ class SequenceWidget(QWidget):
         layout.addLayout(form)
         layout.addWidget(self.info)
         layout.addWidget(self.plot, 1)
+        self.simulate_toggle = QPushButton("Simulate…")
+        self.simulate_toggle.setCheckable(True)
+        self.simulate_toggle.setToolTip("Simulate this sequence on a phantom (Bloch simulation)")
+        self.simulation = SimulatePanel(napari_viewer, lambda: self._sequence)
+        self.simulation.setVisible(False)
+        self.simulate_toggle.toggled.connect(self.simulation.setVisible)
+        layout.addWidget(self.simulate_toggle)
+        layout.addWidget(self.simulation)
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
