@@ -19,6 +19,7 @@ MODULES = (
     "napari_mrrecon.docks.explorer.widget",
     "napari_mrrecon.docks.qmri.widget",
     "napari_mrrecon.docks.training.widget",
+    "napari_mrrecon.docks.batch.widget",
     "napari_mrrecon.io.qmri_samples",
     "napari_mrrecon.app.launch",
 )
@@ -50,6 +51,7 @@ def test_manifest_contributions() -> None:
         "K-space Explorer",
         "qMRI Fitting",
         "Training",
+        "Batch",
     }
     assert contrib.readers is not None
     assert [r.filename_patterns for r in contrib.readers] == [["*.h5", "*.mrd"], ["*.dat"], ["*.seq"]]

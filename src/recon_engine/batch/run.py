@@ -14,6 +14,7 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator, Sequence
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -247,6 +248,9 @@ def run_batch_steps(
         report.stopped = True
         raise
     finally:
+        if report.stopped and scheduler is None:
+            # the local cluster is closed: a task it killed mid-write may have left a temporary file
+            _remove_partial([Path(j.output) for j in jobs if results[j.index] is None])
         report.files = [
             r
             if r is not None
@@ -259,6 +263,22 @@ def run_batch_steps(
         with contextlib.suppress(OSError):
             report.save(out_dir / REPORT_NAME)
     return report
+
+
+def _remove_partial(outputs: list[Path]) -> None:
+    """Remove the temporary files (``.tmp-*-<name>``) that killed tasks left for these outputs."""
+    import shutil
+
+    from recon_engine.batch.task import sidecar_path
+
+    for out in outputs:
+        for target in (out, sidecar_path(out)):
+            for tmp in target.parent.glob(f".tmp-*-{glob_escape(target.name)}"):
+                with contextlib.suppress(OSError):
+                    if tmp.is_dir():
+                        shutil.rmtree(tmp)
+                    else:
+                        tmp.unlink()
 
 
 def _drive(
