@@ -1,14 +1,20 @@
-"""The "qMRI Fitting" dock: image series → voxel-wise model fit → parameter maps as layers.
+"""The "qMRI Fitting" dock: image series or raw k-space → model fit → parameter maps as layers.
 
-Choose the series (a layer opened with "Open series…" — ``.npy``/NIfTI/ISMRMRD file or DICOM
-folder through :func:`recon_engine.qmri.load_series` —, a multi-contrast result of the MR
-Reconstruction dock, or any image layer with the contrast axis first), the model, the times
-(pre-filled from the series, editable), TR and options, and the mask (threshold and/or a
-Labels layer). Run calls ONE engine function, :func:`recon_engine.qmri.fit_steps`, in a
-``thread_worker`` (progress, a throttled preview of the main map, Stop; see
-:class:`~napari_mrrecon._qt.run_dock.EngineRunWidget`). Each map becomes a layer ("T1 [ms]", "R²", …)
-with a colormap and contrast limits in ms and its unit in ``metadata["unit"]``; the layers carry
-the :class:`~recon_engine.qmri.FitResult`, which "Save maps…" exports
+Choose the input — a series (a layer opened with "Open series…" — ``.npy``/NIfTI/ISMRMRD file or
+DICOM folder through :func:`recon_engine.qmri.load_series` —, a multi-contrast result of the MR
+Reconstruction dock, or any image layer with the contrast axis first) or a multi-contrast raw
+dataset (a k-space layer: an ISMRMRD file with contrasts, or File ▸ Open Sample ▸ qMRI phantom
+raw) —, the model, the times (pre-filled from the series or the raw header, editable), TR and
+options, and the mask (threshold and/or a Labels layer, series only). Raw data also get the
+mapping method (two-step, model-based, subspace, subspace-LLR, PnP) and its options
+(:mod:`~napari_mrrecon.docks.qmri.raw_methods`). Run calls ONE engine function,
+:func:`recon_engine.qmri.fit_steps` for a series or
+:func:`recon_engine.qmri.model_based.map_raw_steps` for raw data, in a ``thread_worker``
+(progress, a throttled preview of the main map, Stop; see
+:class:`~napari_mrrecon._qt.run_dock.EngineRunWidget`); "Save recipe…" writes the raw-data fit
+as the YAML recipe of ``mrrecon fit RAW --method … --save-recipe``. Each map becomes a layer
+("T1 [ms]", "R²", …) with a colormap and contrast limits in ms and its unit in
+``metadata["unit"]``; the layers carry the :class:`~recon_engine.qmri.FitResult`, which "Save maps…" exports
 (:func:`recon_engine.qmri.write_maps`). Clicking a voxel plots its signal and fitted curve; a
 Shapes or Labels ROI gives mean, SD, median and N per map (:func:`recon_engine.qmri.roi_statistics`),
 exportable as CSV.
@@ -41,7 +47,7 @@ from napari_mrrecon._qt.run_dock import EngineRunWidget
 from napari_mrrecon.docks.qmri.series_choice import SeriesChoice
 from napari_mrrecon.layers.preview import PREVIEW_LAYER, show_preview
 from napari_mrrecon.layers.qmri import map_style, series_layer
-from napari_mrrecon.model.entries import find_layer
+from napari_mrrecon.model.entries import find_layer, raw_of
 from napari_mrrecon.model.qmri import SeriesEntry, maps_of, series_of
 
 if TYPE_CHECKING:
@@ -51,6 +57,7 @@ if TYPE_CHECKING:
     import napari.viewer
 
     from napari_mrrecon.docks.qmri.plot import VoxelCurve
+    from recon_engine.data import KSpace
     from recon_engine.progress import ProgressEvent
     from recon_engine.qmri import FitResult, QMRISeries
 
@@ -62,6 +69,8 @@ SERIES_FILTER = "Image series (*.npy *.nii *.nii.gz *.h5 *.mrd);;All files (*)"
 MAPS_FILTER = "NumPy maps (*.npz);;Folder of NIfTI maps (*)"
 #: Mask-layer entry meaning "threshold only".
 NO_MASK_LAYER = "none"
+#: File type of "Save recipe…".
+RECIPE_FILTER = "Fit recipe (*.yaml *.yml)"
 
 
 class QMRIWidget(EngineRunWidget):
@@ -76,6 +85,8 @@ class QMRIWidget(EngineRunWidget):
     ----------
     series_choice, model_form, mask_threshold, mask_layer, device, max_iterations
         The inputs of the fit.
+    raw_method
+        Method and options for raw-data input (its box is shown only then).
     result
         The last fit (:class:`~recon_engine.qmri.FitResult`), or None.
     map_names
@@ -86,13 +97,14 @@ class QMRIWidget(EngineRunWidget):
         ROI layer choice and statistics table.
     """
 
-    INPUT_LABEL = "Series"
-    MISSING_INPUT = "No series chosen: open one (Open series…) or a sample first."
+    INPUT_LABEL = "Input"
+    MISSING_INPUT = "No series or raw data chosen: open one (Open series…, File ▸ Open) or a sample first."
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         super().__init__(napari_viewer)
         from napari_mrrecon.docks.qmri.form import ModelForm
         from napari_mrrecon.docks.qmri.plot import CurvePlot
+        from napari_mrrecon.docks.qmri.raw_methods import RawMethodPanel
         from napari_mrrecon.docks.qmri.roi import RoiPanel
 
         self.result: FitResult | None = None
@@ -100,6 +112,7 @@ class QMRIWidget(EngineRunWidget):
         self._main = "t1"
         self._series_layer: napari.layers.Layer | None = None
         self._prefilled: str | None = None
+        self._header_values: np.ndarray | None = None
         self.series_choice: SeriesChoice = self.input_choice  # type: ignore[assignment]
         self.open_button = QPushButton("Open series…")
         self.open_button.setToolTip(
@@ -136,12 +149,23 @@ class QMRIWidget(EngineRunWidget):
         self.max_iterations = QSpinBox()
         self.max_iterations.setRange(1, 1000)
         self.max_iterations.setValue(30)
-        self.max_iterations.setToolTip("Levenberg–Marquardt iterations")
+        self.max_iterations.setToolTip("Levenberg–Marquardt iterations of the voxel fit")
         self.form.addRow("Mask threshold", self.mask_threshold)
         self.form.addRow("Mask layer", self.mask_layer)
         self.form.addRow("Device", self.device)
         self.form.addRow("Iterations", self.max_iterations)
-        self.status.setText("Open a series (Open series…, or File ▸ Open Sample ▸ qMRI phantom) and Run.")
+        self.status.setText(
+            "Open a series or multi-contrast raw data (Open series…, File ▸ Open, or File ▸ Open Sample ▸ "
+            "qMRI phantom) and Run."
+        )
+        self.raw_method = RawMethodPanel(self.main_layout, self)
+        self.raw_method.box.setVisible(False)
+        self.save_recipe_button = QPushButton("Save recipe…")
+        self.save_recipe_button.setToolTip(
+            "Write the raw-data fit (input file and SHA-256, model, method, options) as a YAML recipe"
+        )
+        self.save_recipe_button.clicked.connect(self._save_recipe_dialog)
+        self.raw_method.box.layout().addWidget(self.save_recipe_button)  # type: ignore[union-attr]
 
         self.plot = CurvePlot(self, viewer=napari_viewer)
         self.main_layout.addWidget(self.plot)
@@ -202,8 +226,14 @@ class QMRIWidget(EngineRunWidget):
         if name == self._prefilled and name is not None:
             return  # the list was rebuilt (a layer came or went): same series, keep the table
         self._prefilled = name
+        dataset = None if layer is None else raw_of(layer)
+        self.raw_method.box.setVisible(dataset is not None)
+        self._header_values = None
         if layer is None:
             self.model_form.set_series(None, None, 0, None)
+            return
+        if dataset is not None:
+            self._prefill_from_raw(dataset.kspace)
             return
         try:
             series: QMRISeries | None = series_of(layer)
@@ -215,8 +245,29 @@ class QMRIWidget(EngineRunWidget):
             n = int(series.data.shape[0])
             self.model_form.set_series(series.times, series.flip_angles, n, series.tr)
 
+    def _prefill_from_raw(self, kspace: KSpace) -> None:
+        """Times table and TR from a raw header; a model that the header's variable suits."""
+        h = kspace.header
+        n = int(kspace.data.shape[0]) if len(kspace.other_axes) == 1 else 0
+        fits = {label: len(v) == n and n > 0 for label, v in (("TI", h.ti_ms), ("TE", h.te_ms))}
+        angles = np.asarray(h.flip_angle_deg, float) if len(h.flip_angle_deg) == n and n > 1 else None
+        label = self.model_form.info.times_label
+        if fits["TI"] and label not in ("TI", "TS"):
+            self.model_form.model.setCurrentText("ir")
+        elif not fits["TI"] and fits["TE"] and label != "TE":
+            self.model_form.model.setCurrentText("mese")
+        elif not fits["TI"] and not fits["TE"] and angles is not None and not self.model_form.uses_angles:
+            self.model_form.model.setCurrentText("vfa")
+        times = h.ti_ms if fits["TI"] else (h.te_ms if fits["TE"] else None)
+        tr = float(h.tr_ms[0]) if h.tr_ms else None
+        self.model_form.set_series(None if times is None else np.asarray(times, float), angles, n, tr)
+        self._header_values = self.model_form.values()
+
     def gather(self) -> dict[str, Any]:
         """The fit's keyword arguments from the form (main thread).
+
+        For raw data: ``method`` and its options too; times equal to the header's are left to
+        the engine (so it reads the variable the chosen model needs, and says when it is missing).
 
         Raises
         ------
@@ -227,33 +278,57 @@ class QMRIWidget(EngineRunWidget):
         threshold = self.mask_threshold.value()
         options["mask_threshold"] = threshold if threshold > 0 else None
         options["device"] = self.device.currentText()
-        options["max_iterations"] = self.max_iterations.value()
         mask_layer = self.mask_layer.layer()
+        layer = self.series_choice.layer()
+        if layer is not None and raw_of(layer) is not None:
+            if mask_layer is not None:
+                raise ValueError("A mask layer applies to image series; for raw data use the mask threshold.")
+            given = options.get("flip_angles", options.get("times"))
+            if (
+                given is not None
+                and self._header_values is not None
+                and np.array_equal(given, self._header_values)
+            ):
+                options.pop("times", None)
+                options.pop("flip_angles", None)
+            options.update(self.raw_method.values())
+            if self.raw_method.accepts("max_iterations"):
+                options["max_iterations"] = self.max_iterations.value()
+            return options
+        options["max_iterations"] = self.max_iterations.value()
         if mask_layer is not None:
             options["mask"] = np.asarray(mask_layer.data) > 0
         return options
 
     # ---- running -----------------------------------------------------------------------------
     def make_input_choice(self) -> SeriesChoice:
-        """The image layers a fit can start from (series, reconstructions, ≥ 3-axis images)."""
+        """The layers a fit can start from (series, reconstructions, ≥ 3-axis images, raw datasets)."""
         return SeriesChoice(self.viewer)
 
-    def read_input(self, layer: napari.layers.Layer) -> QMRISeries:
-        """The series to fit from the chosen layer (:func:`~napari_mrrecon.model.qmri.series_of`)."""
-        return series_of(layer)
+    def read_input(self, layer: napari.layers.Layer) -> QMRISeries | KSpace:
+        """The k-space of a raw dataset, else the series (:func:`~napari_mrrecon.model.qmri.series_of`)."""
+        dataset = raw_of(layer)
+        return dataset.kspace if dataset is not None else series_of(layer)
 
     def before_run(self, layer: napari.layers.Layer, options: dict[str, Any]) -> str:
         """Remember the series layer (the preview's scale) and the model's main map."""
         self._series_layer = layer
         self._main = _main_parameter(options["model"])
-        return f"Fitting {options['model']} on {layer.name} …"
+        how = f" ({options['method']})" if "method" in options else ""
+        return f"Fitting {options['model']}{how} on {layer.name} …"
 
-    def make_steps(self, data: QMRISeries, /, **options: Any) -> Generator[ProgressEvent, None, FitResult]:
-        """:func:`recon_engine.qmri.fit_steps` on the series (worker thread)."""
+    def make_steps(
+        self, data: QMRISeries | KSpace, /, **options: Any
+    ) -> Generator[ProgressEvent, None, FitResult]:
+        """``fit_steps`` on a series, or ``map_raw_steps`` on raw data (worker thread)."""
+        model = options.pop("model")
+        if "method" in options:
+            from recon_engine.qmri.model_based import map_raw_steps
+
+            return map_raw_steps(data, model, options.pop("method"), **options)  # type: ignore[arg-type]
         from recon_engine.qmri import fit_steps
 
-        model = options.pop("model")
-        return fit_steps(data, model, **options)
+        return fit_steps(data, model, **options)  # type: ignore[arg-type]
 
     def show_preview(self, preview: np.ndarray, limits: tuple[float, float]) -> None:
         """The main map as it converges, in the preview layer, with the map's colormap and limits."""
@@ -267,11 +342,13 @@ class QMRIWidget(EngineRunWidget):
         from napari_mrrecon.layers.qmri import show_maps
 
         entry = dataset_layer.metadata.get("mrrecon")
+        raw = raw_of(dataset_layer)
+        name = entry.name if isinstance(entry, SeriesEntry) else (raw.name if raw else dataset_layer.name)
         self.map_names = show_maps(
             self.viewer,
             result,
             main=self._main,
-            series_name=entry.name if isinstance(entry, SeriesEntry) else dataset_layer.name,
+            series_name=name,
             affine=entry.series.affine if isinstance(entry, SeriesEntry) else None,
             over=dataset_layer,
             replace=self.map_names,
@@ -331,6 +408,68 @@ class QMRIWidget(EngineRunWidget):
             return []
         show_info(f"Saved {len(written)} map file(s) to {Path(path).name}")
         return written
+
+    def fit_recipe(self) -> dict[str, Any] | None:
+        """The raw-data fit as a recipe document (None, with a notification, when there is none)."""
+        from napari.utils.notifications import show_error
+
+        from recon_engine.errors import ReconError
+        from recon_engine.qmri.fit_recipe import fit_recipe
+
+        layer = self.series_choice.layer()
+        dataset = None if layer is None else raw_of(layer)
+        if dataset is None:
+            show_error("A recipe records a raw-data fit: choose a raw dataset first.")
+            return None
+        if dataset.kspace.source is None:
+            show_error(f"{dataset.name} was not read from a file, so a recipe cannot name its input.")
+            return None
+        try:
+            options = self.gather()
+        except ValueError as exc:
+            show_error(str(exc))
+            return None
+        model_keys = set(self.model_form.options)
+        method_options = {
+            k: v
+            for k, v in options.items()
+            if k not in ("model", "method", "times", "flip_angles", "tr", "mask_threshold", "device")
+            and k not in model_keys
+        }
+        model_options = {k: options[k] for k in model_keys if k in options}
+        try:
+            return fit_recipe(
+                dataset.kspace.source, model=options["model"], method=options["method"],
+                times=options.get("times"), flip_angles=options.get("flip_angles"), tr=options.get("tr"),
+                mask_threshold=options["mask_threshold"], device=options["device"],
+                method_options=method_options, model_options=model_options,
+            )  # fmt: skip
+        except (ReconError, OSError) as exc:
+            show_error(f"Recipe: {exc}")
+            return None
+
+    def save_recipe(self, path: str | Path) -> Path | None:
+        """Write :meth:`fit_recipe` as YAML (the document ``mrrecon fit --save-recipe`` writes)."""
+        from napari.utils.notifications import show_error, show_info
+
+        from recon_engine.errors import ReconError
+        from recon_engine.qmri.fit_recipe import save_fit_recipe
+
+        doc = self.fit_recipe()
+        if doc is None:
+            return None
+        try:
+            written = save_fit_recipe(doc, path)
+        except ReconError as exc:
+            show_error(f"Save recipe failed: {exc}")
+            return None
+        show_info(f"Saved recipe {written.name}")
+        return written
+
+    def _save_recipe_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save fit recipe", "fit.yaml", RECIPE_FILTER)
+        if path:
+            self.save_recipe(path)
 
     def _save_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save maps", "maps.npz", MAPS_FILTER)

@@ -201,40 +201,15 @@ def _save_fit_recipe(
     model_options: dict[str, Any],
     threshold: float | None,
 ) -> None:
-    """A YAML record of a raw-data fit: input (SHA-256), model, method, options, versions."""
-    import platform
+    """A YAML record of a raw-data fit (:func:`recon_engine.qmri.fit_recipe.fit_recipe`)."""
+    from recon_engine.qmri.fit_recipe import fit_recipe, save_fit_recipe
 
-    import numpy
-    import torch
-    import yaml
-
-    from recon_engine import __version__
-    from recon_engine.recipe import file_sha256
-
-    def plain(v: Any) -> Any:
-        return v.tolist() if hasattr(v, "tolist") else v
-
-    doc = {
-        "mrrecon_fit_recipe": 1,
-        "input": {"file": str(args.input), "sha256": file_sha256(args.input)},
-        "fit": {
-            "model": model,
-            "method": args.method,
-            "times": _values(args.times),
-            "flip_angles": _values(args.flip_angles),
-            "tr": args.tr,
-            "mask_threshold": threshold,
-            "device": args.device,
-            "method_options": {k: plain(v) for k, v in method_options.items()},
-            "model_options": {k: plain(v) for k, v in model_options.items()},
-        },
-        "environment": {
-            "recon_engine": __version__, "torch": str(torch.__version__), "numpy": str(numpy.__version__),
-            "python": platform.python_version(),
-        },
-    }  # fmt: skip
-    with open(args.save_recipe, "w", encoding="utf-8") as f:
-        yaml.safe_dump(doc, f, sort_keys=False)
+    doc = fit_recipe(
+        args.input, model=model, method=args.method, times=_values(args.times),
+        flip_angles=_values(args.flip_angles), tr=args.tr, mask_threshold=threshold, device=args.device,
+        method_options=method_options, model_options=model_options,
+    )  # fmt: skip
+    save_fit_recipe(doc, args.save_recipe)
 
 
 def add_parser(subparsers: Any) -> None:

@@ -71,6 +71,7 @@ from recon_engine.qmri._raw import (
 )
 from recon_engine.qmri._voxelfit import linear_names
 from recon_engine.qmri.result import FitResult
+from recon_engine.qmri.subspace import pnp_steps, subspace_steps
 from recon_engine.solvers.cg import conjugate_gradient_steps
 
 __all__ = [
@@ -633,24 +634,13 @@ def model_based(
     return run(model_based_steps(kspace, model, **options), progress)
 
 
-def _subspace(kspace: KSpace, model: str, **kw: Any) -> Steps[FitResult]:
-    from recon_engine.qmri.subspace import subspace_steps
-
-    return (yield from subspace_steps(kspace, model, **kw))
-
-
-def _pnp(kspace: KSpace, model: str, **kw: Any) -> Steps[FitResult]:
-    from recon_engine.qmri.subspace import pnp_steps
-
-    return (yield from pnp_steps(kspace, model, **kw))
-
-
 #: Mapping methods for raw data by name (``mrrecon fit RAW --method NAME``, the qMRI dock).
 MAPPING_METHODS: dict[str, Callable[..., Steps[FitResult]]] = {
     "two-step": two_step_raw_steps,
     "model-based": model_based_steps,
-    "subspace": _subspace,
-    "pnp": _pnp,
+    "subspace": subspace_steps,
+    "pnp": pnp_steps,
+    "learned": __import__("recon_engine.qmri.unrolled", fromlist=["unrolled_steps"]).unrolled_steps,
 }
 
 
@@ -663,7 +653,15 @@ def map_raw_steps(
     ------
     ParameterError
         Unknown method (the message lists the valid ones).
+    DataError
+        No contrast axis (a single-contrast scan), or several ``other`` axes.
     """
     if method not in MAPPING_METHODS:
         raise ParameterError(f"unknown mapping method {method!r}; choose one of {', '.join(MAPPING_METHODS)}")
+    if len(kspace.other_axes) != 1 or kspace.data.ndim != 5 or kspace.data.shape[0] < 2:
+        raise DataError(
+            "mapping from raw data needs one contrast axis (TIs, TEs, flip angles or frames: data "
+            f"(contrast, coils, k2, k1, k0)); this dataset has other axes {kspace.other_axes or 'none'} "
+            f"and shape {tuple(kspace.data.shape)}: a single-contrast scan cannot be mapped"
+        )
     return (yield from MAPPING_METHODS[method](kspace, model, **options))
