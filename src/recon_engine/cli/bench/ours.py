@@ -287,7 +287,7 @@ def our_cases(
     dev = resolve_device(device)
     return [
         *learned_cases(quick, dev, only, notes),
-        *qmri_raw_cases(quick, dev, only, matrix),
+        *qmri_raw_cases(quick, dev, only, notes, matrix),
         *simulation_cases(quick, dev, only, notes, matrix),
         *_p1_cases(quick, dev, only),
         *_p2_cases(quick, dev, only),

@@ -11,6 +11,8 @@ subspace set-up, solver, voxel fit). Methods and options are those of ``scripts/
 ``qmri_raw_subspace``      ``"subspace"``: dictionary SVD basis, CG (30 iterations), fit
 ``qmri_raw_llr``           ``"subspace"`` + locally low-rank, λ = 0.02, 40 FISTA iterations
 ``qmri_raw_pnp``           ``"pnp"``: ADMM over the subspace images with the built-in denoiser
+``qmri_raw_learned``       ``"learned"``: the relaxometry-guided unrolled network (built-in
+                           weights), where the engine has that method (else skipped, noted)
 =========================  ==============================================================
 
 Quality: the median of ``|T1 − T1_true| / T1_true`` over the eroded white-matter, grey-matter
@@ -45,6 +47,7 @@ QMRI_RAW_METHODS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
         {"iterations": 10},
     ),
     "qmri_raw_pnp": ("pnp", {}, {}),
+    "qmri_raw_learned": ("learned", {}, {}),
 }
 
 _TISSUES = {"wm": "WM", "gm": "GM", "csf": "CSF"}
@@ -84,13 +87,24 @@ def tissue_errors(t1: np.ndarray, raw: Any) -> tuple[float, dict[str, float]]:
 
 
 def qmri_raw_cases(
-    quick: bool, dev: torch.device, only: Callable[[str], bool], matrix: int | None = None
+    quick: bool,
+    dev: torch.device,
+    only: Callable[[str], bool],
+    notes: list[str],
+    matrix: int | None = None,
 ) -> list[Case]:
     """The ``qmri-raw`` suite's cases selected by ``only`` on P5 of ``matrix``² (default 128, quick 32)."""
+    from recon_engine.qmri.model_based import MAPPING_METHODS, map_raw_steps
+
     chosen = [key for key in QMRI_RAW_METHODS if only(key)]
+    for key in list(chosen):
+        if QMRI_RAW_METHODS[key][0] not in MAPPING_METHODS:
+            notes.append(
+                f"{key}: mapping method {QMRI_RAW_METHODS[key][0]!r} is not in this version (skipped)"
+            )
+            chosen.remove(key)
     if not chosen:
         return []
-    from recon_engine.qmri.model_based import map_raw_steps
 
     n = int(matrix or (problems.RAW_MATRIX_QUICK if quick else problems.RAW_MATRIX))
     raw = problems.qmri_raw_problem(n)

@@ -50,6 +50,7 @@ PROBLEM_TITLES: dict[str, str] = {
     "qmri_raw_subspace": "IR T1 from raw: subspace CG (P5)",
     "qmri_raw_llr": "IR T1 from raw: subspace + LLR (P5)",
     "qmri_raw_pnp": "IR T1 from raw: PnP-ADMM subspace (P5)",
+    "qmri_raw_learned": "IR T1 from raw: relaxometry-guided unrolled net (P5)",
     "seq_sim": "Pulseq GRE simulation, 8 coils (P6, CPU)",
     "seq_sim_cuda": "Pulseq GRE simulation, 8 coils (P6, CUDA)",
 }
@@ -78,6 +79,7 @@ SUITES: dict[str, tuple[str, ...]] = {
         "qmri_raw_subspace",
         "qmri_raw_llr",
         "qmri_raw_pnp",
+        "qmri_raw_learned",
     ),
     "simulation": ("seq_sim", "seq_sim_cuda"),
 }
