@@ -26,6 +26,7 @@ phase-corrected series ``Re(e^{−iφ} U α)`` for the voxel curves.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -192,6 +193,33 @@ def _check_layout(kspace: KSpace) -> None:
         )
 
 
+#: Dictionaries of the last schedules (simulating one of 50,000 atoms × 300 frames takes seconds).
+_DICTIONARIES: OrderedDict[tuple[object, ...], tuple[np.ndarray, dict[str, np.ndarray]]] = OrderedDict()
+_MAX_DICTIONARIES = 2
+
+
+def _grid_key(v: object) -> object:
+    return None if v is None else np.asarray(v, np.float64).tobytes()
+
+
+def _dictionary_steps(
+    spec: SignalModel, fa: np.ndarray, opts: dict[str, object], dev: torch.device
+) -> Steps[tuple[np.ndarray, dict[str, np.ndarray]]]:
+    """:func:`~recon_engine.qmri.mrf.mrf_dictionary_steps`, remembered for the last schedules."""
+    key = (
+        np.asarray(fa, np.float64).tobytes(), opts.get("tr"), opts.get("te"), opts.get("inversion_time"),
+        opts.get("n_states"), _grid_key(opts.get("t1_grid")), _grid_key(opts.get("t2_grid")),
+    )  # fmt: skip
+    if key in _DICTIONARIES:
+        _DICTIONARIES.move_to_end(key)
+        return _DICTIONARIES[key]
+    atoms, params = yield from mrf_dictionary_steps(spec, fa, opts, dev)
+    _DICTIONARIES[key] = (np.asarray(atoms, np.float32), params)
+    while len(_DICTIONARIES) > _MAX_DICTIONARIES:
+        _DICTIONARIES.popitem(last=False)
+    return _DICTIONARIES[key]
+
+
 def mrf_raw_setup_steps(
     kspace: KSpace,
     model: str = "mrf",
@@ -282,7 +310,7 @@ def mrf_raw_setup_steps(
     if sampled is not None:
         w = w * sampled
     w = w / w.mean().clamp_min(1e-30)
-    atoms, params = yield from mrf_dictionary_steps(spec, fa, opts, dev)
+    atoms, params = yield from _dictionary_steps(spec, fa, opts, dev)
     u, kept = basis_from_atoms(atoms, energy=energy, rank=rank)
     enc = SubspaceNUFFT(traj, shape, u, problem.maps[0, :, 0], weights=w, device=dev)
     return MRFRawSetup(

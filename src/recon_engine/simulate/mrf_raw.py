@@ -189,7 +189,7 @@ def simulate_mrf_raw(
         sampling_mask=torch.ones(n_frames, 1, 1, dtype=torch.bool),
         calibration_mask=torch.zeros(n_frames, 1, 1, dtype=torch.bool),
         acquisitions=AcquisitionTable(np.zeros(0, dtype=acquisition_header_dtype())),
-        noise=torch.from_numpy(noise.astype(np.complex64)),
+        noise=torch.from_numpy(noise.astype(np.complex64)) if noise_std > 0 else None,
         trajectory=torch.from_numpy(traj.reshape(n_frames, 1, 1, samples, 3)),
         meta={"noise_std": float(noise_std), "seed": int(seed), "qmri_times": fa.tolist()},
     )
