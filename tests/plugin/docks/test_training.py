@@ -35,6 +35,8 @@ def test_train_denoiser_on_layers_plot_preview_and_weights(
     qtbot: Any, viewer: Any, training: Any, tmp_path: Path
 ) -> None:
     dock = training
+    _, recon = viewer.window.add_plugin_dock_widget(PLUGIN, "MR Reconstruction")
+    assert recon.panel.method.select("pnp")
     assert dock.images.names() == ["phantom", "stack"]
     dock.images.set_checked("stack", False)
     assert [la.name for la in dock.images.checked()] == ["phantom"]
@@ -57,11 +59,14 @@ def test_train_denoiser_on_layers_plot_preview_and_weights(
     load_model(out, "dncnn")
     assert trained_weights()[0] == out.absolute()
 
-    # the MR Reconstruction dock's chooser lists the trained file for pnp
-    _, recon = viewer.window.add_plugin_dock_widget(PLUGIN, "MR Reconstruction")
-    assert recon.panel.method.select("pnp")
-    recon.weights.refresh()
+    # the MR Reconstruction dock's chooser lists the trained file for pnp when its list is opened
+    assert str(out.absolute()) not in recon.weights.combo.choices
+    click(qtbot, recon.weights.combo.native)
+    recon.weights.combo.native.hidePopup()
     assert str(out.absolute()) in recon.weights.combo.choices
+    recon.panel.method.select("modl")
+    assert str(out.absolute()) not in recon.weights.combo.choices  # a denoiser is no MoDL file
+    recon.panel.method.select("pnp")
     recon.weights.value = str(out.absolute())
     assert recon.gather()["weights"] == str(out.absolute())
 
