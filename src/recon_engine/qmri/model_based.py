@@ -641,6 +641,7 @@ MAPPING_METHODS: dict[str, Callable[..., Steps[FitResult]]] = {
     "subspace": subspace_steps,
     "pnp": pnp_steps,
     "learned": __import__("recon_engine.qmri.unrolled", fromlist=["unrolled_steps"]).unrolled_steps,
+    "gridding": __import__("recon_engine.qmri.mrf_raw", fromlist=["mrf_gridding_steps"]).mrf_gridding_steps,
 }
 
 
