@@ -175,6 +175,27 @@ def _resume(
     )
 
 
+def _run_meta(
+    model: nn.Module,
+    data: TrainingData,
+    size: int,
+    batch_size: int,
+    steps_per_epoch: int,
+    learning_rate: float,
+    seed: int,
+) -> dict[str, Any]:
+    """What every weights file records about its training run (beside the model's own keys)."""
+    return {
+        "training_data": describe_training_data(data),
+        "patch_size": int(size),
+        "batch_size": int(batch_size),
+        "steps_per_epoch": int(steps_per_epoch),
+        "learning_rate": float(learning_rate),
+        "seed": int(seed),
+        "parameters": parameter_count(model),
+    }
+
+
 def _seed_epoch(seed: int, epoch: int) -> np.random.Generator:
     torch.manual_seed(int(seed) * 100_003 + int(epoch))
     return np.random.default_rng([int(seed), int(epoch)])
@@ -398,13 +419,7 @@ def train_denoiser_steps(
         "input_scaling": "complex image divided by the 99th percentile of its magnitude; sigma = noise std "
         "per real component in those units",
         "sigma_range": [lo, hi],
-        "training_data": describe_training_data(data),
-        "patch_size": int(size),
-        "batch_size": int(batch_size),
-        "steps_per_epoch": int(steps_per_epoch),
-        "learning_rate": float(learning_rate),
-        "seed": int(seed),
-        "parameters": parameter_count(model),
+        **_run_meta(model, data, size, batch_size, steps_per_epoch, learning_rate, seed),
         "loss": "mean squared error (complex)",
     }
     return (
@@ -533,15 +548,9 @@ def train_modl_steps(
 
     meta = {
         "input_scaling": f"x0 = {START_CG_ITERATIONS} CG-SENSE iterations; the network runs on x / q99(|x0|)",
-        "training_data": describe_training_data(data),
         "simulation": "ring coils 4-16, 1D Cartesian masks (regular/random/variable density), "
         f"R in {list(accelerations)}, noise std in {list(noise_range)}",
-        "patch_size": int(size),
-        "batch_size": int(batch_size),
-        "steps_per_epoch": int(steps_per_epoch),
-        "learning_rate": float(learning_rate),
-        "seed": int(seed),
-        "parameters": parameter_count(model),
+        **_run_meta(model, data, size, batch_size, steps_per_epoch, learning_rate, seed),
         "loss": "mean squared NRMSE (complex)",
     }
     return (
