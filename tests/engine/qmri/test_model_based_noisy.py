@@ -6,7 +6,6 @@ import itertools
 
 import numpy as np
 import pytest
-import torch
 
 from recon_engine.progress import ProgressEvent, run
 from recon_engine.qmri.model_based import model_based_steps
@@ -28,8 +27,7 @@ def _costs(events: list[ProgressEvent]) -> list[float]:
     return [e.metrics["cost"] for e in events if e.stage == "model-based"]
 
 
-def test_lbfgs_has_no_nan_on_noisy_data(noisy_ir: QMRIRaw) -> None:
-    torch.set_num_threads(1)
+def test_lbfgs_has_no_nan_on_noisy_data(noisy_ir: QMRIRaw, one_torch_thread: None) -> None:
     events: list[ProgressEvent] = []
     res = run(
         model_based_steps(
@@ -48,8 +46,7 @@ def test_lbfgs_has_no_nan_on_noisy_data(noisy_ir: QMRIRaw) -> None:
     assert _median_error(noisy_ir, res.maps["t1"], "gm") < 0.08
 
 
-def test_irgnm_data_cost_does_not_rise(noisy_ir: QMRIRaw) -> None:
-    torch.set_num_threads(1)
+def test_irgnm_data_cost_does_not_rise(noisy_ir: QMRIRaw, one_torch_thread: None) -> None:
     events: list[ProgressEvent] = []
     res = run(
         model_based_steps(
