@@ -31,21 +31,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListWidget,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -54,6 +51,8 @@ from qtpy.QtWidgets import (
 )
 
 from napari_mrrecon._qt.runner import Job, Runner
+from napari_mrrecon.docks.batch.inputs import InputList
+from napari_mrrecon.docks.batch.inputs import row as hbox
 from napari_mrrecon.docks.batch.results import STOPPED, ResultsTable, open_output
 
 if TYPE_CHECKING:
@@ -108,15 +107,6 @@ def current_settings(viewer: napari.viewer.Viewer) -> Recipe:
     return getattr(recipe, "__wrapped__", recipe)  # type: ignore[no-any-return]  # napari's proxy
 
 
-def _row(*widgets: QWidget) -> QWidget:
-    box = QWidget()
-    row = QHBoxLayout(box)
-    row.setContentsMargins(0, 0, 0, 0)
-    for w in widgets:
-        row.addWidget(w)
-    return box
-
-
 class BatchWidget(QWidget):
     """Dock "Batch": recipe, inputs, output folder and cluster; Run/Stop, progress and a results table.
 
@@ -155,41 +145,24 @@ class BatchWidget(QWidget):
         form = QFormLayout()
         self.recipe_source = QComboBox()
         self.recipe_source.addItems([RECIPE_FILE, CURRENT_SETTINGS])
-        self.recipe_source.setToolTip(
-            "A recipe YAML (reconstruction or fit), or the MR Reconstruction dock's"
-        )
+        self.recipe_source.setToolTip("A recipe YAML (reconstruction or fit), or MR Reconstruction settings")
         form.addRow("Recipe", self.recipe_source)
         self.recipe_path = QLineEdit()
         self.recipe_path.setPlaceholderText("recipe.yaml")
         browse_recipe = QPushButton("…")
         browse_recipe.clicked.connect(self._choose_recipe)
-        form.addRow("Recipe file", _row(self.recipe_path, browse_recipe))
+        form.addRow("Recipe file", hbox(self.recipe_path, browse_recipe))
         self.recipe_source.currentTextChanged.connect(lambda t: self.recipe_path.setEnabled(t == RECIPE_FILE))
 
-        self.input_list = QListWidget()
-        self.input_list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.input_list.setToolTip("Raw files, folders and glob patterns (image series for a fit recipe)")
-        self.pattern = QLineEdit()
-        self.pattern.setPlaceholderText("/data/study/*.h5")
-        self.pattern.returnPressed.connect(self._add_pattern)
-        add_pattern = QPushButton("Add")
-        add_pattern.clicked.connect(self._add_pattern)
-        buttons = [QPushButton(t) for t in ("Add files…", "Add folder…", "Remove", "Clear")]
-        for b, slot in zip(
-            buttons,
-            (self._choose_files, self._choose_folder, self.remove_selected_inputs, self.clear_inputs),
-            strict=True,
-        ):
-            b.clicked.connect(slot)
-        form.addRow("Inputs", self.input_list)
-        form.addRow("", _row(*buttons))
-        form.addRow("Pattern", _row(self.pattern, add_pattern))
+        self.input_panel = InputList(self)
+        self.input_list = self.input_panel.list
+        form.addRow("Inputs", self.input_panel)
 
         self.output_dir = QLineEdit()
         self.output_dir.setPlaceholderText("output folder")
         browse_out = QPushButton("…")
         browse_out.clicked.connect(self._choose_output)
-        form.addRow("Output folder", _row(self.output_dir, browse_out))
+        form.addRow("Output folder", hbox(self.output_dir, browse_out))
         self.output_format = QComboBox()
         self.output_format.addItems(FORMATS)
         self.output_format.setToolTip("auto: ISMRMRD images (h5) for reconstructions, npz maps for fits")
@@ -204,7 +177,7 @@ class BatchWidget(QWidget):
         self.threads.setRange(1, max(64, cores))
         self.threads.setValue(1)
         self.threads.setToolTip("torch / OpenMP threads inside each worker")
-        form.addRow("Workers", _row(self.workers, QLabel("threads each"), self.threads))
+        form.addRow("Workers", hbox(self.workers, QLabel("threads each"), self.threads))
         self.scheduler = QLineEdit()
         self.scheduler.setPlaceholderText("empty: local cluster; or tcp://host:8786")
         self.scheduler.setToolTip("Address of a running Dask scheduler; empty starts a local cluster")
@@ -234,7 +207,7 @@ class BatchWidget(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addWidget(_row(self.run_button, self.stop_button))
+        layout.addWidget(hbox(self.run_button, self.stop_button))
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.table, 1)
@@ -243,46 +216,21 @@ class BatchWidget(QWidget):
     @property
     def inputs(self) -> list[str]:
         """Files, folders and glob patterns of the batch, in order."""
-        items = (self.input_list.item(i) for i in range(self.input_list.count()))
-        return [item.text() for item in items if item is not None]
+        return self.input_panel.entries()
 
-    def add_inputs(self, paths: list[str | os.PathLike[str]] | tuple[str | os.PathLike[str], ...]) -> None:
+    def add_inputs(self, paths: Iterable[str | os.PathLike[str]]) -> None:
         """Append files, folders or glob patterns (duplicates ignored)."""
-        have = set(self.inputs)
-        for p in paths:
-            s = os.fspath(p).strip()
-            if s and s not in have:
-                have.add(s)
-                self.input_list.addItem(s)
+        self.input_panel.add(paths)
 
     def remove_selected_inputs(self) -> None:
         """Remove the selected entries of the input list."""
-        for item in self.input_list.selectedItems():
-            self.input_list.takeItem(self.input_list.row(item))
-
-    def clear_inputs(self) -> None:
-        """Empty the input list."""
-        self.input_list.clear()
-
-    def _add_pattern(self) -> None:
-        self.add_inputs([self.pattern.text()])
-        self.pattern.clear()
+        self.input_panel.remove_selected()
 
     def _choose_recipe(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Recipe", "", "Recipe (*.yaml *.yml)")
         if path:
             self.recipe_path.setText(path)
             self.recipe_source.setCurrentText(RECIPE_FILE)
-
-    def _choose_files(self) -> None:
-        filters = "Raw data or series (*.h5 *.mrd *.dat *.npy *.nii *.nii.gz);;All files (*)"
-        paths, _ = QFileDialog.getOpenFileNames(self, "Input files", "", filters)
-        self.add_inputs(list(paths))
-
-    def _choose_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Folder of inputs")
-        if path:
-            self.add_inputs([path])
 
     def _choose_output(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Output folder")

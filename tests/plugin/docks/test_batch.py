@@ -148,6 +148,9 @@ def test_missing_inputs_do_not_start_a_run(batch: Any, tmp_path: Path) -> None:
     batch.input_list.item(0).setSelected(True)
     batch.remove_selected_inputs()
     assert batch.inputs == []
+    batch.input_panel.pattern.setText(f"{tmp_path}/*.h5")
+    batch.input_panel.pattern.returnPressed.emit()
+    assert batch.inputs == [f"{tmp_path}/*.h5"] and batch.input_panel.pattern.text() == ""
 
 
 def test_fit_maps_open_as_one_layer_per_map(viewer: Any, tmp_path: Path) -> None:
