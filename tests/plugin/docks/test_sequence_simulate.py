@@ -105,7 +105,13 @@ def test_stop_mid_run_closes_the_simulation_and_adds_no_layer(
 
 
 def test_bad_parameters_notify_and_the_panel_stays_usable(
-    qtbot: Any, viewer: Any, panel: Any, sequence_widget: Any, seq_files: dict[str, Path], errors: list[str]
+    qtbot: Any,
+    viewer: Any,
+    panel: Any,
+    sequence_widget: Any,
+    seq_files: dict[str, Path],
+    errors: list[str],
+    tmp_path: Path,
 ) -> None:
     panel.phantom.setCurrentText(MAPS_FILE)
     assert panel.simulate() is None  # no file chosen: refused before any work
@@ -123,7 +129,16 @@ def test_bad_parameters_notify_and_the_panel_stays_usable(
     assert layers_with(viewer, RawDataset) == []
 
     panel.fov_mm.setValue(200.0)  # the impossible becomes possible: the dock is still usable
-    panel.b0.setChecked(True)
+    panel.b0.setChecked(True)  # built-in phantom: the engine's smooth B0 bump
     _simulate(qtbot, panel)
     assert panel.last_error is None, panel.last_error
     assert len(layers_with(viewer, RawDataset)) == 1
+
+    maps = tmp_path / "maps.npz"  # a maps file with its own B0 map, 8² (resampled to 16²)
+    np.savez(maps, pd=np.ones((8, 8)), t1_ms=np.full((8, 8), 800.0), b0_hz=np.full((8, 8), 50.0))
+    panel.phantom.setCurrentText(MAPS_FILE)
+    panel.maps_path.setText(str(maps))
+    assert panel.gather()["phantom"] == str(maps) and "b0" not in panel.gather()  # the file's own
+    _simulate(qtbot, panel)
+    assert panel.last_error is None, panel.last_error
+    assert len(layers_with(viewer, RawDataset)) == 2
