@@ -181,3 +181,24 @@ def test_cli_fit_batch_writes_nifti_maps(
     assert (
         main([*args[:1], str(fit_recipe), str(series_dir / "a.npy"), "-o", str(out), "--seq", "x.seq"]) == 2
     )
+
+
+def test_raw_fit_recipe_saved_by_mrrecon_fit_maps_raw_kspace(tmp_path: Path) -> None:
+    from recon_engine import read
+    from recon_engine.batch import Job, reconstruct_file
+    from recon_engine.qmri.model_based import map_raw_steps
+    from recon_engine.simulate.qmri_raw import write_qmri_raw
+
+    raw, _ = write_qmri_raw("ir", tmp_path / "ir_raw.h5", n=32)
+    saved = tmp_path / "two_step.yaml"
+    args = ["fit", str(raw), "--model", "ir", "--method", "two-step", "--device", "cpu", "-q"]
+    assert main([*args, "--save-recipe", str(saved), "-o", str(tmp_path / "cli.npz")]) == 0
+    rec = load_batch_recipe(saved)
+    assert isinstance(rec, FitRecipe) and rec.raw and rec.method == "two-step"
+    assert expand_inputs([tmp_path], series=not rec.raw)[0].path == raw  # a folder of raw files
+    d = reconstruct_file(Job(0, str(raw), str(tmp_path / "batch.npz"), rec, recipe_hash(rec), "cpu"))
+    assert d["status"] == "ok", d["error"]
+    direct = run(map_raw_steps(read(raw), "ir", "two-step", device="cpu"))
+    with np.load(tmp_path / "batch.npz") as z, np.load(tmp_path / "cli.npz") as cli:
+        np.testing.assert_array_equal(z["t1"], direct.maps["t1"])
+        np.testing.assert_array_equal(z["t1"], cli["t1"])
