@@ -37,16 +37,19 @@ import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from recon_engine.data.kspace import KSpace
-from recon_engine.io.pulseq import PulseqSequence, read_seq
 from recon_engine.simulate.acquire import simulate_cartesian
 from recon_engine.simulate.coils import birdcage_sensitivities
 from recon_engine.simulate.phantom import shepp_logan, shepp_logan_3d, tissue_maps
-from recon_engine.simulate.qmri_raw import QMRIRaw, simulate_qmri_raw
 from recon_engine.simulate.trajectories import radial, simulate_noncartesian
+
+if TYPE_CHECKING:  # P5/P6 modules are imported when those problems are built
+    from recon_engine.io.pulseq import PulseqSequence
+    from recon_engine.simulate.qmri_raw import QMRIRaw
 
 __all__ = [
     "CartesianProblem",
@@ -260,6 +263,8 @@ def mrf_problem(quick: bool = False) -> MRFProblem:
 @lru_cache(maxsize=2)
 def qmri_raw_problem(n: int = RAW_MATRIX) -> QMRIRaw:
     """P5: IR raw data ``n × n`` × 8 TIs, 8 coils, R = 6 + 8 central lines, noise SD 0.003, seed 1."""
+    from recon_engine.simulate.qmri_raw import simulate_qmri_raw
+
     return simulate_qmri_raw(
         "ir", n=int(n), acceleration=6, n_coils=8, calibration_lines=8, noise_std=0.003, seed=1
     )
@@ -268,6 +273,7 @@ def qmri_raw_problem(n: int = RAW_MATRIX) -> QMRIRaw:
 @lru_cache(maxsize=2)
 def gre_sequence(n: int = RAW_MATRIX) -> PulseqSequence:
     """P6: the 2D spoiled GRE ``n × n`` (pypulseq), written and decoded once by the engine's reader."""
+    from recon_engine.io.pulseq import read_seq
     from recon_engine.simulate import _seq_examples
 
     with tempfile.TemporaryDirectory(prefix="mrrecon_bench_") as tmp:
