@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Generator, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -140,6 +141,7 @@ class BatchWidget(QWidget):
         self.stopped_report: dict[str, Any] | None = None
         self.last_error: str | None = None
         self._output_dir: Path | None = None
+        self._started_at = 0.0
         self._counts: dict[str, float] = {}
 
         form = QFormLayout()
@@ -304,6 +306,7 @@ class BatchWidget(QWidget):
             return None
         self.report, self.stopped_report, self.last_error = None, None, None
         self._output_dir = Path(options["output_dir"]).expanduser().absolute()
+        self._started_at = time.time() - 1.0  # file times may be coarse
         self._counts = {}
         self.table.clear_rows()
 
@@ -396,8 +399,10 @@ class BatchWidget(QWidget):
 
         saved: dict[str, Any] | None = None
         if self._output_dir is not None:
+            path = self._output_dir / REPORT_NAME
             try:
-                saved = json.loads((self._output_dir / REPORT_NAME).read_text())
+                if path.stat().st_mtime >= self._started_at:  # not an earlier batch's report
+                    saved = json.loads(path.read_text())
             except (OSError, ValueError):
                 saved = None
         self.stopped_report = saved

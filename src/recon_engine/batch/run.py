@@ -232,10 +232,10 @@ def run_batch_steps(
             result=result,
         )
 
-    for r in results:
-        if r is not None:
-            yield event(r, 0)
     try:
+        for r in list(results):
+            if r is not None:
+                yield event(r, 0)
         if jobs:
             n_workers = workers or default_workers(threads_per_worker, len(jobs))
             with _client(scheduler, n_workers, threads_per_worker) as client:
