@@ -78,13 +78,24 @@ def basis_from_atoms(
     rank
         Fixed rank instead (``1 ≤ rank ≤ n``).
     """
+    return _select_basis(*_svd(atoms), energy=energy, rank=rank)
+
+
+def _svd(atoms: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Singular values and right singular vectors of the normalised non-zero atoms (float64)."""
     a = torch.as_tensor(np.asarray(atoms) if not isinstance(atoms, torch.Tensor) else atoms).to(torch.float64)
-    n = int(a.shape[1])
     norms = a.norm(dim=1, keepdim=True)
     a = a[norms[:, 0] > 0] / norms[norms[:, 0] > 0]
     if a.shape[0] == 0:
         raise DataError("the dictionary has no non-zero atom")
     _, s, vh = torch.linalg.svd(a, full_matrices=False)
+    return s, vh
+
+
+def _select_basis(
+    s: torch.Tensor, vh: torch.Tensor, *, energy: float, rank: int | None
+) -> tuple[np.ndarray, float]:
+    n = int(vh.shape[1])
     frac = torch.cumsum(s.square(), 0) / s.square().sum()
     if rank is None:
         if not 0 < energy <= 1:
@@ -193,8 +204,16 @@ def _check_layout(kspace: KSpace) -> None:
         )
 
 
-#: Dictionaries of the last schedules (simulating one of 50,000 atoms × 300 frames takes seconds).
-_DICTIONARIES: OrderedDict[tuple[object, ...], tuple[np.ndarray, dict[str, np.ndarray]]] = OrderedDict()
+@dataclass
+class _Dictionary:
+    atoms: np.ndarray
+    parameters: dict[str, np.ndarray]
+    svd: tuple[torch.Tensor, torch.Tensor] | None = None
+
+
+#: Dictionaries (and their SVDs) of the last schedules: simulating 50,000 atoms × 300 frames takes
+#: seconds, their SVD about one.
+_DICTIONARIES: OrderedDict[tuple[object, ...], _Dictionary] = OrderedDict()
 _MAX_DICTIONARIES = 2
 
 
@@ -204,7 +223,7 @@ def _grid_key(v: object) -> object:
 
 def _dictionary_steps(
     spec: SignalModel, fa: np.ndarray, opts: dict[str, object], dev: torch.device
-) -> Steps[tuple[np.ndarray, dict[str, np.ndarray]]]:
+) -> Steps[_Dictionary]:
     """:func:`~recon_engine.qmri.mrf.mrf_dictionary_steps`, remembered for the last schedules."""
     key = (
         np.asarray(fa, np.float64).tobytes(), opts.get("tr"), opts.get("te"), opts.get("inversion_time"),
@@ -214,7 +233,7 @@ def _dictionary_steps(
         _DICTIONARIES.move_to_end(key)
         return _DICTIONARIES[key]
     atoms, params = yield from mrf_dictionary_steps(spec, fa, opts, dev)
-    _DICTIONARIES[key] = (np.asarray(atoms, np.float32), params)
+    _DICTIONARIES[key] = _Dictionary(np.asarray(atoms, np.float32), params)
     while len(_DICTIONARIES) > _MAX_DICTIONARIES:
         _DICTIONARIES.popitem(last=False)
     return _DICTIONARIES[key]
@@ -310,8 +329,11 @@ def mrf_raw_setup_steps(
     if sampled is not None:
         w = w * sampled
     w = w / w.mean().clamp_min(1e-30)
-    atoms, params = yield from _dictionary_steps(spec, fa, opts, dev)
-    u, kept = basis_from_atoms(atoms, energy=energy, rank=rank)
+    dictionary = yield from _dictionary_steps(spec, fa, opts, dev)
+    if dictionary.svd is None:
+        dictionary.svd = _svd(dictionary.atoms)
+    u, kept = _select_basis(*dictionary.svd, energy=energy, rank=rank)
+    atoms, params = dictionary.atoms, dictionary.parameters
     enc = SubspaceNUFFT(traj, shape, u, problem.maps[0, :, 0], weights=w, device=dev)
     return MRFRawSetup(
         encoding=enc, data=enc.weigh(y), atoms=np.asarray(atoms, np.float32), parameters=params,

@@ -250,7 +250,7 @@ def subspace_steps(
     iterations: int = 30,
     mask_threshold: float | None = 0.05,
     max_iterations: int = 30,
-    density: str = "pipe",
+    density: str = "none",
     prewhitening: bool = True,
     device: DeviceLike = "auto",
     **model_options: object,
@@ -277,8 +277,10 @@ def subspace_steps(
         The voxel fit of the subspace images (see :func:`~recon_engine.qmri.fit_steps`);
         non-Cartesian MRF: the matching mask (``max_iterations`` unused).
     density
-        Non-Cartesian data: the sample weights ``W`` of the data term (``"pipe"``, ``"voronoi"``,
-        ``"none"``).
+        Non-Cartesian data: the sample weights ``W`` of the data term, ``"none"`` (plain least
+        squares: the maximum-likelihood fit of prewhitened data), ``"pipe"`` or ``"voronoi"``
+        (density-compensated: faster convergence, more noise at the same iteration; measured on
+        the MRF phantom in ``docs/qmri.md``).
 
     Returns
     -------
@@ -393,7 +395,7 @@ def pnp_steps(
     inner_iterations: int = 5,
     mask_threshold: float | None = 0.05,
     max_iterations: int = 30,
-    density: str = "pipe",
+    density: str = "none",
     prewhitening: bool = True,
     device: DeviceLike = "auto",
     **model_options: object,

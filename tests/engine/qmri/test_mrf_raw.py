@@ -110,19 +110,19 @@ def test_gridding_equals_projected_per_frame_adjoint(clean: QMRIRaw) -> None:
 
 
 def test_noise_free_subspace_matching_recovers_t1_t2_and_beats_gridding(clean: QMRIRaw) -> None:
-    sub = run(map_raw_steps(clean.kspace, "mrf", "subspace", iterations=30, **_kw(clean)))
-    grid = run(mrf_gridding_steps(clean.kspace, **_kw(clean)))  # type: ignore[arg-type]
+    sub = run(map_raw_steps(clean.kspace, "mrf", "subspace", iterations=60, **_kw(clean)))
+    grid = run(map_raw_steps(clean.kspace, "mrf", "gridding", **_kw(clean)))
     assert sub.options["method"] == "subspace" and grid.options["method"] == "gridding"
     assert sub.options["rank"] == 5 and sub.model == "mrf"
     e1, e2 = _errors(clean, sub.maps, "t1"), _errors(clean, sub.maps, "t2")
     g1, g2 = _errors(clean, grid.maps, "t1"), _errors(clean, grid.maps, "t2")
-    # measured WM/GM: T1 8.7/9.7 %, T2 4.1/4.3 % (the sharp 32² phantom rings: radial data have no
+    # measured WM/GM: T1 7.3/9.7 %, T2 4.1/4.3 % (the sharp 32² phantom rings: radial data have no
     # k-space corners; the same images matched exactly give ≤ 1.3 %)
     for m in ("wm", "gm"):
         assert e1[m] < 0.14 and e2[m] < 0.07
     # gridding: T2 measured 27/18 % (6.6× and 4.2× worse)
     assert g2["wm"] > 3 * e2["wm"] and g2["gm"] > 2.5 * e2["gm"]
-    assert g1["wm"] >= e1["wm"] - 1e-6  # T1 is limited by the 32² ringing for both (WM 8.7 % each)
+    assert g1["wm"] > e1["wm"]  # T1 is limited by the 32² ringing for both (WM 8.7 vs 7.3 %)
     assert sub.observed_data.shape == (160, 32, 32)
     assert set(sub.maps) >= {"t1", "t2", "m0", "correlation", "r2", "residual"}
     inside = sub.mask
