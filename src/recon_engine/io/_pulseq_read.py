@@ -315,6 +315,8 @@ def _signature_note(raw: bytes, text: str) -> tuple[str, ...]:
     return ("the MD5 signature does not match the content: the file was changed after it was written",)
 
 
+#: most samples of one ADC: ISMRMRD's number_of_samples and twix's samples-in-scan are uint16
+_MAX_ADC_SAMPLES = 65535
 #: columns of a decoded block row: duration, RF, Gx, Gy, Gz, ADC, extension
 _BLOCK_COLUMNS = 7
 
@@ -343,6 +345,15 @@ def _check_references(seq: Any, where: str) -> None:
                 raise FileFormatError(
                     f"{where}: block {block_id} refers to {kind} event {event}, which is not defined"
                 )
+    for adc_id, data in seq.adc_library.data.items():
+        n, dwell, delay = (float(v) for v in data[:3])
+        if not (math.isfinite(n) and n == int(n) and 0 < n <= _MAX_ADC_SAMPLES):
+            raise FileFormatError(
+                f"{where}: ADC event {adc_id} has {n:g} samples (a readout holds 1 to "
+                f"{_MAX_ADC_SAMPLES}: the number field of ISMRMRD and twix readouts is 16 bits)"
+            )
+        if not (math.isfinite(dwell) and dwell > 0 and math.isfinite(delay) and delay >= 0):
+            raise FileFormatError(f"{where}: ADC event {adc_id} has dwell {dwell:g} s, delay {delay:g} s")
     for shape_id, data in seq.shape_library.data.items():
         n = int(data[0])
         if not 0 < n <= _MAX_SHAPE:

@@ -12,8 +12,11 @@ slice centres as ``z`` spacing.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -257,13 +260,44 @@ def read_nifti(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     if not p.is_file():
         raise FileFormatError(f"NIfTI file {p} does not exist")
     try:
-        img = nib.load(p)
-        if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
-            raise TypeError(f"{type(img).__name__} is not NIfTI")
-        _check_nifti_size(p, img)
-        data = np.asarray(img.get_fdata())
+        with _nibabel_reports() as reports:
+            img = nib.load(p)
+            if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
+                raise TypeError(f"{type(img).__name__} is not NIfTI")
+            _check_nifti_size(p, img)
+            data = np.asarray(img.get_fdata())
     except FileFormatError:
         raise
     except Exception as exc:
         raise FileFormatError(f"{p} is not a readable NIfTI file ({exc})") from exc
+    for message in reports:  # header problems nibabel fixed or accepted: the user should know
+        warnings.warn(f"{p.name}: {message}", UserWarning, stacklevel=2)
     return data, np.asarray(img.affine, dtype=np.float64)
+
+
+@contextlib.contextmanager
+def _nibabel_reports() -> Iterator[list[str]]:
+    """Collect what nibabel's header checks log (it prints them to stderr itself otherwise).
+
+    nibabel reports header problems through its own ``nibabel.global`` logger with a stderr
+    handler; inside this block they are collected instead (the caller turns them into warnings,
+    or drops them when the file is refused with an error that already says why).
+    """
+    import logging
+
+    from nibabel import imageglobals
+
+    logger = imageglobals.logger
+    reports: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            reports.append(" ".join(record.getMessage().split()))
+
+    saved_handlers, saved_propagate = logger.handlers[:], logger.propagate
+    logger.handlers = [_Collect()]
+    logger.propagate = False
+    try:
+        yield reports
+    finally:
+        logger.handlers, logger.propagate = saved_handlers, saved_propagate

@@ -348,6 +348,28 @@ def test_seq_non_numeric_definition_is_a_clean_error(tmp_path: Path) -> None:
         read_seq(p)
 
 
+@pytest.mark.parametrize(("field", "value"), [(0, "nan"), (0, "999999999"), (0, "0"), (1, "-1"), (2, "inf")])
+def test_seq_adc_with_impossible_numbers_is_refused_before_allocating(
+    tmp_path: Path, field: int, value: str
+) -> None:
+    # fuzz seed 7: num_samples NaN crashed the block scan; 999999999 made pypulseq's k-space
+    # calculation take 8 GB and 17-50 s before it failed
+    from recon_engine.io.pulseq import read_seq
+
+    src = shared_data("koma_pulseq_read_comparison", "v1.5", "gre.seq")
+    lines = src.read_text().splitlines()
+    at = lines.index("[ADC]") + 1
+    while lines[at].startswith("#") or not lines[at].strip():
+        at += 1
+    tokens = lines[at].split()
+    tokens[1 + field] = value  # id, num, dwell(ns), delay(us), ...
+    lines[at] = " ".join(tokens)
+    p = tmp_path / "gre.seq"
+    p.write_text("\n".join(lines) + "\n")
+    with pytest.raises(FileFormatError, match=r"ADC event \d+ has"):
+        read_seq(p)
+
+
 # ---------------------------------------------------------------- image series
 
 
@@ -401,3 +423,20 @@ def test_pipe_menon_refuses_a_huge_grid_before_allocating() -> None:
     pts = torch.zeros(4, 3)
     with pytest.raises(DataError, match=r"2× oversampled grid \(131072, 131072\)"):
         nufft_fixed_point(pts, (65536, 65536), 1, 1.0, torch.device("cpu"))
+
+
+def test_nibabel_header_reports_are_warnings_or_nothing_not_stderr_text(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # fuzz seed 7: 199 NIfTI cases printed nibabel's own log line ("data code -1 not recognized;
+    # not attempting fix") before the one-line error
+    from recon_engine.io.nifti import read_nifti
+
+    p = tmp_path / "t.nii"
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 1, 6), np.float32), np.eye(4)), p)
+    raw = bytearray(p.read_bytes())
+    raw[70:72] = (-1).to_bytes(2, "little", signed=True)  # datatype -1
+    p.write_bytes(bytes(raw))
+    with pytest.raises(FileFormatError, match="data code -1 not recognized"):
+        read_nifti(p)
+    assert capfd.readouterr().err == ""
