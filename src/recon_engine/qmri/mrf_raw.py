@@ -412,6 +412,7 @@ def mrf_gridding_steps(
     kspace: KSpace,
     model: str = "mrf",
     *,
+    times: Sequence[float] | np.ndarray | None = None,
     flip_angles: Sequence[float] | np.ndarray | None = None,
     tr: float | None = None,
     maps: np.ndarray | torch.Tensor | None = None,
@@ -430,7 +431,8 @@ def mrf_gridding_steps(
     the maps, then matched with the SVD-compressed dictionary (rank from ``energy``, default
     99.99 %, as the image-domain ``mrf`` fit); computed in the compressed domain (see the module
     docstring). Parameters as for :func:`mrf_raw_setup_steps`; ``mask_threshold`` as for
-    :func:`match_coefficients`.
+    :func:`match_coefficients`; ``times`` is unused (the signature of the other mapping methods:
+    MRF takes ``flip_angles``).
 
     Returns
     -------

@@ -187,7 +187,7 @@ def simulate_mrf_raw(
         geometry=Geometry.from_vectors((n, n, 1), (220.0, 220.0, 5.0)),
         other_axes=("repetition",),
         sampling_mask=torch.ones(n_frames, 1, 1, dtype=torch.bool),
-        calibration_mask=torch.zeros(n_frames, 1, 1, dtype=torch.bool),
+        calibration_mask=torch.zeros(1, 1, dtype=torch.bool),
         acquisitions=AcquisitionTable(np.zeros(0, dtype=acquisition_header_dtype())),
         noise=torch.from_numpy(noise.astype(np.complex64)) if noise_std > 0 else None,
         trajectory=torch.from_numpy(traj.reshape(n_frames, 1, 1, samples, 3)),
