@@ -37,11 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=RELAX_WEIGHTS)
     p.add_argument("--epochs", type=int, default=PLAN[0])
     p.add_argument("--steps", type=int, default=PLAN[1])
+    p.add_argument("--sizes", default="32", help="training matrix sizes, comma-separated")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     epochs, steps = (1, 2) if args.quick else (args.epochs, args.steps)
     t0 = time.perf_counter()
-    gen = train_relax_steps(epochs=epochs, steps_per_epoch=steps, seed=SEED, output=args.out)
+    sizes = tuple(int(v) for v in args.sizes.split(","))
+    gen = train_relax_steps(epochs=epochs, steps_per_epoch=steps, seed=SEED, output=args.out, size=sizes)
     while True:
         try:
             ev = next(gen)

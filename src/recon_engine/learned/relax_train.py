@@ -92,7 +92,7 @@ def train_relax_steps(
     epochs: int = 8,
     steps_per_epoch: int = 60,
     batch_size: int = 4,
-    size: int = 32,
+    size: int | tuple[int, ...] = 32,
     learning_rate: float = 1e-3,
     seed: int = 0,
     output: str | os.PathLike[str] | None = None,
@@ -106,7 +106,8 @@ def train_relax_steps(
     epochs, steps_per_epoch, batch_size
         Optimiser steps ``epochs × steps_per_epoch`` of ``batch_size`` samples.
     size
-        Training matrix ``size × size`` (the network is convolutional: it maps any matrix).
+        Training matrix ``size × size`` (the network is convolutional: it maps any matrix), or
+        several sizes, one drawn per step (the validation set has the largest).
     learning_rate
         Adam's initial rate (cosine decay to 5 % of it).
     seed
@@ -132,8 +133,9 @@ def train_relax_steps(
     for name, v in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch), ("batch_size", batch_size)):
         if int(v) != v or v < 1:
             raise ParameterError(f"{name} must be an integer ≥ 1, got {v!r}")
-    if int(size) != size or size < 16:
-        raise ParameterError(f"size must be an integer ≥ 16 (pixels), got {size!r}")
+    sizes = (size,) if isinstance(size, int) else tuple(size)
+    if not sizes or any(int(v) != v or v < 16 for v in sizes):
+        raise ParameterError(f"size must be integers ≥ 16 (pixels), got {size!r}")
     if not (math.isfinite(learning_rate) and learning_rate > 0):
         raise ParameterError(f"learning rate must be > 0, got {learning_rate!r}")
     torch.manual_seed(int(seed))
@@ -146,7 +148,7 @@ def train_relax_steps(
         opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
     )
     val = simulate_ir_training_batch(
-        np.random.default_rng([int(seed), _VALIDATION_SEED]), validation_size, size
+        np.random.default_rng([int(seed), _VALIDATION_SEED]), validation_size, max(sizes)
     )
     with torch.no_grad():
         _, _, x0, scale = normalised_problem(val.normal, val.rhs, net.start_iterations)
@@ -162,7 +164,8 @@ def train_relax_steps(
         net.train()
         losses = []
         for _ in range(int(steps_per_epoch)):
-            batch = simulate_ir_training_batch(rng, int(batch_size), int(size))
+            n_px = int(sizes[int(rng.integers(len(sizes)))]) if len(sizes) > 1 else int(sizes[0])
+            batch = simulate_ir_training_batch(rng, int(batch_size), n_px)
             out = net(batch.normal, batch.rhs, projector)
             loss = _loss(out, batch.truth)
             opt.zero_grad()
@@ -201,14 +204,15 @@ def train_relax_steps(
             "simulated multi-coil IR raw (8 TIs, 8 birdcage coils) of random tissue-phantom variants "
             "(rotation, scale 0.8-1.15, shift, mirror, PD x0.85-1.15, T1 x exp(+-0.25), "
             "0-3 extra ellipses), "
-            f"{size}^2, R in (4, 6, 8) with 8 calibration lines, noise SD 0.001-0.006"
+            f"{'/'.join(str(v) for v in sizes)}^2, R in (4, 6, 8) with 8 calibration lines, "
+            "noise SD 0.001-0.006"
         ),
         "loss": "mean relative squared error of the complex contrast images",
         "seed": int(seed),
         "epochs": int(epochs),
         "steps_per_epoch": int(steps_per_epoch),
         "batch_size": int(batch_size),
-        "size": int(size),
+        "size": [int(v) for v in sizes],
         "learning_rate": float(learning_rate),
         "history": history,
     }
