@@ -170,8 +170,11 @@ def _merged_readouts(kspace: KSpace) -> KSpace:
     frames, coils, _, k1, k0 = d.shape
     t = torch.broadcast_to(traj, (frames, *traj.shape[-4:]))  # (frames, 1, k1, k0, 3)
     data = d[:, :, 0].permute(1, 0, 2, 3).reshape(coils, 1, frames * k1, k0)
-    mask = kspace.sampling_mask.reshape(frames, -1)[:, :k1] if kspace.sampling_mask.numel() else None
-    sampled = torch.ones(1, frames * k1, dtype=torch.bool) if mask is None else mask.reshape(1, -1)
+    mask = kspace.sampling_mask
+    if mask.numel():
+        sampled = torch.broadcast_to(mask.to(torch.bool), (frames, 1, k1)).reshape(1, frames * k1)
+    else:
+        sampled = torch.ones(1, frames * k1, dtype=torch.bool)
     return replace(
         kspace,
         data=data,
