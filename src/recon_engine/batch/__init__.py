@@ -1,7 +1,7 @@
 """Batch reconstruction: one recipe over many raw files, one Dask task per file.
 
 The recipe is a reconstruction :class:`~recon_engine.recipe.Recipe` (raw files in, images
-out) or a :class:`~recon_engine.batch.fit.FitRecipe` (image series in, qMRI maps out).
+out) or a :class:`~recon_engine.qmri.fit_recipe.FitRecipe` (image series in, qMRI maps out).
 
 :func:`run_batch` (and its generator form :func:`run_batch_steps`) expands the inputs,
 skips up-to-date outputs with ``resume=True``, runs the rest on a Dask cluster (a local
@@ -10,11 +10,12 @@ with the recipe, its hash and the package versions; ``batch_report.json`` lists 
 file's status, time, output and error. See ``docs/scale.md``.
 """
 
-from recon_engine.batch.fit import FIT_OUTPUT_FORMATS, FitRecipe, load_batch_recipe, run_fit_steps
+from recon_engine.batch.fit import FIT_OUTPUT_FORMATS, load_batch_recipe, run_fit_steps
 from recon_engine.batch.inputs import OUTPUT_FORMATS, InputEntry, expand_inputs, output_names
 from recon_engine.batch.report import REPORT_NAME, BatchEvent, BatchReport, FileResult
 from recon_engine.batch.run import default_workers, run_batch, run_batch_steps
 from recon_engine.batch.task import Job, recipe_hash, reconstruct_file, sidecar_path, up_to_date
+from recon_engine.qmri.fit_recipe import FitRecipe
 
 __all__ = [
     "FIT_OUTPUT_FORMATS",

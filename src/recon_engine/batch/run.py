@@ -18,12 +18,13 @@ from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
-from recon_engine.batch.fit import FitRecipe, load_batch_recipe
+from recon_engine.batch.fit import load_batch_recipe
 from recon_engine.batch.inputs import InputEntry, expand_inputs, output_names
 from recon_engine.batch.report import REPORT_NAME, BatchEvent, BatchReport, FileResult
 from recon_engine.batch.task import Job, one_line, recipe_hash, reconstruct_file, up_to_date
 from recon_engine.errors import ParameterError, ReconError
 from recon_engine.progress import ProgressCallback, Steps, run
+from recon_engine.qmri.fit_recipe import FitRecipe
 from recon_engine.recipe import Recipe
 
 __all__ = ["THREAD_VARIABLES", "default_workers", "run_batch", "run_batch_steps"]
@@ -130,7 +131,7 @@ def run_batch_steps(
     Parameters
     ----------
     recipe
-        A :class:`~recon_engine.recipe.Recipe`, a :class:`~recon_engine.batch.fit.FitRecipe`
+        A :class:`~recon_engine.recipe.Recipe`, a :class:`~recon_engine.qmri.fit_recipe.FitRecipe`
         or a YAML path of either (``mrrecon_recipe`` / ``mrrecon_fit_recipe``); its method,
         options, preprocessing and read options (or its model, times and fit options) are
         applied to every input.

@@ -3,7 +3,7 @@
 :func:`reconstruct_file` runs inside a Dask worker process (or in the caller's process for
 a plain loop). It never raises for a bad file or an engine error: the result dict carries
 ``status="failed"`` and a one-line reason, so one bad file never stops a batch. With a
-:class:`~recon_engine.batch.fit.FitRecipe` the input is an image series (or multi-contrast
+:class:`~recon_engine.qmri.fit_recipe.FitRecipe` the input is an image series (or multi-contrast
 raw data) and the output its parameter maps (:func:`recon_engine.qmri.write_maps`).
 """
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recon_engine.batch.fit import FitRecipe
+from recon_engine.qmri.fit_recipe import FitRecipe
 from recon_engine.recipe import Recipe
 
 __all__ = [

@@ -2,13 +2,15 @@
 
 ``mrrecon fit INPUT --model ir|sr|molli|t2|t2star|vfa|mese|mrf [--times 50,100,200]
 [--flip-angles 2,5,10] [--tr MS] [--mask-threshold X|none] [--b1 MAP] [-O NAME=VALUE ...]
-[--max-iterations N] [--device auto|cpu|cuda] -o OUT``
+[--max-iterations N] [--device auto|cpu|cuda] [--save-recipe FIT.yaml] -o OUT``
 
 ``mrrecon fit RAW.h5 --model ir --method two-step|model-based|subspace|pnp [-M NAME=VALUE ...]
 [--save-recipe FIT.yaml] -o OUT``: maps straight from multi-contrast raw k-space (ISMRMRD/twix,
 one contrast axis, 2D Cartesian; TIs/TEs/flip angles from the raw header unless given). ``-M``
-passes method options (``solver=lbfgs``, ``iterations=12``, ``regularization=llr``, ``rank=4`` …);
-the recipe records the input (SHA-256), model, method and all options.
+passes method options (``solver=lbfgs``, ``iterations=12``, ``regularization=llr``, ``rank=4`` …).
+``--save-recipe`` (series or raw) writes the :class:`~recon_engine.qmri.fit_recipe.FitRecipe`
+(input and SHA-256, model, method, times given, all options) that ``mrrecon batch`` replays on
+other inputs; a ``--b1`` map belongs to one subject and cannot be recorded.
 
 INPUT: ``.npy`` ``(n, [z,] y, x)``, NIfTI (4th axis = contrast), a DICOM directory or an ISMRMRD
 image/raw file (times from the metadata unless given). OUT: ``.npz`` (one array per map,
@@ -21,7 +23,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from recon_engine.qmri.fit_recipe import FitRecipe
 
 __all__ = ["add_parser", "parse_option"]
 
@@ -90,6 +95,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     show = sys.stderr.isatty() and not args.quiet
     if args.method is not None:
         return _fit_raw(args, info, options, threshold, show)
+    recipe = _recipe(args, info.name, {}, options, threshold)
     series = load_series(args.input, times=args.times, flip_angles=args.flip_angles, tr=args.tr)
 
     def progress(event: ProgressEvent) -> None:
@@ -109,6 +115,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if show:
         sys.stderr.write("\n")
     written = write_maps(result, args.output, affine=series.affine)
+    if recipe is not None:
+        recipe.save(args.save_recipe)
     if not args.quiet:
         main = result.maps[info.main]
         inside = np.isfinite(main)
@@ -119,6 +127,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         )
         for p in written:
             print(p)
+        if recipe is not None:
+            print(args.save_recipe)
     return 0
 
 
@@ -155,6 +165,7 @@ def _fit_raw(
         if isinstance(value, float) and value.is_integer() and name in _INTEGER_OPTIONS:
             value = int(value)
         method_options[name] = value
+    recipe = _recipe(args, info.name, method_options, options, threshold)
     kspace = read(args.input)
 
     def progress(event: ProgressEvent) -> None:
@@ -170,8 +181,8 @@ def _fit_raw(
     if show:
         sys.stderr.write("\n")
     written = write_maps(result, args.output)
-    if args.save_recipe:
-        _save_fit_recipe(args, info.name, method_options, options, threshold)
+    if recipe is not None:
+        recipe.save(args.save_recipe)
     if not args.quiet:
         main = result.maps[info.main]
         inside = np.isfinite(main)
@@ -183,7 +194,7 @@ def _fit_raw(
         )
         for p in written:
             print(p)
-        if args.save_recipe:
+        if recipe is not None:
             print(args.save_recipe)
     return 0
 
@@ -194,22 +205,29 @@ _INTEGER_OPTIONS = frozenset(
 )
 
 
-def _save_fit_recipe(
+def _recipe(
     args: argparse.Namespace,
     model: str,
     method_options: dict[str, Any],
     model_options: dict[str, Any],
     threshold: float | None,
-) -> None:
-    """A YAML record of a raw-data fit (:func:`recon_engine.qmri.fit_recipe.fit_recipe`)."""
-    from recon_engine.qmri.fit_recipe import fit_recipe, save_fit_recipe
+) -> FitRecipe | None:
+    """The :class:`~recon_engine.qmri.fit_recipe.FitRecipe` of this fit with ``--save-recipe``, else None."""
+    from recon_engine.errors import ParameterError
+    from recon_engine.qmri.fit_recipe import FitRecipe
 
-    doc = fit_recipe(
-        args.input, model=model, method=args.method, times=_values(args.times),
-        flip_angles=_values(args.flip_angles), tr=args.tr, mask_threshold=threshold, device=args.device,
+    if not args.save_recipe:
+        return None
+    if args.b1 is not None:
+        raise ParameterError(
+            "--save-recipe cannot record a --b1 map (it belongs to one subject); fit without --b1 "
+            "or pass the map to each fit"
+        )
+    return FitRecipe.create(
+        args.input, model=model, method=args.method, times=args.times, flip_angles=args.flip_angles,
+        tr=args.tr, mask_threshold=threshold, max_iterations=args.max_iterations, device=args.device,
         method_options=method_options, model_options=model_options,
     )  # fmt: skip
-    save_fit_recipe(doc, args.save_recipe)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -241,7 +259,7 @@ def add_parser(subparsers: Any) -> None:
         "-M", "--method-option", action="append", default=[], metavar="NAME=VALUE",
         help="mapping option, e.g. solver=lbfgs, iterations=12, regularization=llr, rank=4 (repeatable)",
     )  # fmt: skip
-    pf.add_argument("--save-recipe", help="with --method: write the fit recipe (YAML) here")
+    pf.add_argument("--save-recipe", help="write the fit recipe (YAML) here, for mrrecon batch")
     pf.add_argument("--device", default="auto", help="auto, cpu or cuda")
     pf.add_argument("-o", "--output", required=True, help="maps.npz, or a directory for one NIfTI per map")
     pf.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")

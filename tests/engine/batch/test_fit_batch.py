@@ -93,6 +93,8 @@ def test_fit_recipe_round_trip_and_the_raw_layout_of_mrrecon_fit(tmp_path: Path,
     (tmp_path / "raw.yaml").write_text(yaml.safe_dump(raw))
     r = load_batch_recipe(tmp_path / "raw.yaml")
     assert isinstance(r, FitRecipe) and r.raw and r.method_options == {"iterations": 12}
+    assert r.to_dict() == raw  # one layout: what is read is written back unchanged
+    assert FitRecipe.load(r.save(tmp_path / "again.yaml")) == r
     # a reconstruction recipe still loads as one
     Recipe(input_file="x.h5", method="direct").save(tmp_path / "recon.yaml")
     assert isinstance(load_batch_recipe(tmp_path / "recon.yaml"), Recipe)
@@ -202,3 +204,36 @@ def test_raw_fit_recipe_saved_by_mrrecon_fit_maps_raw_kspace(tmp_path: Path) -> 
     with np.load(tmp_path / "batch.npz") as z, np.load(tmp_path / "cli.npz") as cli:
         np.testing.assert_array_equal(z["t1"], direct.maps["t1"])
         np.testing.assert_array_equal(z["t1"], cli["t1"])
+
+
+def test_series_fit_recipe_saved_by_mrrecon_fit_replays_in_mrrecon_batch(
+    client: Any, series_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    times = ",".join(f"{t:g}" for t in DEFAULT_TI_MS)
+    fit = ["fit", "--model", "ir", "--times", times, "--mask-threshold", "0.1", "--max-iterations", "20"]
+    fit += ["--device", "cpu", "-q"]
+    saved = tmp_path / "series.fit.yaml"
+    first = [fit[0], str(series_dir / "a.npy"), *fit[1:]]
+    assert main([*first, "--save-recipe", str(saved), "-o", str(tmp_path / "a.npz")]) == 0
+    doc = yaml.safe_load(saved.read_text())
+    assert doc["fit"] == {
+        "model": "ir", "method": None, "times": list(map(float, DEFAULT_TI_MS)), "flip_angles": None,
+        "tr": None, "mask_threshold": 0.1, "max_iterations": 20, "device": "cpu", "method_options": {},
+        "model_options": {},
+    }  # fmt: skip
+    assert doc["input"]["file"] == str(series_dir / "a.npy") and len(doc["input"]["sha256"]) == 64
+    # the recipe replayed by `mrrecon batch` on another series gives the maps of `mrrecon fit` on it
+    assert main([fit[0], str(series_dir / "b.nii.gz"), *fit[1:], "-o", str(tmp_path / "direct.npz")]) == 0
+    out = tmp_path / "batch"
+    args = ["batch", str(saved), str(series_dir / "b.nii.gz"), "-o", str(out)]
+    assert main([*args, "--scheduler", client.scheduler.address]) == 0
+    assert "1 ok, 0 failed" in capsys.readouterr().out
+    with np.load(out / "b.npz") as z, np.load(tmp_path / "direct.npz") as direct:
+        assert int(np.isfinite(z["t1"]).sum()) > 0.3 * N * N
+        for name in ("t1", "m0", "mask"):
+            np.testing.assert_array_equal(z[name], direct[name])
+    # a subject's B1 map cannot go into a recipe
+    np.save(tmp_path / "b1.npy", np.ones((N, N), np.float32))
+    b1 = ["--b1", str(tmp_path / "b1.npy"), "--save-recipe", str(tmp_path / "x.yaml")]
+    assert main([*first, *b1, "-o", str(tmp_path / "x.npz")]) == 2
+    assert "--b1" in capsys.readouterr().err and not (tmp_path / "x.yaml").exists()
