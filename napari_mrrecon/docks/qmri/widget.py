@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from recon_engine.data import KSpace
     from recon_engine.progress import ProgressEvent
     from recon_engine.qmri import FitResult, QMRISeries
+    from recon_engine.qmri.fit_recipe import FitRecipe
 
 __all__ = ["MAPS_FILTER", "NO_MASK_LAYER", "SERIES_FILTER", "QMRIWidget"]
 
@@ -409,12 +410,12 @@ class QMRIWidget(EngineRunWidget):
         show_info(f"Saved {len(written)} map file(s) to {Path(path).name}")
         return written
 
-    def fit_recipe(self) -> dict[str, Any] | None:
-        """The raw-data fit as a recipe document (None, with a notification, when there is none)."""
+    def fit_recipe(self) -> FitRecipe | None:
+        """The raw-data fit as a recipe (None, with a notification, when there is none)."""
         from napari.utils.notifications import show_error
 
         from recon_engine.errors import ReconError
-        from recon_engine.qmri.fit_recipe import fit_recipe
+        from recon_engine.qmri.fit_recipe import FitRecipe
 
         layer = self.series_choice.layer()
         dataset = None if layer is None else raw_of(layer)
@@ -438,7 +439,7 @@ class QMRIWidget(EngineRunWidget):
         }
         model_options = {k: options[k] for k in model_keys if k in options}
         try:
-            return fit_recipe(
+            return FitRecipe.create(
                 dataset.kspace.source, model=options["model"], method=options["method"],
                 times=options.get("times"), flip_angles=options.get("flip_angles"), tr=options.get("tr"),
                 mask_threshold=options["mask_threshold"], device=options["device"],
@@ -453,13 +454,12 @@ class QMRIWidget(EngineRunWidget):
         from napari.utils.notifications import show_error, show_info
 
         from recon_engine.errors import ReconError
-        from recon_engine.qmri.fit_recipe import save_fit_recipe
 
-        doc = self.fit_recipe()
-        if doc is None:
+        recipe = self.fit_recipe()
+        if recipe is None:
             return None
         try:
-            written = save_fit_recipe(doc, path)
+            written = recipe.save(path)
         except ReconError as exc:
             show_error(f"Save recipe failed: {exc}")
             return None

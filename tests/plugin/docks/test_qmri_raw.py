@@ -164,3 +164,13 @@ def test_save_recipe_records_the_method(tmp_path: Path, viewer: Any, qmri: Any, 
     assert doc["fit"]["method_options"]["block_size"] == 4
     assert doc["fit"]["times"] is None  # the header's TIs
     assert doc["input"]["file"] == str(path) and len(doc["input"]["sha256"]) == 64
+    # the recipe mrrecon batch and the Batch dock read (load_batch_recipe), run as one batch task
+    from recon_engine.batch import FitRecipe, Job, load_batch_recipe, recipe_hash, reconstruct_file
+
+    rec = load_batch_recipe(written)
+    assert isinstance(rec, FitRecipe) and rec.raw and rec.to_dict() == doc
+    out = tmp_path / "batch.npz"
+    done = reconstruct_file(Job(0, str(path), str(out), rec, recipe_hash(rec), "cpu"))
+    assert done["status"] == "ok", done["error"]
+    with np.load(out) as z:
+        assert np.isfinite(z["t1"]).sum() > 0.3 * 32 * 32
