@@ -35,8 +35,7 @@ def _errors(raw: QMRIRaw, maps: dict[str, np.ndarray], key: str) -> dict[str, fl
 
 
 @pytest.fixture(scope="module")
-def clean() -> QMRIRaw:
-    torch.set_num_threads(1)
+def clean(one_torch_thread: None) -> QMRIRaw:
     return simulate_mrf_raw(n=32, n_frames=160, n_coils=8, noise_std=0.0, seed=1)
 
 
