@@ -15,7 +15,8 @@ scheduler`` + ``dask worker``, dask-jobqueue on SLURM, Kubernetes, ...) and leav
 running; inputs and output folder must then be visible to the workers under the same paths.
 
 **The recipe.** A YAML file (MR Reconstruction ▸ Save recipe…, ``mrrecon run``, or a fit
-recipe: image series in, qMRI maps out), or the current settings of the MR Reconstruction
+recipe of qMRI Fitting ▸ Save recipe… or ``mrrecon fit --save-recipe``: image series or raw
+k-space in, qMRI maps out), or the current settings of the MR Reconstruction
 dock of this viewer. Docks never import each other and the reconstruction layers do not
 record their recipe, so the settings are asked from that dock through the viewer
 (``viewer.window.dock_widgets`` and its public ``recipe()``, the same call as its "Save
@@ -60,7 +61,8 @@ if TYPE_CHECKING:
     import napari.viewer
     from napari.qt.threading import GeneratorWorker
 
-    from recon_engine.batch import BatchEvent, BatchReport, FitRecipe
+    from recon_engine.batch import BatchEvent, BatchReport
+    from recon_engine.qmri.fit_recipe import FitRecipe
     from recon_engine.recipe import Recipe
 
 __all__ = [
@@ -261,7 +263,7 @@ class BatchWidget(QWidget):
         if self.recipe_source.currentText() == RECIPE_FILE:
             text = self.recipe_path.text().strip()
             if not text:
-                raise ValueError("Choose a recipe file (MR Reconstruction ▸ Save recipe… writes one).")
+                raise ValueError("Choose a recipe file (Save recipe… of MR Reconstruction or qMRI Fitting).")
             return text
         return current_settings(self.viewer)
 
