@@ -4,5 +4,5 @@
 (Sweep), :mod:`~napari_mrrecon.docks.qmri` (qMRI Fitting), :mod:`~napari_mrrecon.docks.explorer`
 (K-space Explorer), :mod:`~napari_mrrecon.docks.metadata` (Metadata),
 :mod:`~napari_mrrecon.docks.trajectory` (Trajectory), :mod:`~napari_mrrecon.docks.sequence`
-(Sequence).
+(Sequence), :mod:`~napari_mrrecon.docks.training` (Training), :mod:`~napari_mrrecon.docks.batch` (Batch).
 """
