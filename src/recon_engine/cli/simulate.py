@@ -3,7 +3,7 @@
 Simulates a Pulseq sequence on a phantom (:func:`recon_engine.simulate.seq_sim.simulate_seq`)
 and writes the raw data as ISMRMRD; ``mrrecon recon raw.h5`` reconstructs it.
 
-``mrrecon simulate --qmri ir|molli|vfa|mese [--acceleration R] [--calibration-lines L] [--matrix N]
+``mrrecon simulate --qmri ir|molli|vfa|mese|mrf [--acceleration R] [--calibration-lines L] [--matrix N]
 [--coils C] [--noise σ] -o raw.h5``: undersampled multi-coil multi-contrast raw data of the tissue phantom
 (:func:`recon_engine.simulate.qmri_raw.write_qmri_raw`), read back by ``mrrecon fit raw.h5
 --model ir --method model-based``.
@@ -22,10 +22,22 @@ def _cmd_simulate_qmri(args: argparse.Namespace) -> int:
     """``--qmri KIND``: simulated multi-contrast raw data of the tissue phantom (ISMRMRD)."""
     from recon_engine.simulate.qmri_raw import write_qmri_raw
 
+    noise = 0.002 if args.noise is None else args.noise
+    if args.qmri == "mrf":
+        path, raw = write_qmri_raw(
+            "mrf", args.output, overwrite=args.overwrite, n=args.matrix or 64, n_frames=args.frames,
+            n_coils=args.coils, trajectory=args.trajectory, noise_std=noise, seed=args.seed,
+        )  # fmt: skip
+        print(
+            f"{path}: MRF FISP {tuple(raw.kspace.data.shape)}, {len(raw.times)} frames, "
+            f"one {args.trajectory} readout each, TR {raw.options['tr']:g} ms, "
+            f"TI {raw.options['inversion_time']:g} ms; "
+            f"fit: mrrecon fit {path} --model mrf --method subspace -o maps.npz"
+        )
+        return 0
     path, raw = write_qmri_raw(
         args.qmri, args.output, overwrite=args.overwrite, n=args.matrix or 64, acceleration=args.acceleration,
-        n_coils=args.coils, noise_std=0.002 if args.noise is None else args.noise, seed=args.seed,
-        calibration_lines=args.calibration_lines,
+        n_coils=args.coils, noise_std=noise, seed=args.seed, calibration_lines=args.calibration_lines,
     )  # fmt: skip
     label = "flip angles" if raw.model == "vfa" else ("TE" if raw.model == "mese" else "TI")
     unit = "deg" if raw.model == "vfa" else "ms"
@@ -49,7 +61,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             raise ParameterError(f"give a .seq file or --qmri, not both ({args.seq}, --qmri {args.qmri})")
         return _cmd_simulate_qmri(args)
     if args.seq is None:
-        raise ParameterError("give a Pulseq .seq file to simulate, or --qmri ir|molli|vfa|mese")
+        raise ParameterError("give a Pulseq .seq file to simulate, or --qmri ir|molli|vfa|mese|mrf")
 
     def show(event: ProgressEvent) -> None:
         if not args.quiet:
@@ -100,9 +112,15 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     p.add_argument(
-        "--qmri", choices=("ir", "molli", "vfa", "mese"), default=None,
+        "--qmri", choices=("ir", "molli", "vfa", "mese", "mrf"), default=None,
         help="instead of SEQ: undersampled multi-coil multi-contrast raw data of the tissue phantom "
-        "(IR 8 TIs, MOLLI 5(3)3, VFA 6 angles, MESE 12 echoes); --matrix default 64",
+        "(IR 8 TIs, MOLLI 5(3)3, VFA 6 angles, MESE 12 echoes, MRF FISP one readout per frame); "
+        "--matrix default 64",
+    )  # fmt: skip
+    p.add_argument("--frames", type=int, default=300, help="with --qmri mrf: frames of the FISP train")
+    p.add_argument(
+        "--trajectory", choices=("radial", "spiral"), default="radial",
+        help="with --qmri mrf: one golden-angle spoke or spiral interleave per frame",
     )  # fmt: skip
     p.add_argument(
         "--acceleration", type=int, default=4,

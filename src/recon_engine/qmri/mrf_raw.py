@@ -298,7 +298,11 @@ def mrf_raw_setup_steps(
     fa = sampling_values(kspace, spec, None, flip_angles)
     if not np.all(np.isfinite(fa)) or np.any(fa <= 0):
         raise ParameterError(f"the flip angles must be positive and finite, got {fa.tolist()}")
-    opts = resolve_options(spec, {k: v for k, v in dict(model_options or {}).items()})
+    given = dict(model_options or {})
+    # the header's TI: the delay after the inversion
+    if "inversion_time" not in given and kspace.header.ti_ms:
+        given["inversion_time"] = float(kspace.header.ti_ms[0])
+    opts = resolve_options(spec, given)
     if tr is None and kspace.header.tr_ms:
         tr = float(kspace.header.tr_ms[0])
     if tr is not None:

@@ -178,7 +178,8 @@ def simulate_mrf_raw(
     xml = make_header_xml(
         encoded_matrix=(n, n, 1), encoded_fov_mm=(220.0, 220.0, 5.0), recon_matrix=(n, n, 1),
         recon_fov_mm=(220.0, 220.0, 5.0), limits=encoding_limits(1, 1), trajectory=trajectory,
-        receiver_channels=n_coils, tr_ms=(float(tr),), flip_angle_deg=tuple(float(v) for v in fa),
+        receiver_channels=n_coils, tr_ms=(float(tr),), ti_ms=(float(inversion_time),),
+        flip_angle_deg=tuple(float(v) for v in fa),
         system_model="recon_engine.simulate", protocol_name="simulated MRF FISP",
     )  # fmt: skip
     ks = KSpace(

@@ -389,14 +389,18 @@ def write_qmri_raw(
     Parameters
     ----------
     kind
-        One of :data:`QMRI_CARTESIAN_KINDS` (``"ir"``, ``"molli"``, ``"vfa"``, ``"mese"``).
+        One of :data:`QMRI_CARTESIAN_KINDS` (``"ir"``, ``"molli"``, ``"vfa"``, ``"mese"``), or
+        ``"mrf"``: FISP fingerprinting, one golden-angle radial spoke or spiral interleave per
+        frame (:func:`recon_engine.simulate.mrf_raw.simulate_mrf_raw`; TR, TI and the flip-angle
+        schedule in the header).
     path
         Output ``.h5`` file (written to a temporary file and renamed).
     overwrite
         Replace an existing file.
     **options
         Passed to :func:`simulate_qmri_raw` (``n``, ``acceleration``, ``n_coils``, ``noise_std``,
-        ``calibration_lines``, ``seed``).
+        ``calibration_lines``, ``seed``) or, for ``"mrf"``, to ``simulate_mrf_raw`` (``n``,
+        ``n_frames``, ``n_coils``, ``trajectory``, ``noise_std``, ``seed``).
 
     Returns
     -------
@@ -412,10 +416,15 @@ def write_qmri_raw(
     """
     from recon_engine.io.ismrmrd_write import write_ismrmrd
 
+    if kind == "mrf":
+        from recon_engine.simulate.mrf_raw import simulate_mrf_raw
+
+        raw = simulate_mrf_raw(**options)  # type: ignore[arg-type]
+        return write_ismrmrd(raw.kspace, path, overwrite=overwrite), raw
     if kind not in QMRI_CARTESIAN_KINDS:
         raise ParameterError(
-            f"simulated qMRI raw files are written for {', '.join(QMRI_CARTESIAN_KINDS)}, not {kind!r} "
-            "(MR fingerprinting raw data: recon_engine.simulate.mrf_raw)"
+            f"simulated qMRI raw files are written for {', '.join(QMRI_CARTESIAN_KINDS)} and mrf, "
+            f"not {kind!r}"
         )
     raw = simulate_qmri_raw(kind, **options)  # type: ignore[arg-type]
     return write_ismrmrd(raw.kspace, path, overwrite=overwrite), raw
