@@ -95,6 +95,12 @@ def test_fit_recipe_round_trip_and_the_raw_layout_of_mrrecon_fit(tmp_path: Path,
     assert isinstance(r, FitRecipe) and r.raw and r.method_options == {"iterations": 12}
     assert r.to_dict() == raw  # one layout: what is read is written back unchanged
     assert FitRecipe.load(r.save(tmp_path / "again.yaml")) == r
+    # create: numpy values become plain YAML values; a folder (DICOM series) has no file hash
+    made = FitRecipe.create(
+        tmp_path, model="ir", times=np.array(DEFAULT_TI_MS), model_options={"signed": np.bool_(False)}
+    )
+    assert made.input_sha256 is None and made.times == list(map(float, DEFAULT_TI_MS))
+    assert FitRecipe.load(made.save(tmp_path / "made.yaml")) == made and "torch" in made.environment
     # a reconstruction recipe still loads as one
     Recipe(input_file="x.h5", method="direct").save(tmp_path / "recon.yaml")
     assert isinstance(load_batch_recipe(tmp_path / "recon.yaml"), Recipe)
