@@ -64,6 +64,7 @@ __all__ = [
     "ContrastCNN",
     "ModelProjector",
     "RelaxNet",
+    "coil_support",
     "load_relax_net",
     "normalised_problem",
     "sense_normal_batch",
@@ -350,7 +351,11 @@ class RelaxNet(nn.Module):
         return torch.sigmoid(self.blend_logit)
 
     def iterate(
-        self, normal: Normal, rhs: torch.Tensor, projector: ModelProjector
+        self,
+        normal: Normal,
+        rhs: torch.Tensor,
+        projector: ModelProjector,
+        support: torch.Tensor | None = None,
     ) -> Generator[tuple[int, torch.Tensor, torch.Tensor | None], None, torch.Tensor]:
         """The unrolls as a generator: yields ``(k, x_k, atom index (B, y, x) or None)``, returns ``x_K``.
 
@@ -383,6 +388,8 @@ class RelaxNet(nn.Module):
                 synth, index = projector.project(z.real)
                 z = z + beta * (synth.to(z.dtype) - z)
             m = z * rot
+            if support is not None:  # the CNN must not fill the null space of AᴴA (no coil signal)
+                m = m * support
             x = _joint_cg(dc, b + lam * m, m, self.cg_iterations)
             yield k + 1, x * scale, index
         return x * scale
@@ -394,6 +401,7 @@ class RelaxNet(nn.Module):
         projector: ModelProjector,
         *,
         callback: Callable[[int, torch.Tensor, torch.Tensor | None], None] | None = None,
+        support: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Reconstruct the contrasts.
 
@@ -407,13 +415,17 @@ class RelaxNet(nn.Module):
             The signal-model step's dictionary (``projector.n`` = ``n``).
         callback
             ``(k, x_k (B, n, y, x), atom index (B, y, x) or None)`` after every unroll.
+        support
+            Optional real ``(B, 1, y, x)`` mask (1 where the coils see signal): the CNN and model
+            step outputs are multiplied by it, so voxels outside the coil maps' support (the null
+            space of ``AᴴA``, which CG cannot correct) stay 0 (see :func:`coil_support`).
 
         Returns
         -------
         torch.Tensor
             complex64 ``(B, n, y, x)`` in the units of ``rhs``'s images (the scale restored).
         """
-        gen = self.iterate(normal, rhs, projector)
+        gen = self.iterate(normal, rhs, projector, support)
         while True:
             try:
                 k, x, index = next(gen)
@@ -421,6 +433,18 @@ class RelaxNet(nn.Module):
                 return stop.value  # type: ignore[no-any-return]
             if callback is not None:
                 callback(k, x.detach(), index)
+
+
+def coil_support(normal: Normal, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """``(B, 1, y, x)`` float mask of the voxels that the encoding sees (``AᴴA·1 ≠ 0`` in any contrast).
+
+    Coil maps that are exactly zero outside the object (ESPIRiT's support) make ``AᴴA`` vanish
+    there; with maps that cover the FOV (birdcage) the mask is all ones.
+    """
+    with torch.no_grad():
+        resp = normal(torch.ones(shape, dtype=torch.complex64, device=device)).abs().sum(1, keepdim=True)
+        peak = resp.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-30)
+    return (resp > 1e-6 * peak).to(torch.float32)
 
 
 #: The shipped weights of :class:`RelaxNet` (trained by ``scripts/train_relax_net.py``).

@@ -82,7 +82,7 @@ def unrolled_steps(
     FileFormatError
         Missing or unsafe weights file.
     """
-    from recon_engine.learned.relax_net import ModelProjector, load_relax_net
+    from recon_engine.learned.relax_net import ModelProjector, coil_support, load_relax_net
 
     dev = resolve_device(device)
     net, meta = load_relax_net(weights, device=dev)
@@ -119,13 +119,14 @@ def unrolled_steps(
     throttle = PreviewThrottle()
     main = spec.info.main
     k_main = spec.nonlinear.index(main) if main in spec.nonlinear else 0
-    gen = net.iterate(normal, rhs, projector)
+    support = coil_support(normal, tuple(rhs.shape), rhs.device)
+    gen = net.iterate(normal, rhs, projector, support)
     with torch.no_grad():
         while True:
             try:
                 k, _, index = next(gen)
             except StopIteration as stop:
-                images = stop.value[0]
+                images = stop.value[0] * support[0]
                 break
             pv = None
             if index is not None and (throttle.ready() or k == net.unrolls):

@@ -20,6 +20,7 @@ from recon_engine.learned.relax_train import ir_projector, train_relax_steps
 from recon_engine.learned.weights import read_weights, save_model
 from recon_engine.progress import ProgressEvent, run
 from recon_engine.qmri._raw import contrast_problem_steps, sense_images
+from recon_engine.qmri.model_based import two_step_raw_steps
 from recon_engine.qmri.unrolled import unrolled_steps
 from recon_engine.simulate.qmri_raw import QMRIRaw, simulate_qmri_raw, tissue_masks
 
@@ -106,7 +107,7 @@ def test_shipped_weights_map_unseen_ir_data(unseen_ir: QMRIRaw) -> None:
     assert err < BOUND_WM_GM, err
 
 
-#: Bound on the median relative T1 error in WM+GM of the shipped weights on ``unseen_ir`` (measured 0.034;
+#: Bound on the median relative T1 error in WM+GM of the shipped weights on ``unseen_ir`` (measured 0.033;
 #: model-based IRGNM 0.018, two-step 0.076 on the same data).
 BOUND_WM_GM = 0.05
 
@@ -136,3 +137,20 @@ def test_weights_of_another_architecture_are_a_clear_error(tmp_path: Path, unsee
                 unseen_ir.kspace, "ir", weights=str(six), maps=unseen_ir.maps_for_recon, device="cpu"
             )
         )
+
+
+def test_voxels_outside_the_coil_support_stay_empty() -> None:
+    # ESPIRiT maps from the calibration lines are zero outside the object: AᴴA has a null space
+    # there that CG cannot correct, so the network must not fill it (it once mapped T1 = 20000 ms)
+    raw = simulate_qmri_raw("ir", n=32, acceleration=6, noise_std=0.003, seed=3)
+    two = run(two_step_raw_steps(raw.kspace, "ir", device="cpu"))
+    res = run(unrolled_steps(raw.kspace, "ir", device="cpu"))
+    np.testing.assert_array_equal(res.mask, two.mask)
+    wm = tissue_masks(raw.truth["labels"])["wm"]
+
+    def err(t1: np.ndarray) -> float:
+        return float(np.nanmedian(np.abs(t1[wm] - raw.truth["t1"][wm]) / raw.truth["t1"][wm]))
+
+    # measured: learned 0.158, two-step 0.182 (every method is poor with these estimated maps);
+    # before the support mask the learned WM error was 4.5
+    assert err(res.maps["t1"]) < 1.5 * err(two.maps["t1"])
