@@ -203,8 +203,14 @@ def attach(
     matrix: tuple[int, int, int] | None,
     n_dummy: int | None,
     where: str,
+    *,
+    slices: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[Readouts, AdcEvents]:
-    """Counters, flags, trajectory and header from the sequence (see ``attach_sequence``)."""
+    """Counters, flags, trajectory and header from the sequence (see ``attach_sequence``).
+
+    ``slices``: ``(slice per ADC event, positions in m)`` inferred from the excitations of a
+    sequence without SLC label; used where the raw readouts' own slice counters are all 0.
+    """
     fov_m = np.asarray(fov_mm, dtype=np.float64) / 1e3
     kc = k_per_m * fov_m  # (n_adc, samples, 3) (kx, ky, kz), cycles per FOV
     rows, adcs, dummies = match_events(readouts, events, kc, n_dummy, where)
@@ -221,6 +227,14 @@ def attach(
                     f"{where}: label {name} is {lab[name][j]} at ADC {adcs[j]}; counters must be ≥ 0"
                 )
             heads["idx"][field][rows] = lab[name]
+    inferred: dict[str, object] | None = None
+    if slices is not None and "SLC" not in lab and not heads["idx"]["slice"][rows].any():
+        heads["idx"]["slice"][rows] = slices[0][adcs]
+        inferred = {
+            "slices": int(slices[1].size),
+            "positions_mm": tuple(round(float(z) * 1e3, 4) for z in slices[1]),
+            "from": "rf frequency offset",
+        }
     flags = heads["flags"][rows].astype(np.uint64) & ~np.uint64(flag_mask("ACQ_IS_REVERSE"))
     flags |= np.where(events.reversed[adcs], np.uint64(flag_mask("ACQ_IS_REVERSE")), np.uint64(0))
     for name, flag in _FLAG_LABELS.items():
@@ -256,7 +270,12 @@ def attach(
             )
     else:
         kind = grid
-        n3 = matrix or (_size(kmax[0]), _size(kmax[1]), _size(kmax[2]) if kmax[2] >= 0.5 else 1)
+        nx, ny = _size(kmax[0]), _size(kmax[1])
+        if kind in ("spiral", "radial") and abs(fov_mm[0] - fov_mm[1]) < 1e-6 * fov_mm[0]:
+            # the in-plane extent is a disc: its radius, not where the interleaves happen to end
+            xy = kc[adcs[imaging], :, :2]
+            nx = ny = _size(float(np.nanmax(np.hypot(xy[..., 0], xy[..., 1]))))
+        n3 = matrix or (nx, ny, _size(kmax[2]) if kmax[2] >= 0.5 else 1)
         enc_fov, enc_matrix, rec_matrix = fov_mm, n3, n3
         others = [heads["idx"][f][img_rows] for f in LABEL_COUNTERS.values() if f != "kspace_encode_step_1"]
         heads["idx"]["kspace_encode_step_1"][img_rows] = _running(np.stack(others, axis=1))
@@ -273,10 +292,20 @@ def attach(
     for name, field in LABEL_COUNTERS.items():
         if name in lab and name not in ("LIN", "PAR"):
             limits[field] = EncodingLimit(0, int(lab[name].max()), 0)
+    if inferred is not None:
+        limits["slice"] = EncodingLimit(0, int(heads["idx"]["slice"][rows].max()), 0)
     limits = {**readouts.header.limits, **limits}
     header = _header(readouts, kind, enc_matrix, enc_fov, rec_matrix, fov_mm, limits)
     meta = {**readouts.meta, "trajectory_units": "grid"}
-    meta["pulseq"] = {"sequence": where, "trajectory": kind, "fov_mm": tuple(fov_mm), "dummy_adcs": dummies}
+    info: dict[str, object] = {
+        "sequence": where,
+        "trajectory": kind,
+        "fov_mm": tuple(fov_mm),
+        "dummy_adcs": dummies,
+    }
+    if inferred is not None:
+        info["slices_inferred"] = inferred
+    meta["pulseq"] = info
     new = readouts.with_updates(
         header=header, acquisitions=AcquisitionTable(heads), trajectories=trajectories, meta=meta
     )

@@ -20,6 +20,7 @@ __all__ = [
     "block_range",
     "block_rows",
     "build_adc_events",
+    "excitation_slices",
     "label_string",
     "scan_blocks",
 ]
@@ -163,6 +164,78 @@ def scan_blocks(seq: Any) -> BlockScan:
         adc_dwell_s=arr[:, 3],
         adc_labels={n: np.array([s.get(n, 0) for s in adc_states], dtype=np.int64) for n in names},
     )
+
+
+#: RF ``use`` values that do not excite the signal an ADC reads (pypulseq names).
+_NOT_EXCITATION = ("refocusing", "inversion", "saturation", "preparation")
+#: slice positions closer than this (m) are one slice
+_SLICE_TOL_M = 1e-6
+
+
+def _gz_at(gz: Any, t: float) -> float:
+    """Slice gradient (Hz/m) at ``t`` s from the block start (0 without one)."""
+    if gz is None:
+        return 0.0
+    if gz.type == "trap":
+        start, end = (
+            float(gz.delay) + float(gz.rise_time),
+            float(gz.delay) + float(gz.rise_time + gz.flat_time),
+        )
+        return float(gz.amplitude) if start - 1e-9 <= t <= end + 1e-9 else 0.0
+    tt = float(gz.delay) + np.asarray(gz.tt, dtype=np.float64)
+    return float(np.interp(t, tt, np.asarray(gz.waveform, dtype=np.float64), left=0.0, right=0.0))
+
+
+def excitation_slices(seq: Any, scan: BlockScan) -> tuple[np.ndarray, np.ndarray] | None:
+    """Slice of each ADC event from the frequency offset of its slice-selective excitation.
+
+    For every ADC event, the last RF pulse before it that excites (``use`` not refocusing,
+    inversion, saturation or preparation) and is played with a slice-select gradient ``G_z``
+    (at the pulse centre) gives the slice position ``z = f / G_z`` (``f``: ``freq_offset`` +
+    ``freq_ppm``·γB0; Hz over Hz/m). Distinct positions are numbered from the lowest ``z``.
+    Fat-saturation and other pulses without ``G_z`` are skipped. ``get_block`` is called once
+    per distinct (RF, G_z) event pair.
+
+    Returns
+    -------
+    (slices, positions_m) or None
+        int ``(n_adc,)`` slice index and float ``(n_slices,)`` positions (m, ascending);
+        None unless every ADC event follows such an excitation and there are ≥ 2 positions.
+    """
+    n_adc = scan.adc_block.shape[0]
+    rf_blocks = np.flatnonzero(scan.events[:, 0])
+    if n_adc == 0 or rf_blocks.size == 0:
+        return None
+    ppm = 1e-6 * float(seq.system.gamma) * float(seq.system.B0)
+    cache: dict[tuple[int, int], float | None] = {}
+    z = np.full(rf_blocks.size, np.nan)
+    for i, b in enumerate(rf_blocks):
+        key = (int(scan.events[b, 0]), int(scan.events[b, 3]))
+        if key not in cache:
+            block = seq.get_block(int(scan.ids[b]))
+            rf = block.rf
+            use = str(getattr(rf, "use", "") or "")
+            centre = float(rf.delay) + float(getattr(rf, "center", 0.0) or 0.0)
+            g = _gz_at(getattr(block, "gz", None), centre)
+            f = float(rf.freq_offset) + float(getattr(rf, "freq_ppm", 0.0) or 0.0) * ppm
+            cache[key] = f / g if use not in _NOT_EXCITATION and abs(g) > 1e-6 else None
+        value = cache[key]
+        z[i] = np.nan if value is None else value
+    selective = np.isfinite(z)
+    if not selective.any():
+        return None
+    sel_blocks, sel_z = rf_blocks[selective], z[selective]
+    # the excitation in the ADC's own block counts (RF and ADC in one block)
+    last = np.searchsorted(sel_blocks, scan.adc_block, side="right") - 1
+    if np.any(last < 0):
+        return None
+    z_adc = sel_z[last]
+    order = np.sort(z_adc)
+    positions = order[np.concatenate(([True], np.diff(order) > _SLICE_TOL_M))]
+    if positions.size < 2:
+        return None
+    slices = np.clip(np.searchsorted(positions, z_adc + _SLICE_TOL_M / 2, side="right") - 1, 0, None)
+    return slices.astype(np.int64), positions
 
 
 def label_string(state: dict[str, int]) -> str:

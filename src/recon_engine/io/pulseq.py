@@ -37,6 +37,7 @@ from recon_engine.io._pulseq_blocks import (
     block_range,
     block_rows,
     build_adc_events,
+    excitation_slices,
     scan_blocks,
 )
 from recon_engine.io._pulseq_read import load_sequence
@@ -195,6 +196,24 @@ class PulseqSequence:
         """The ADC events in execution order (timing, labels, reversed readouts, flags)."""
         return self._events
 
+    @cached_property
+    def _slices(self) -> tuple[np.ndarray, np.ndarray] | None:
+        return excitation_slices(self.raw, self._scan)
+
+    def excitation_slices(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Slice of each ADC event from its excitation's frequency offset (for files without SLC).
+
+        Returns
+        -------
+        (slices, positions_m) or None
+            int ``(n_adc,)`` slice index (0 = lowest ``z``) and float ``(n_slices,)``
+            slice positions ``z = f_rf / G_z`` in m; None when the ADC events do not all
+            follow a slice-selective excitation or all excitations are at one position.
+            See :func:`recon_engine.io._pulseq_blocks.excitation_slices`.
+        """
+        found = self._slices
+        return None if found is None else (found[0].copy(), found[1].copy())
+
 
 def read_seq(path: str | os.PathLike[str]) -> PulseqSequence:
     """Read a Pulseq ``.seq`` file (versions 1.2–1.5).
@@ -269,7 +288,12 @@ def attach_sequence(
     without data; pass ``n_dummy`` to say how many there are.
 
     Counters come from the labels (LIN→``kspace_encode_step_1``, PAR→``_2``, SLC→slice,
-    REP→repetition, AVG→average, SET→set, ECO→contrast, PHS→phase, SEG→segment); flags:
+    REP→repetition, AVG→average, SET→set, ECO→contrast, PHS→phase, SEG→segment). A
+    multi-slice sequence without SLC label whose excitations are slice-selective at different
+    positions (frequency offset ``f`` over the slice gradient ``G_z``) gets the slice counter
+    from the excitation before each ADC event (0 = lowest ``z``; only where the raw
+    readouts' own slice counters are all 0), recorded as ``meta["pulseq"]["slices_inferred"]``
+    (number of slices, positions in mm, ``"rf frequency offset"``). Flags:
     REV or decreasing ``kx`` → ``ACQ_IS_REVERSE`` (cleared otherwise), NAV →
     ``ACQ_IS_PHASECORR_DATA``, REF → ``ACQ_IS_PARALLEL_CALIBRATION``, IMA →
     ``ACQ_IS_PARALLEL_CALIBRATION_AND_IMAGING``, NOISE → ``ACQ_IS_NOISE_MEASUREMENT``.
@@ -286,7 +310,9 @@ def attach_sequence(
 
     Matrix: ``matrix`` ``(x, y, z)`` if given, else for Cartesian data ``N = max(2·ceil
     max|k|, kmax − kmin + 1)`` per phase axis and ``samples · Δkx`` along x, for the others
-    ``2·ceil(max|k|)`` per axis in cycles per FOV (``z`` = 1 for 2D). The trajectory of
+    ``2·ceil(max|k|)`` per axis in cycles per FOV (``z`` = 1 for 2D; spiral and radial
+    trajectories with a square in-plane FOV: ``2·ceil(max √(kx² + ky²))`` for both ``x``
+    and ``y``, since their extent is a disc). The trajectory of
     each readout is stored as ``(samples, 3)`` ``(kx, ky, kz)`` in cycles per encoded FOV,
     ``meta["trajectory_units"] = "grid"``; ``meta["pulseq"]`` records what was done.
 
@@ -329,5 +355,6 @@ def attach_sequence(
         mat,
         n_dummy,
         seq.path.name,
+        slices=None if "SLC" in seq.adc_events().labels else seq.excitation_slices(),
     )
     return new
