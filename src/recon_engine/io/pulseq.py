@@ -1,7 +1,9 @@
 """Pulseq sequences (``.seq``, format versions 1.2–1.5): blocks, waveforms, labels, trajectory.
 
-Parsing, waveforms, labels and the k-space calculation are pypulseq's (``Sequence.read``,
-``get_block``, ``waveforms``, ``adc_times``, ``calculate_kspace``); this module adds the
+Parsing, waveforms and labels are pypulseq's (``Sequence.read``, ``get_block``,
+``waveforms``, ``adc_times``); the k-space at the ADC samples is integrated exactly from the
+decoded gradient events (:mod:`recon_engine.io._pulseq_kspace`, pypulseq's ``rf_times`` for
+the excitations, equal to ``calculate_kspace`` where that is right); this module adds the
 checks a reconstruction needs and matches the ADC events to raw data
 (:func:`attach_sequence`). pypulseq 1.5.0 reads all four versions, with three small
 in-memory work-arounds described in :mod:`recon_engine.io._pulseq_read` (an endless loop
@@ -16,10 +18,7 @@ block ID − 1 for files that number their blocks 1, 2, ...).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
-import warnings
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -40,6 +39,7 @@ from recon_engine.io._pulseq_blocks import (
     excitation_slices,
     scan_blocks,
 )
+from recon_engine.io._pulseq_kspace import adc_kspace
 from recon_engine.io._pulseq_read import load_sequence
 from recon_engine.io._pulseq_waves import build_waveforms
 
@@ -155,27 +155,18 @@ class PulseqSequence:
 
     @cached_property
     def _kspace(self) -> np.ndarray:
-        n = self._scan.adc_n_samples
-        if n.size == 0:
-            return np.zeros((0, 0, 3))
         try:
-            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-                warnings.simplefilter("ignore")
-                k = np.asarray(self.raw.calculate_kspace()[0], dtype=np.float64)
+            return adc_kspace(self.raw, self._scan)
         except Exception as exc:
-            raise DataError(f"{self.path}: pypulseq cannot compute the k-space trajectory ({exc})") from exc
-        if k.shape[1] != int(n.sum()):
-            raise DataError(f"{self.path}: k-space has {k.shape[1]} samples, the ADC events {int(n.sum())}")
-        out = np.full((n.size, int(n.max()), 3), np.nan)
-        for j, part in enumerate(np.split(k, np.cumsum(n)[:-1], axis=1)):
-            out[j, : n[j]] = part.T
-        return out
+            raise DataError(f"{self.path}: cannot compute the k-space trajectory ({exc})") from exc
 
     def kspace_adc(self) -> np.ndarray:
         """k-space at every ADC sample, ``(n_adc, n_samples, 3)`` ``(kx, ky, kz)`` in 1/m.
 
-        pypulseq's ``calculate_kspace`` (excitations reset k to 0, refocusing pulses
-        invert it). Events with fewer samples than the longest are padded with NaN.
+        As pypulseq's ``calculate_kspace`` (excitations reset k to 0, refocusing pulses
+        invert it), but with the gradient moment integrated exactly block by block
+        (:mod:`recon_engine.io._pulseq_kspace`: pypulseq ramps across gaps before
+        arbitrary gradients). Events with fewer samples than the longest are padded with NaN.
 
         Raises
         ------

@@ -9,6 +9,8 @@ decoding of the file.
   arbitrary shapes with their ``first``/``last`` edge values); their running integral, the
   moment ``m(t)`` in 1/m, is exact at any time
   (:meth:`GradientMoment.at`: trapezoids between corner points, a quadratic within one).
+  The same moment gives the engine's trajectory
+  (:mod:`recon_engine.io._pulseq_kspace`, :meth:`PulseqSequence.kspace_adc`).
 - **RF** pulses are piecewise constant: shapes on the RF raster (sample ``k`` at
   ``(k + ½)·Δt``) cover ``[kΔt, (k+1)Δt)``; time-shaped pulses (block pulses,
   ``t = [0, T]``) are piecewise linear between their points. Both are merged into at
@@ -26,63 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from recon_engine.errors import DataError
+from recon_engine.io._pulseq_kspace import GradientMoment, gradient_corners
 from recon_engine.io.pulseq import PulseqSequence
 
 __all__ = ["AdcReadout", "GradientMoment", "RfPulse", "Timeline", "build_timeline"]
-
-
-@dataclass(frozen=True)
-class GradientMoment:
-    """Piecewise-linear gradients and their exact running integral.
-
-    Attributes
-    ----------
-    t
-        Per axis ``x, y, z``: corner times (s), sorted, ``(n_points,)``.
-    g
-        Per axis: gradient at the corners (Hz/m).
-    m
-        Per axis: moment at the corners (1/m), ``m = ∫ g dt`` from the sequence start.
-    """
-
-    t: tuple[np.ndarray, np.ndarray, np.ndarray]
-    g: tuple[np.ndarray, np.ndarray, np.ndarray]
-    m: tuple[np.ndarray, np.ndarray, np.ndarray]
-
-    @staticmethod
-    def from_corners(corners: list[tuple[np.ndarray, np.ndarray]]) -> GradientMoment:
-        """From ``[(t, g)] * 3`` corner points of the x, y, z gradients."""
-        ts, gs, ms = [], [], []
-        for t, g in corners:
-            t = np.asarray(t, dtype=np.float64)
-            g = np.asarray(g, dtype=np.float64)
-            if t.size == 0:
-                t, g = np.zeros(1), np.zeros(1)
-            order = np.argsort(t, kind="stable")
-            t, g = t[order], g[order]
-            m = np.concatenate(([0.0], np.cumsum(0.5 * (g[1:] + g[:-1]) * np.diff(t))))
-            ts.append(t)
-            gs.append(g)
-            ms.append(m)
-        return GradientMoment((ts[0], ts[1], ts[2]), (gs[0], gs[1], gs[2]), (ms[0], ms[1], ms[2]))
-
-    def at(self, times: np.ndarray) -> np.ndarray:
-        """Moment ``(kx, ky, kz)`` in 1/m at ``times`` (s), float64 ``(*times.shape, 3)``.
-
-        Zero before the first corner; after the last, the last gradient continues.
-        """
-        tt = np.asarray(times, dtype=np.float64)
-        out = np.empty((*tt.shape, 3))
-        for a in range(3):
-            t, g, m = self.t[a], self.g[a], self.m[a]
-            i = np.clip(np.searchsorted(t, tt, side="right") - 1, 0, t.size - 1)
-            tau = tt - t[i]
-            j = np.minimum(i + 1, t.size - 1)
-            dt = t[j] - t[i]
-            slope = np.where(dt > 0, (g[j] - g[i]) / np.where(dt > 0, dt, 1.0), 0.0)
-            val = m[i] + g[i] * tau + 0.5 * slope * tau**2
-            out[..., a] = np.where(tt < t[0], 0.0, val)
-        return out
 
 
 @dataclass(frozen=True)
@@ -163,48 +112,6 @@ def _segments(edges: np.ndarray, values: np.ndarray, max_segments: int) -> tuple
     return t0, dt, (np.diff(re) + 1j * np.diff(im)) / dt
 
 
-def _gradient_corners(seq: PulseqSequence) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Corner points ``(t, g)`` of the x, y, z gradients, block by block.
-
-    Trapezoids give their four corners; arbitrary gradients their samples plus ``first`` at
-    the start and ``last`` at the end of the shape, so that a waveform never ramps across a
-    gap between blocks (pypulseq's ``waveforms`` joins the last sample of one arbitrary
-    gradient to the next gradient linearly).
-    """
-    raw = seq.raw
-    scan = seq._scan
-    starts = scan.starts_s
-    pts: list[tuple[list[np.ndarray], list[np.ndarray]]] = [([], []), ([], []), ([], [])]
-    for k in np.flatnonzero(scan.events[:, 1:4].any(axis=1)):
-        block = raw.get_block(int(scan.ids[k]))
-        for a, name in enumerate(("gx", "gy", "gz")):
-            g = getattr(block, name, None)
-            if g is None:
-                continue
-            t0 = float(starts[k] + g.delay)
-            if g.type == "trap":
-                tt = np.array(
-                    [0.0, g.rise_time, g.rise_time + g.flat_time, g.rise_time + g.flat_time + g.fall_time]
-                )
-                vv = np.array([0.0, g.amplitude, g.amplitude, 0.0])
-            else:
-                tt = np.asarray(g.tt, dtype=np.float64)
-                vv = np.asarray(g.waveform, dtype=np.float64)
-                end = float(getattr(g, "shape_dur", tt[-1]))
-                first = float(getattr(g, "first", vv[0]))
-                last = float(getattr(g, "last", vv[-1]))
-                if tt[0] > 0:
-                    tt, vv = np.concatenate(([0.0], tt)), np.concatenate(([first], vv))
-                if end > tt[-1]:
-                    tt, vv = np.concatenate((tt, [end])), np.concatenate((vv, [last]))
-            pts[a][0].append(t0 + tt)
-            pts[a][1].append(vv)
-    out = []
-    for ts, vs in pts:
-        out.append((np.concatenate(ts), np.concatenate(vs)) if ts else (np.zeros(0), np.zeros(0)))
-    return out
-
-
 def build_timeline(seq: PulseqSequence, *, max_rf_segments: int = 64) -> Timeline:
     """Decode ``seq`` into the events a Bloch simulation steps through.
 
@@ -225,7 +132,7 @@ def build_timeline(seq: PulseqSequence, *, max_rf_segments: int = 64) -> Timelin
     if len(events_adc) == 0:
         raise DataError(f"{seq.path.name}: the sequence has no ADC event; there is nothing to simulate")
     scan = seq._scan
-    moment = GradientMoment.from_corners(_gradient_corners(seq))
+    moment = GradientMoment.from_corners(gradient_corners(raw, scan))
     starts = scan.starts_s
     ppm = 1e-6 * float(raw.system.gamma) * float(raw.system.B0)
     raster = float(raw.system.rf_raster_time)
