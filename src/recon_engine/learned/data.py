@@ -480,6 +480,7 @@ def simulate_batch(
     accelerations: Sequence[float] = (3.0, 4.0, 5.0, 6.0, 8.0),
     calibration: Sequence[int] = (12, 16, 24),
     noise: tuple[float, float] = (0.002, 0.03),
+    patterns: Sequence[str] = ("regular", "regular", "random", "variable_density"),
 ) -> Acquisition:
     """Simulate undersampled multi-coil k-space of scaled images.
 
@@ -493,6 +494,9 @@ def simulate_batch(
         Choices of R and of the calibration width (lines, scaled with the matrix over 128).
     noise
         Range of the noise std per real component, in image units (log-uniform).
+    patterns
+        1D patterns of :func:`~recon_engine.teaching.masks.sampling_mask` to draw from
+        (uniformly; repeat one to draw it more often).
 
     Returns
     -------
@@ -503,7 +507,7 @@ def simulate_batch(
     n_coils = int(rng.choice([4, 8, 8, 12, 16]))  # one count per batch (stacked maps)
     for i in range(b):
         s = torch.from_numpy(_coils(rng, ny, n_coils))
-        pattern = str(rng.choice(["regular", "regular", "random", "variable_density"]))
+        pattern = str(rng.choice(list(patterns)))
         r = float(rng.choice(list(accelerations)))
         cal = max(4, round(int(rng.choice(list(calibration))) * ny / 128))
         m = torch.from_numpy(

@@ -114,6 +114,45 @@ class MoDLNet(nn.Module):
         self.initial_lambda = float(initial_lambda)
         self.log_lambda = nn.Parameter(torch.tensor(math.log(initial_lambda), dtype=torch.float32))
 
+    @classmethod
+    def from_denoiser(
+        cls,
+        denoiser: DnCNN,
+        sigma: float,
+        *,
+        unrolls: int = 5,
+        cg_iterations: int = 8,
+        initial_lambda: float = 0.1,
+    ) -> MoDLNet:
+        """A MoDL network whose regulariser is a noise-conditional denoiser frozen at ``sigma``.
+
+        The noise channel of ``denoiser`` (constant ``σ``) is folded into the bias of its first
+        convolution (exact away from the image border, where the zero padding of the constant
+        channel differs), so the regulariser starts as ``D_σ`` and the network as ``unrolls``
+        iterations of plug-and-play HQS: the start of MoDL's fine-tuning in
+        ``scripts/train_shipped_models.py``.
+
+        Parameters
+        ----------
+        denoiser
+            A :class:`DnCNN` with a noise channel.
+        sigma
+            Noise level to freeze (scaled units, see :mod:`recon_engine.learned.denoiser`), > 0.
+        unrolls, cg_iterations, initial_lambda
+            As for the constructor.
+        """
+        if not denoiser.noise_channel:
+            raise ParameterError("MoDLNet.from_denoiser needs a denoiser with a noise channel")
+        if not (math.isfinite(sigma) and sigma > 0):
+            raise ParameterError(f"sigma must be a finite number > 0, got {sigma!r}")
+        net = cls(denoiser.features, denoiser.depth, unrolls, cg_iterations, initial_lambda)
+        state = {k: v.detach().clone() for k, v in denoiser.state_dict().items()}
+        w = state["body.0.weight"]
+        state["body.0.bias"] = state["body.0.bias"] + float(sigma) * w[:, 2].sum(dim=(1, 2))
+        state["body.0.weight"] = w[:, :2].contiguous()
+        net.denoiser.load_state_dict(state)
+        return net
+
     @property
     def architecture(self) -> dict[str, Any]:
         """Constructor arguments and the kind, as stored in a weights file."""

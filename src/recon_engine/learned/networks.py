@@ -53,11 +53,18 @@ class DnCNN(nn.Module):
         Number of 3 × 3 convolutions (≥ 2).
     noise_channel
         Take the noise level ``σ`` as a third input channel.
+    he_init
+        Initialise the hidden convolutions with He's normal initialisation (for ReLU, He et al.
+        2015) instead of torch's default, which shrinks the signal layer by layer, so that deeper
+        networks (≥ 10 layers) train without batch norm; not part of the architecture (only the
+        starting point of training).
     """
 
     kind = "dncnn"
 
-    def __init__(self, features: int = 32, depth: int = 8, noise_channel: bool = True) -> None:
+    def __init__(
+        self, features: int = 32, depth: int = 8, noise_channel: bool = True, *, he_init: bool = False
+    ) -> None:
         super().__init__()
         if int(features) < 1 or int(depth) < 2:
             raise ParameterError(f"DnCNN needs features ≥ 1 and depth ≥ 2, got {features}, {depth}")
@@ -70,6 +77,12 @@ class DnCNN(nn.Module):
         last = self.body[-1]
         assert isinstance(last, nn.Conv2d)
         with torch.no_grad():  # starts close to the identity D(x) = x
+            if he_init:
+                for conv in list(self.body)[:-1]:
+                    if isinstance(conv, nn.Conv2d):
+                        nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+                        assert conv.bias is not None
+                        conv.bias.zero_()
             last.weight.mul_(0.1)
             if last.bias is not None:
                 last.bias.zero_()

@@ -393,7 +393,7 @@ def train_denoiser_steps(
         raise ParameterError(f"sigma_range must be 0 < low ≤ high, got {sigma_range}")
     dev = resolve_device(device)
     torch.manual_seed(int(seed))
-    model = DnCNN(features, depth, noise_channel=True).to(dev)
+    model = DnCNN(features, depth, noise_channel=True, he_init=True).to(dev)
     pool = ImagePool.default(int(size), data)
     vrng = np.random.default_rng([int(seed), _VALIDATION_SEED])
     vtruth = pool.batch(vrng, int(validation_images)).to(dev)
@@ -472,6 +472,9 @@ def train_modl_steps(
     cg_iterations: int = 8,
     accelerations: tuple[float, ...] = (3.0, 4.0, 5.0, 6.0, 8.0),
     noise_range: tuple[float, float] = (0.002, 0.03),
+    mask_patterns: tuple[str, ...] = ("regular", "regular", "random", "variable_density"),
+    calibration_lines: tuple[int, ...] = (12, 16, 24),
+    initial_lambda: float = 0.05,
     learning_rate: float = 1e-3,
     seed: int = 0,
     device: DeviceLike = "cpu",
@@ -483,9 +486,10 @@ def train_modl_steps(
     """Train the MoDL network of ``"modl"`` on simulated multi-coil Cartesian acquisitions.
 
     Every sample: an image of the pool, ring-array coils (4–16, random radius and rotation), a
-    1D mask (regular/random/variable density, R from ``accelerations``, 12–24·N/128 calibration
-    lines) and noise (std log-uniform in ``noise_range``). Loss: mean over the batch of
-    ``‖x_K − x_true‖² / ‖x_true‖²`` (squared NRMSE).
+    1D mask (a pattern of ``mask_patterns``, R from ``accelerations``, a width of
+    ``calibration_lines``·N/128 calibration lines) and noise (std log-uniform in
+    ``noise_range``). Loss: mean over the batch of ``‖x_K − x_true‖² / ‖x_true‖²`` (squared
+    NRMSE).
 
     Parameters
     ----------
@@ -495,6 +499,13 @@ def train_modl_steps(
         Of :class:`~recon_engine.learned.modl_net.MoDLNet`.
     accelerations, noise_range
         Undersampling factors and noise levels trained.
+    mask_patterns
+        1D mask patterns drawn (uniformly; a repeated one more often): ``"regular"``,
+        ``"random"``, ``"variable_density"``.
+    calibration_lines
+        Widths of the fully sampled centre drawn, in lines of a 128-line matrix (scaled to ``size``).
+    initial_lambda
+        Starting value of the learned data-consistency weight ``λ``.
     init_denoiser
         Start the regulariser from this (noise-free) DnCNN's weights when their shapes match.
     validation_images
@@ -507,7 +518,12 @@ def train_modl_steps(
     _check(epochs, steps_per_epoch, batch_size, size, learning_rate)
     dev = resolve_device(device)
     torch.manual_seed(int(seed))
-    model = MoDLNet(features, depth, unrolls, cg_iterations).to(dev)
+    for name in mask_patterns:
+        if name not in ("regular", "random", "variable_density"):
+            raise ParameterError(f"unknown 1D mask pattern {name!r}; use regular, random or variable_density")
+    if not mask_patterns or not calibration_lines or min(calibration_lines) < 0:
+        raise ParameterError("mask_patterns and calibration_lines need at least one entry (lines ≥ 0)")
+    model = MoDLNet(features, depth, unrolls, cg_iterations, initial_lambda).to(dev)
     if init_denoiser is not None:
         model.denoiser.load_state_dict(init_denoiser.state_dict())
     pool = ImagePool.default(int(size), data)
@@ -526,7 +542,14 @@ def train_modl_steps(
 
     def loss_of(rng: np.random.Generator, step: int) -> tuple[torch.Tensor, int]:
         x = pool.batch(rng, int(batch_size))
-        acq = simulate_batch(x, rng, accelerations=accelerations, noise=noise_range).to(dev)
+        acq = simulate_batch(
+            x,
+            rng,
+            accelerations=accelerations,
+            calibration=calibration_lines,
+            noise=noise_range,
+            patterns=mask_patterns,
+        ).to(dev)
         out, _ = reconstruct(acq)
         err = (out - acq.truth).abs().square().sum(dim=(-2, -1))
         ref = acq.truth.abs().square().sum(dim=(-2, -1))
@@ -548,8 +571,9 @@ def train_modl_steps(
 
     meta = {
         "input_scaling": f"x0 = {START_CG_ITERATIONS} CG-SENSE iterations; the network runs on x / q99(|x0|)",
-        "simulation": "ring coils 4-16, 1D Cartesian masks (regular/random/variable density), "
-        f"R in {list(accelerations)}, noise std in {list(noise_range)}",
+        "simulation": f"ring coils 4-16, 1D Cartesian masks {list(mask_patterns)}, "
+        f"R in {list(accelerations)}, calibration {list(calibration_lines)} lines per 128, "
+        f"noise std in {list(noise_range)}",
         **_run_meta(model, data, size, batch_size, steps_per_epoch, learning_rate, seed),
         "loss": "mean squared NRMSE (complex)",
     }

@@ -33,7 +33,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def test_shipped_denoiser_reduces_nrmse(sigma: float) -> None:
     """Held-out phantoms (a seed the training never drew): NRMSE at least 25 % lower at every level.
 
-    Measured: σ = 0.02 0.084 → 0.044, 0.05 0.210 → 0.078, 0.1 0.419 → 0.121 (means of 3 images).
+    Measured (shipped DnCNN 10 × 48): σ = 0.02 0.084 → 0.044, 0.05 0.210 → 0.078, 0.1 0.419 → 0.123
+    (means of 3 images).
     """
     rng = np.random.default_rng(12345)
     before, after = [], []
