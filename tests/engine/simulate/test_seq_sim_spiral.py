@@ -45,6 +45,7 @@ def test_spiral_samples_are_the_ndft_of_the_phantom() -> None:
         seq, "shepp-logan", coils=1, isochromats=1, spoiling="ideal", matrix=(m, m), device="cpu"
     )
     y = ks.data.numpy()[0, 0, 0]
+    assert ks.trajectory is not None
     k = seq.kspace_adc()[0] * 0.256  # cycles per FOV (x, y), acquisition order
     np.testing.assert_allclose(ks.trajectory.numpy()[0, 0, :, 2], k[:, 0], atol=1e-4)  # not reversed
     times = next(e for e in build_timeline(seq).events if isinstance(e, AdcReadout)).times_s
@@ -66,6 +67,7 @@ def test_spiral_error_is_the_corners_and_the_floor() -> None:
     seq = read_seq(shared_data("koma_pulseq_read_comparison", "v1.4", "spiral.seq"))
     ks = simulate_seq(seq, "shepp-logan", coils=1, isochromats=1, spoiling="ideal", device="cpu")
     img = np.abs(mr.reconstruct(ks, device="cpu").data.numpy()).reshape(96, 96)
+    assert ks.trajectory is not None
     ideal, ref, sampled = sampled_kspace_reference(shepp_logan(96), ks.trajectory.numpy()[0, 0], (96, 96))
     # the sampled region is the disc of radius 47.56 cycles: π r² of the 96² square
     assert sampled.sum() == pytest.approx(math.pi * 47.56**2, rel=0.01)
