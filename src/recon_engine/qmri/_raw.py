@@ -125,7 +125,8 @@ def contrast_problem_steps(
     Raises
     ------
     DataError
-        No contrast axis, several other axes, a 3D volume, non-Cartesian data.
+        No contrast axis, several other axes, a 3D volume, non-Cartesian data (the message names
+        the methods that map non-Cartesian MRF data).
     """
     if len(kspace.other_axes) != 1 or kspace.data.ndim != 5:
         raise DataError(
@@ -134,7 +135,13 @@ def contrast_problem_steps(
         )
     if kspace.data.shape[0] < 2:
         raise DataError("mapping from raw data needs at least two contrasts")
-    if kspace.trajectory is not None or kspace.data.shape[-3] != 1:
+    if kspace.trajectory is not None:
+        raise DataError(
+            "two-step, model-based and learned mapping need 2D Cartesian raw data; for non-Cartesian "
+            "MRF data (a trajectory, one readout set per frame) use method gridding, subspace or pnp "
+            "with model mrf"
+        )
+    if kspace.data.shape[-3] != 1:
         raise DataError("mapping from raw data supports 2D Cartesian acquisitions (one slice)")
     dev = resolve_device(device)
     if maps is None:
