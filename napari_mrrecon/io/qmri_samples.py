@@ -6,14 +6,16 @@ Generated when opened (nothing shipped):
   dock pre-fills its table (see :mod:`recon_engine.simulate.qmri_series`);
 - raw data: undersampled multi-coil multi-contrast k-space (64², 8 coils, R = 4, per-contrast
   masks; :func:`recon_engine.simulate.sample_data.qmri_raw_sample`) as a k-space layer, for
-  the model-based, subspace and PnP methods (TIs/TEs in the raw header).
+  the model-based, subspace and PnP methods (TIs/TEs in the raw header);
+- MR fingerprinting raw data: FISP, 300 frames, one golden-angle radial spoke per frame (64²,
+  8 coils; flip angles, TR and TI in the raw header), for the gridding, subspace and PnP methods.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["qmri_ir_raw", "qmri_ir_series", "qmri_mese_raw", "qmri_t2_series"]
+__all__ = ["qmri_ir_raw", "qmri_ir_series", "qmri_mese_raw", "qmri_mrf_raw", "qmri_t2_series"]
 
 
 def _layer(kind: str) -> list[tuple[Any, ...]]:
@@ -60,3 +62,8 @@ def qmri_ir_raw() -> list[tuple[Any, ...]]:
 def qmri_mese_raw() -> list[tuple[Any, ...]]:
     """Undersampled raw multi-echo spin echo (12 TEs, 64², 8 coils, R = 4), as a k-space layer."""
     return _raw("mese", "phantom MESE raw R4")
+
+
+def qmri_mrf_raw() -> list[tuple[Any, ...]]:
+    """MR fingerprinting raw data (FISP, 300 frames, one golden-angle radial spoke each, 64², 8 coils)."""
+    return _raw("mrf", "phantom MRF raw radial")

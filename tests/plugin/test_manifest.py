@@ -63,6 +63,7 @@ def test_manifest_contributions() -> None:
         "qmri_t2",
         "qmri_ir_raw",
         "qmri_mese_raw",
+        "qmri_mrf_raw",
     }
     assert contrib.writers is not None
     assert ".nii.gz" in contrib.writers[0].filename_extensions
