@@ -4,9 +4,12 @@ The times table has one row per image of the series, one column headed with the 
 label and unit (``TI [ms]``, ``TE [ms]``, ``flip angle [deg]``); it is pre-filled from the
 series' metadata and editable. "Fill" takes a comma/space separated list and sets the table
 to it (its length becomes the number of rows, so a wrong count reaches the engine, which
-says what is wrong). The model's keyword options (:attr:`recon_engine.qmri.ModelInfo.options`)
-get a check box when their default is a flag and a text field otherwise (empty = default,
-Python literals such as ``True`` or ``0.5``).
+says what is wrong). Raw data with a long schedule from the header (MR fingerprinting: hundreds
+of flip angles) get a one-line summary instead of the table (:attr:`ModelForm.summary`); the
+engine then reads the values from the header, and "Fill" still replaces them. The model's
+keyword options (:attr:`recon_engine.qmri.ModelInfo.options`) get a check box when their
+default is a flag and a text field otherwise (empty = default, Python literals such as ``True``
+or ``0.5``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QTableWidget,
     QTableWidgetItem,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MODEL",
     "MAP_OPTIONS",
+    "MAX_TABLE_ROWS",
     "NO_MAP",
     "TRISTATE",
     "TRISTATE_OPTIONS",
@@ -49,6 +54,8 @@ __all__ = [
 
 #: Model chosen when the dock opens.
 DEFAULT_MODEL = "ir"
+#: Longest raw-header schedule shown as a table; a longer one is summarised in one line.
+MAX_TABLE_ROWS = 32
 #: Model options that take a per-voxel map (chosen among the viewer's image layers).
 MAP_OPTIONS: tuple[str, ...] = ("b1",)
 #: Flags whose default None means "decide from the data" (a three-way choice).
@@ -78,6 +85,9 @@ class ModelForm(QWidget):
         Text field that sets the whole table from a list.
     tr_edit
         Repetition time in ms (empty = from the series).
+    summary
+        One line shown instead of the table for a long raw-header schedule (e.g. "300 flip angles
+        from the raw header (5–70 deg)"); hidden otherwise.
     info
         :class:`~recon_engine.qmri.ModelInfo` of the chosen model.
     changed
@@ -100,6 +110,8 @@ class ModelForm(QWidget):
         self._series_times: np.ndarray | None = None
         self._series_angles: np.ndarray | None = None
         self._n = 0
+        self._summarize = False
+        self._note = ""
         self.model = QComboBox()
         self.model.addItems(list(MODEL_NAMES))
         self.model.setToolTip("Signal model fitted voxel by voxel")
@@ -112,6 +124,17 @@ class ModelForm(QWidget):
             vertical.setDefaultSectionSize(20)
         self.times_table.setMinimumHeight(110)
         self.times_table.setToolTip("One value per image of the series, editable")
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setToolTip(
+            "The raw header's schedule is used as it is; type a list in Fill to replace it"
+        )
+        self.summary.setVisible(False)
+        times = QWidget()
+        times_layout = QVBoxLayout(times)
+        times_layout.setContentsMargins(0, 0, 0, 0)
+        times_layout.addWidget(self.summary)
+        times_layout.addWidget(self.times_table)
         self.fill = QLineEdit()
         self.fill.setPlaceholderText("e.g. 50, 100, 200, 400, 800")
         self.fill.setToolTip("Type a list and press Enter to set the whole table (one row per value)")
@@ -121,7 +144,7 @@ class ModelForm(QWidget):
         self.tr_edit.setToolTip("Repetition time in ms (VFA, MRF); empty: the series' value")
         form.addRow("Model", self.model)
         form.addRow(self.title)
-        form.addRow("Times", self.times_table)
+        form.addRow("Times", times)
         form.addRow("Fill", self.fill)
         form.addRow("TR [ms]", self.tr_edit)
         if DEFAULT_MODEL in MODEL_NAMES:
@@ -182,12 +205,26 @@ class ModelForm(QWidget):
 
     # ---- times ---------------------------------------------------------------------------
     def set_series(
-        self, times: np.ndarray | None, flip_angles: np.ndarray | None, n: int, tr: float | None
+        self,
+        times: np.ndarray | None,
+        flip_angles: np.ndarray | None,
+        n: int,
+        tr: float | None,
+        *,
+        summarize: bool = False,
+        note: str = "",
     ) -> None:
-        """Pre-fill the table (``n`` rows) from a series' times/flip angles, and TR."""
+        """Pre-fill the table (``n`` rows) from a series' times/flip angles, and TR.
+
+        With ``summarize`` (raw data whose header holds the values) a schedule longer than
+        :data:`MAX_TABLE_ROWS` is shown as the one-line :attr:`summary` (``note`` appended)
+        and :meth:`values` gives None, so the engine reads the header.
+        """
         self._series_times = None if times is None else np.asarray(times, dtype=float)
         self._series_angles = None if flip_angles is None else np.asarray(flip_angles, dtype=float)
         self._n = n
+        self._summarize = summarize and n > MAX_TABLE_ROWS
+        self._note = note
         self.tr_edit.setText("" if tr is None else format_number(tr))
         self._fill_table(reset=True)
 
@@ -195,12 +232,31 @@ class ModelForm(QWidget):
         """The series' values for the model's variable; else keep what was typed (unless ``reset``)."""
         values = self._series_angles if self.uses_angles else self._series_times
         n = self._n
-        if values is not None and len(values) == n:
+        summarized = self._summarize and values is not None and len(values) == n
+        self.summary.setVisible(summarized)
+        self.times_table.setVisible(not summarized)
+        if summarized:
+            assert values is not None
+            self.summary.setText(self._summary_text(values))
+            self.times_table.setRowCount(0)
+        elif values is not None and len(values) == n:
             self.set_values(values)
         elif reset or self.times_table.rowCount() != n:
             self.times_table.setRowCount(n)
             for i in range(n):
                 self.times_table.setItem(i, 0, QTableWidgetItem(""))
+
+    def _summary_text(self, values: np.ndarray) -> str:
+        info = self.info
+        what = "flip angles" if info.times_label == "flip angle" else f"{info.times_label} values"
+        lo, hi = format_number(float(np.min(values))), format_number(float(np.max(values)))
+        text = f"{len(values)} {what} from the raw header ({lo}–{hi} {info.times_unit})"
+        return f"{text}; {self._note}" if self._note else text
+
+    @property
+    def summarized(self) -> bool:
+        """True while the :attr:`summary` stands for the header's schedule (no table)."""
+        return not self.summary.isHidden()
 
     def set_values(self, values: Any) -> None:
         """Set the table to ``values`` (one row each)."""
@@ -213,9 +269,14 @@ class ModelForm(QWidget):
         from napari.utils.notifications import show_error
 
         try:
-            self.set_values(parse_numbers(self.fill.text()))
+            values = parse_numbers(self.fill.text())
         except ValueError as exc:
             show_error(f"Times: {exc}")
+            return
+        self._summarize = False  # typed values replace the header's schedule: show them
+        self.summary.setVisible(False)
+        self.times_table.setVisible(True)
+        self.set_values(values)
 
     def values(self) -> np.ndarray | None:
         """The table as float64 ``(n,)``; None when every cell is empty.

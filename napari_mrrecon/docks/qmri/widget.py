@@ -7,8 +7,11 @@ dataset (a k-space layer: an ISMRMRD file with contrasts, or File ▸ Open Sampl
 raw) —, the model, the times (pre-filled from the series or the raw header, editable), TR and
 options, and the mask (threshold and/or a Labels layer, series only). Raw data also get the
 mapping method (two-step, model-based, subspace, subspace-LLR, PnP) and its options
-(:mod:`~napari_mrrecon.docks.qmri.raw_methods`). Run calls ONE engine function,
-:func:`recon_engine.qmri.fit_steps` for a series or
+(:mod:`~napari_mrrecon.docks.qmri.raw_methods`). Non-Cartesian MR fingerprinting raw data (a
+trajectory, one readout per frame; File ▸ Open Sample ▸ qMRI phantom: MRF raw radial) get the
+model ``mrf``, the flip-angle schedule as a one-line summary of the header (TR and TI from the
+header too) and only the methods that map them: gridding, subspace(-LLR), PnP. Run calls ONE
+engine function, :func:`recon_engine.qmri.fit_steps` for a series or
 :func:`recon_engine.qmri.model_based.map_raw_steps` for raw data, in a ``thread_worker``
 (progress, a throttled preview of the main map, Stop; see
 :class:`~napari_mrrecon._qt.run_dock.EngineRunWidget`); "Save recipe…" writes the raw-data fit
@@ -62,7 +65,7 @@ if TYPE_CHECKING:
     from recon_engine.qmri import FitResult, QMRISeries
     from recon_engine.qmri.fit_recipe import FitRecipe
 
-__all__ = ["MAPS_FILTER", "NO_MASK_LAYER", "SERIES_FILTER", "QMRIWidget"]
+__all__ = ["IMAGE_PREVIEW_STAGES", "MAPS_FILTER", "NO_MASK_LAYER", "SERIES_FILTER", "QMRIWidget"]
 
 #: File types of "Open series…".
 SERIES_FILTER = "Image series (*.npy *.nii *.nii.gz *.h5 *.mrd);;All files (*)"
@@ -70,6 +73,8 @@ SERIES_FILTER = "Image series (*.npy *.nii *.nii.gz *.h5 *.mrd);;All files (*)"
 MAPS_FILTER = "NumPy maps (*.npz);;Folder of NIfTI maps (*)"
 #: Mask-layer entry meaning "threshold only".
 NO_MASK_LAYER = "none"
+#: Stages of the engine's raw-data methods whose previews are images (a.u.), not maps.
+IMAGE_PREVIEW_STAGES: frozenset[str] = frozenset({"subspace", "pnp", "gridding"})
 #: File type of "Save recipe…".
 RECIPE_FILTER = "Fit recipe (*.yaml *.yml)"
 
@@ -114,6 +119,7 @@ class QMRIWidget(EngineRunWidget):
         self._series_layer: napari.layers.Layer | None = None
         self._prefilled: str | None = None
         self._header_values: np.ndarray | None = None
+        self._image_preview = False
         self.series_choice: SeriesChoice = self.input_choice  # type: ignore[assignment]
         self.open_button = QPushButton("Open series…")
         self.open_button.setToolTip(
@@ -229,6 +235,7 @@ class QMRIWidget(EngineRunWidget):
         self._prefilled = name
         dataset = None if layer is None else raw_of(layer)
         self.raw_method.box.setVisible(dataset is not None)
+        self.raw_method.set_noncartesian(dataset is not None and dataset.kspace.trajectory is not None)
         self._header_values = None
         if layer is None:
             self.model_form.set_series(None, None, 0, None)
@@ -247,13 +254,26 @@ class QMRIWidget(EngineRunWidget):
             self.model_form.set_series(series.times, series.flip_angles, n, series.tr)
 
     def _prefill_from_raw(self, kspace: KSpace) -> None:
-        """Times table and TR from a raw header; a model that the header's variable suits."""
+        """Times table and TR from a raw header; a model that the header's variable suits.
+
+        Non-Cartesian data, or a header with more flip angles than :data:`MAX_TABLE_ROWS`, are MR
+        fingerprinting (model ``mrf``); a schedule that long is summarised instead of tabled.
+        """
+        from napari_mrrecon.docks.qmri.form import MAX_TABLE_ROWS, format_number
+
         h = kspace.header
         n = int(kspace.data.shape[0]) if len(kspace.other_axes) == 1 else 0
         fits = {label: len(v) == n and n > 0 for label, v in (("TI", h.ti_ms), ("TE", h.te_ms))}
         angles = np.asarray(h.flip_angle_deg, float) if len(h.flip_angle_deg) == n and n > 1 else None
         label = self.model_form.info.times_label
-        if fits["TI"] and label not in ("TI", "TS"):
+        fingerprinting = angles is not None and (kspace.trajectory is not None or n > MAX_TABLE_ROWS)
+        note = ""
+        if fingerprinting:
+            if self.model_form.model.currentText() != "mrf":
+                self.model_form.model.setCurrentText("mrf")
+            if len(h.ti_ms) == 1:
+                note = f"inversion time {format_number(float(h.ti_ms[0]))} ms from the header"
+        elif fits["TI"] and label not in ("TI", "TS"):
             self.model_form.model.setCurrentText("ir")
         elif not fits["TI"] and fits["TE"] and label != "TE":
             self.model_form.model.setCurrentText("mese")
@@ -261,7 +281,9 @@ class QMRIWidget(EngineRunWidget):
             self.model_form.model.setCurrentText("vfa")
         times = h.ti_ms if fits["TI"] else (h.te_ms if fits["TE"] else None)
         tr = float(h.tr_ms[0]) if h.tr_ms else None
-        self.model_form.set_series(None if times is None else np.asarray(times, float), angles, n, tr)
+        self.model_form.set_series(
+            None if times is None else np.asarray(times, float), angles, n, tr, summarize=True, note=note
+        )
         self._header_values = self.model_form.values()
 
     def gather(self) -> dict[str, Any]:
@@ -331,12 +353,24 @@ class QMRIWidget(EngineRunWidget):
 
         return fit_steps(data, model, **options)  # type: ignore[arg-type]
 
+    def on_progress(self, event: ProgressEvent) -> None:
+        """Note whether the event's preview is an image (subspace, PnP, gridding) or a map."""
+        if event.preview is not None:
+            self._image_preview = event.stage in IMAGE_PREVIEW_STAGES
+
     def show_preview(self, preview: np.ndarray, limits: tuple[float, float]) -> None:
-        """The main map as it converges, in the preview layer, with the map's colormap and limits."""
-        colormap, map_limits = map_style(self._main, preview)
+        """The main map as it converges, in the preview layer, with the map's colormap and limits.
+
+        The iterations of the subspace, PnP and gridding methods preview an image (a coefficient
+        or contrast image, a.u.), not a map: grey, with the limits the worker computed.
+        """
+        if self._image_preview:
+            colormap, shown_limits = "gray", limits
+        else:
+            colormap, shown_limits = map_style(self._main, preview)
         source = self._series_layer
         scale = tuple(source.scale[-preview.ndim :]) if source is not None else None
-        show_preview(self.viewer, PREVIEW_LAYER, preview, map_limits, colormap=colormap, scale=scale)
+        show_preview(self.viewer, PREVIEW_LAYER, preview, shown_limits, colormap=colormap, scale=scale)
 
     def show_result(self, result: FitResult, dataset_layer: napari.layers.Layer) -> None:
         """One layer per map over the series (reused on re-runs; maps of another model removed)."""
