@@ -52,6 +52,9 @@ def test_model_based_t1_map_from_raw(qtbot: Any, viewer: Any, qmri: Any, ir_raw:
     np.testing.assert_array_equal(qmri.model_form.values(), ir_raw.times)  # TIs from the raw header
     qmri.raw_method.method.setCurrentText("model-based")
     qmri.raw_method.form["iterations"].value = 4
+    # every preview is drawn at once (a 32² run can end within one 0.1 s frame on a fast CPU, and
+    # the dock then draws the result instead of a preview)
+    qmri.PREVIEW_INTERVAL_S = 0.0
     run_and_wait(qtbot, qmri, ok=True)
     t1 = viewer.layers["T1 [ms]"]
     assert t1.metadata["unit"] == "ms"
