@@ -261,7 +261,8 @@ def sampled_kspace_reference(
         Grid units: a frequency counts as sampled when a sample lies this close (0.55: a
         Cartesian sample's cell ``±½``, a Nyquist spiral's gap between turns).
     oversampling
-        Frequency grid points per ``1/FOV`` (≥ 1).
+        Frequency grid points per ``1/FOV`` (≥ 1). With 1, samples count modulo the grid
+        size (``k`` and ``k ± N`` are the same frequency on the recon grid).
 
     Returns
     -------
@@ -280,7 +281,17 @@ def sampled_kspace_reference(
     fy = (np.arange(s * ny) - s * ny // 2) / s
     fx = (np.arange(s * nx) - s * nx // 2) / s
     grid = np.stack(np.meshgrid(fy, fx, indexing="ij"), axis=-1).reshape(-1, 2)
-    dist, _ = cKDTree(k).query(grid, p=np.inf, distance_upper_bound=reach)
+    if s == 1:  # on the recon grid k and k ± N are one frequency (EPI lines sampling kx = +N/2)
+        n = np.array([ny, nx], dtype=np.float64)
+
+        def wrap(v: np.ndarray) -> np.ndarray:
+            w = np.mod(v + n / 2, n)
+            return np.where(w >= n, 0.0, w)  # np.mod(-tiny, n) rounds to n
+
+        tree = cKDTree(wrap(k), boxsize=n)
+        dist, _ = tree.query(wrap(grid), p=np.inf, distance_upper_bound=reach)
+    else:
+        dist, _ = cKDTree(k).query(grid, p=np.inf, distance_upper_bound=reach)
     sampled = np.isfinite(dist).reshape(fy.size, fx.size)
 
     def forward(f: np.ndarray, m: int) -> np.ndarray:
