@@ -215,8 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write and DOC.exists():
         doc = DOC.read_text()
         new = re.sub(
-            rf"(<!-- {block}:begin -->\n).*?(\n<!-- {block}:end -->)",
-            lambda m: m[1] + text + m[2],
+            rf"(<!-- {block}:begin -->\n)(?:.*?\n)?(<!-- {block}:end -->)",
+            lambda m: m[1] + text + "\n" + m[2],
             doc,
             flags=re.S,
         )
