@@ -153,6 +153,38 @@ def _write_json(path: Path, d: dict[str, Any]) -> None:
         Path(tmp).write_text(json.dumps(d, indent=2, default=str) + "\n")
 
 
+def _write_sidecar(
+    job: Job, out: Path, applied: Any, written: list[str], t0: float, worker: str, **extra: int
+) -> float:
+    """Write the sidecar of a finished task (atomically); returns the task's seconds.
+
+    ``applied`` is the recipe as applied to this input (its hashes and versions filled in),
+    ``extra`` per-kind counts (a fit's ``voxels`` and ``failed_voxels``).
+    """
+    import torch
+
+    size, mtime = _signature(job.input)
+    seconds = time.perf_counter() - t0
+    _write_json(
+        sidecar_path(out),
+        {
+            "input": job.input,
+            "input_sha256": applied.input_sha256,
+            "input_size": size,
+            "input_mtime_ns": mtime,
+            "outputs": written,
+            "recipe_hash": job.recipe_hash,
+            "recipe": applied.to_dict(),
+            "versions": applied.environment,
+            **extra,
+            "torch_threads": torch.get_num_threads(),
+            "worker": worker,
+            "seconds": round(seconds, 4),
+        },
+    )
+    return seconds
+
+
 def reconstruct_file(job: Job) -> dict[str, Any]:
     """Reconstruct ``job.input`` with the recipe and save it to ``job.output``.
 
@@ -184,7 +216,6 @@ def reconstruct_file(job: Job) -> dict[str, Any]:
         image = run(run_recipe_steps(recipe, input_file=job.input))
         out = Path(job.output)
         written = [str(p) for p in save(image, out)]
-        size, mtime = _signature(job.input)
         applied = dataclasses.replace(
             recipe,
             input_file=job.input,
@@ -192,23 +223,7 @@ def reconstruct_file(job: Job) -> dict[str, Any]:
             seq_sha256=None if seq is None else _file_sha256(seq),
             environment=_versions(),
         )
-        seconds = time.perf_counter() - t0
-        _write_json(
-            sidecar_path(out),
-            {
-                "input": job.input,
-                "input_sha256": applied.input_sha256,
-                "input_size": size,
-                "input_mtime_ns": mtime,
-                "outputs": written,
-                "recipe_hash": job.recipe_hash,
-                "recipe": applied.to_dict(),
-                "versions": applied.environment,
-                "torch_threads": torch.get_num_threads(),
-                "worker": worker,
-                "seconds": round(seconds, 4),
-            },
-        )
+        seconds = _write_sidecar(job, out, applied, written, t0, worker)
         return {**base, "status": "ok", "seconds": seconds, "outputs": written, "error": None}
     except Exception as exc:  # one bad file never stops the batch
         return {
@@ -222,8 +237,6 @@ def reconstruct_file(job: Job) -> dict[str, Any]:
 
 def _fit_file(job: Job, t0: float, worker: str) -> dict[str, Any]:
     """The fit-recipe task: fit the series, write the maps, write the sidecar (may raise)."""
-    import torch
-
     from recon_engine.batch.fit import run_fit_steps
     from recon_engine.progress import run
     from recon_engine.qmri import write_maps
@@ -234,29 +247,13 @@ def _fit_file(job: Job, t0: float, worker: str) -> dict[str, Any]:
     result, affine = run(run_fit_steps(recipe, job.input))
     out = Path(job.output)
     written = [str(p) for p in write_maps(result, out, affine=affine)]
-    size, mtime = _signature(job.input)
     applied = dataclasses.replace(
         recipe, input_file=job.input, input_sha256=_file_sha256(job.input), environment=_versions()
     )
-    seconds = time.perf_counter() - t0
-    _write_json(
-        sidecar_path(out),
-        {
-            "input": job.input,
-            "input_sha256": applied.input_sha256,
-            "input_size": size,
-            "input_mtime_ns": mtime,
-            "outputs": written,
-            "recipe_hash": job.recipe_hash,
-            "recipe": applied.to_dict(),
-            "versions": applied.environment,
-            "voxels": int(result.mask.sum()),
-            "failed_voxels": int(result.options.get("failed_voxels", 0) or 0),
-            "torch_threads": torch.get_num_threads(),
-            "worker": worker,
-            "seconds": round(seconds, 4),
-        },
-    )
+    seconds = _write_sidecar(
+        job, out, applied, written, t0, worker,
+        voxels=int(result.mask.sum()), failed_voxels=int(result.options.get("failed_voxels", 0) or 0),
+    )  # fmt: skip
     return {"status": "ok", "seconds": seconds, "outputs": written, "error": None}
 
 
