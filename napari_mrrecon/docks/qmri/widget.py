@@ -485,20 +485,9 @@ class QMRIWidget(EngineRunWidget):
 
     def save_recipe(self, path: str | Path) -> Path | None:
         """Write :meth:`fit_recipe` as YAML (the document ``mrrecon fit --save-recipe`` writes)."""
-        from napari.utils.notifications import show_error, show_info
+        from napari_mrrecon.io.recipe_file import save_recipe_notified
 
-        from recon_engine.errors import ReconError
-
-        recipe = self.fit_recipe()
-        if recipe is None:
-            return None
-        try:
-            written = recipe.save(path)
-        except ReconError as exc:
-            show_error(f"Save recipe failed: {exc}")
-            return None
-        show_info(f"Saved recipe {written.name}")
-        return written
+        return save_recipe_notified(self.fit_recipe(), path)
 
     def _save_recipe_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save fit recipe", "fit.yaml", RECIPE_FILTER)

@@ -453,20 +453,9 @@ class ReconWidget(EngineRunWidget):
 
     def save_recipe(self, path: str | Path) -> Path | None:
         """Write the current settings as a YAML recipe (``mrrecon run`` replays it)."""
-        from napari.utils.notifications import show_error, show_info
+        from napari_mrrecon.io.recipe_file import save_recipe_notified
 
-        from recon_engine.errors import ReconError
-
-        recipe = self.recipe()
-        if recipe is None:
-            return None
-        try:
-            written = recipe.save(path)
-        except (ReconError, OSError) as exc:
-            show_error(f"Save recipe failed: {exc}")
-            return None
-        show_info(f"Saved recipe {written.name}")
-        return written
+        return save_recipe_notified(self.recipe(), path)
 
     def load_recipe(self, path: str | Path) -> Recipe | None:
         """Set the dock from a recipe: dataset (opened if needed), sequence, method, options, device.
