@@ -29,7 +29,6 @@ the shipped weights, no tuning. NRMSE of the magnitudes after a least-squares in
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _doc_blocks import write_block
 
 import recon_engine as mr
 from recon_engine.calibration.coil_maps import estimate_coil_maps
@@ -213,15 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     block = "simulated" if args.simulated else "figures"
     if not args.no_write and DOC.exists():
-        doc = DOC.read_text()
-        new = re.sub(
-            rf"(<!-- {block}:begin -->\n)(?:.*?\n)?(<!-- {block}:end -->)",
-            lambda m: m[1] + text + "\n" + m[2],
-            doc,
-            flags=re.S,
-        )
-        DOC.write_text(new)
-        print(f"updated {DOC}")
+        begin, end = f"<!-- {block}:begin -->", f"<!-- {block}:end -->"
+        write_block(DOC, begin, end, f"{begin}\n{text}\n{end}", append=False)
     return 0
 
 

@@ -22,13 +22,13 @@ is measured with seed 1.
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from _doc_blocks import write_block
 
 from recon_engine.progress import run
 from recon_engine.qmri.model_based import map_raw_steps
@@ -125,12 +125,7 @@ def main() -> None:
     text = table(rows, dictionary_time, args.n, args.frames)
     print(text)
     if not args.no_docs:
-        doc = DOC.read_text(encoding="utf-8")
-        if BEGIN in doc:
-            doc = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: text, doc, flags=re.S)
-            DOC.write_text(doc, encoding="utf-8")
-        else:
-            print(f"{DOC} has no {BEGIN} … {END} block: add it (the MRF section) and re-run")
+        write_block(DOC, BEGIN, END, text, append=False)  # the table belongs in the MRF section
 
 
 if __name__ == "__main__":

@@ -11,13 +11,13 @@ this CPU. ``--write-raw DIR`` also writes the simulated raw files (ISMRMRD) for 
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from _doc_blocks import write_block
 
 from recon_engine.progress import run
 from recon_engine.qmri.model_based import map_raw_steps
@@ -110,12 +110,7 @@ def main() -> None:
     text = table(rows, args.n)
     print(text)
     if not args.no_docs:
-        doc = DOC.read_text(encoding="utf-8")
-        if BEGIN in doc:
-            doc = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: text, doc, flags=re.S)
-        else:
-            doc += "\n" + text + "\n"
-        DOC.write_text(doc, encoding="utf-8")
+        write_block(DOC, BEGIN, END, text)
 
 
 if __name__ == "__main__":

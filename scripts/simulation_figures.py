@@ -16,13 +16,13 @@ table between the markers in docs/simulation.md (``--no-docs``: print only).
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 import torch
+from _doc_blocks import write_block
 
 import recon_engine as mr
 from recon_engine.calibration.epi import estimate_epi_phase
@@ -169,13 +169,7 @@ def main() -> None:
     rows = measure()
     if a.no_docs:
         return
-    text = DOC.read_text(encoding="utf-8")
-    block = "\n".join([BEGIN, *rows, END])
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    if not pattern.search(text):
-        raise SystemExit(f"{DOC}: markers {BEGIN} … {END} not found")
-    DOC.write_text(pattern.sub(lambda _: block, text), encoding="utf-8")
-    print(f"wrote {DOC}")
+    write_block(DOC, BEGIN, END, "\n".join([BEGIN, *rows, END]), append=False)
 
 
 if __name__ == "__main__":

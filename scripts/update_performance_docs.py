@@ -19,13 +19,13 @@ import argparse
 import json
 import os
 import platform
-import re
 import sys
 import tempfile
 from datetime import date
 from pathlib import Path
 
 import torch
+from _doc_blocks import replace_block
 
 from recon_engine.cli.bench import Record, markdown_table
 
@@ -55,11 +55,7 @@ def render(records: list[Record], section: str) -> str:
 def replace_section(text: str, section: str, block: str) -> str:
     """Put ``block`` between the section's markers (appended at the end when they are missing)."""
     start, end = f"<!-- bench-table:{section}:start -->", f"<!-- bench-table:{section}:end -->"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
-    new = f"{start}\n{block}\n{end}"
-    if pattern.search(text):
-        return pattern.sub(lambda _: new, text)
-    return text.rstrip("\n") + "\n\n" + new + "\n"
+    return replace_block(text, start, end, f"{start}\n{block}\n{end}")
 
 
 def main(argv: list[str] | None = None) -> int:
